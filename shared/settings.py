@@ -1,0 +1,148 @@
+"""driftline's one settings object.
+
+Every field is read from an environment variable ``DRIFTLINE_<FIELD>`` (``DRIFTLINE_KAFKA_BOOTSTRAP``,
+...); a command-line flag given to ``driftline`` overrides the variable. Settings are read once, in a
+``main()``, and passed down as arguments; nothing reads them at import time.
+
+>>> s = Settings(topic_prefix="demo.", partitions=6)
+>>> (s.topic_prefix, s.partitions, s.redis_prefix)
+('demo.', 6, 'driftline:')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigError
+
+ENV_PREFIX = "DRIFTLINE_"
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the CLI and every service."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    home: Path = Field(
+        default=Path("~/.driftline"),
+        description="Where `driftline infra` keeps data, logs and pid files of the local servers.",
+    )
+    cache_dir: Path = Field(
+        default=Path("~/.cache/driftline"),
+        description="Where the Kafka broker's jars are cached after the first `mvn` fetch.",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Use this existing Kafka (HOST:PORT[,HOST:PORT...]) instead of a local broker.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Use this existing Redis (redis://HOST:PORT/DB) instead of a local redis-server.",
+    )
+    topic_prefix: str = Field(
+        default="driftline.",
+        description="Prefix of every topic name; lets several deployments share one Kafka.",
+    )
+    redis_prefix: str = Field(
+        default="driftline:",
+        description="Prefix of every Redis key; lets several deployments share one Redis.",
+    )
+    partitions: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Partitions of the features, labels, predictions, examples and dlq topics.",
+    )
+    max_message_bytes: int = Field(
+        default=1 << 20,
+        ge=64,
+        description="Largest accepted message payload in bytes; larger ones go to the dlq.",
+    )
+    kafka_version: str = Field(
+        default="4.4.0",
+        pattern=r"^4\.\d+\.\d+$",
+        description="Apache Kafka 4.x version that `driftline infra up` fetches and runs.",
+    )
+    kafka_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the local broker; unset: 9092 when free, else any free port.",
+    )
+    kafka_controller_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the local KRaft controller; unset: any free port.",
+    )
+    kafka_heap: str = Field(
+        default="768m",
+        pattern=r"^\d+[kKmMgG]?$",
+        description="Java heap (-Xmx) of the local broker.",
+    )
+    redis_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the local redis-server; unset: 6379 when free, else any free port.",
+    )
+    startup_timeout_s: float = Field(
+        default=90.0,
+        gt=0,
+        description="How long `infra up` waits for a local server to answer before giving up.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of driftline's own loggers."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`json` for one JSON object per log line, `text` for people."
+    )
+
+    @field_validator("home", "cache_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("topic_prefix", "redis_prefix")
+    @classmethod
+    def _printable_prefix(cls, value: str) -> str:
+        if any(ch.isspace() for ch in value):
+            raise ValueError("must not contain white space")
+        return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, with ``overrides`` (CLI flags) on top.
+
+    ``None`` overrides are ignored, so an absent flag leaves the variable's value in place. A bad
+    value raises :class:`ConfigError` naming the variable, never a pydantic traceback.
+
+    >>> load_settings(partitions=None, topic_prefix="x.").topic_prefix
+    'x.'
+    >>> load_settings(partitions=0)
+    Traceback (most recent call last):
+    ...
+    shared.errors.ConfigError: DRIFTLINE_PARTITIONS: Input should be greater than or equal to 1 (got 0)
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+        raise ConfigError("; ".join(problems)) from None
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """Rows ``(variable, default, description)`` for every setting, as the README documents them."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = "unset" if field.default is None else str(field.default)
+        rows.append((ENV_PREFIX + name.upper(), default, field.description or ""))
+    return rows
