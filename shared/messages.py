@@ -1,0 +1,327 @@
+"""Typed messages of every driftline topic, each with its JSON encoding beside it.
+
+One class per topic of DESIGN.md. ``Cls.decode(data)`` validates as it parses (msgspec) and raises
+:class:`~shared.errors.BadMessage` naming the field and the reason for: a payload over the size
+limit (checked before parsing), bytes that are not UTF-8, invalid JSON, JSON that is not an object,
+a missing or wrongly typed field, NaN or Infinity anywhere, and an unknown schema version ``v``.
+``msg.encode()`` is the inverse, and refuses to build a message holding a non-finite number.
+
+``ts`` is event time in epoch milliseconds. It is optional on what users write (features, labels):
+pass the Kafka record timestamp as ``default_ts`` and an absent ``ts`` takes it.
+
+>>> event = FeatureEvent.decode(b'{"event_id": "e1", "features": {"x": 1.5}}', default_ts=1000)
+>>> event.event_id, event.ts, event.features
+('e1', 1000, {'x': 1.5})
+>>> FeatureEvent.decode(b'{"event_id": "e1", "features": {"x": "high"}}')
+Traceback (most recent call last):
+...
+shared.errors.BadMessage: features.x: expected a number, got str
+>>> Label(event_id="e1", ts=5, label=1).encode()
+b'{"v":1,"event_id":"e1","ts":5,"label":1}'
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from functools import cache
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+import msgspec
+
+from shared.errors import BadMessage
+
+SCHEMA_VERSION = 1
+DEFAULT_MAX_BYTES = 1 << 20
+
+EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Millis = Annotated[int, msgspec.Meta(ge=0)]
+Version = Annotated[int, msgspec.Meta(ge=1)]
+Features = dict[Annotated[str, msgspec.Meta(min_length=1)], float]
+Target = bool | int | float | str
+"""A label or a prediction: a class (bool, int or str) or a regression value (number)."""
+
+AlertKind = Literal["data_drift", "prediction_drift", "concept_drift", "performance", "model_load"]
+Severity = Literal["info", "warning", "critical"]
+ModelEventKind = Literal["registered", "promoted", "rejected", "rolled_back"]
+
+_MSGSPEC_PATH = re.compile(
+    r"^(?P<reason>.*?)(?: - at (?P<key>`key` in )?`(?P<path>[^`]*)`)?$", re.DOTALL
+)
+_NON_FINITE_TOKENS = (b"NaN", b"Infinity", b"-Infinity", b"-NaN")
+_BYTE_POSITION = re.compile(r"\(byte (\d+)\)")
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
+    """Base of every driftline message: a versioned JSON object.
+
+    Unknown fields are ignored on decode, so a newer writer can add fields without breaking older
+    readers; a new ``v`` is refused, since it may change what known fields mean.
+    """
+
+    topic: ClassVar[str]
+    """The topic noun this message travels on (``features``, ``labels``, ...)."""
+
+    v: Literal[1] = SCHEMA_VERSION
+
+    def encode(self) -> bytes:
+        """The message as compact JSON bytes."""
+        return _ENCODER.encode(self)
+
+    @classmethod
+    def decode(
+        cls,
+        data: bytes,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        default_ts: int | None = None,
+    ) -> Self:
+        """Parse and validate ``data``; raise :class:`BadMessage` on anything wrong with it.
+
+        ``default_ts`` fills an absent ``ts`` (pass the Kafka record's timestamp).
+        """
+        if len(data) > max_bytes:
+            raise BadMessage("$", f"payload is {len(data)} bytes, over the {max_bytes} byte limit")
+        try:
+            msg: Self = _decoder(cls).decode(data)
+        except UnicodeDecodeError:
+            raise _not_utf8(data) or BadMessage("$", "not UTF-8") from None
+        except msgspec.ValidationError as exc:
+            raise _explain_validation(data, str(exc)) from None
+        except msgspec.DecodeError as exc:
+            raise _not_utf8(data) or _explain_malformed(data, str(exc)) from None
+        if default_ts is not None and getattr(msg, "ts", 0) is None:
+            msg = msgspec.structs.replace(msg, ts=default_ts)  # type: ignore[type-var]
+        return msg
+
+    def __post_init__(self) -> None:
+        """Refuse non-finite numbers, which JSON cannot carry (msgspec would write ``null``)."""
+        for name in self.__struct_fields__:
+            _require_finite(name, getattr(self, name))
+
+
+class FeatureEvent(Message, frozen=True, kw_only=True):
+    """One event to score, written by users to ``features``, keyed by ``event_id``."""
+
+    topic: ClassVar[str] = "features"
+    event_id: EventId
+    ts: Millis | None = None
+    features: Features
+
+
+class Label(Message, frozen=True, kw_only=True):
+    """Ground truth for an event, written by users to ``labels`` (usually later), keyed by ``event_id``."""
+
+    topic: ClassVar[str] = "labels"
+    event_id: EventId
+    ts: Millis | None = None
+    label: Target
+
+
+class Prediction(Message, frozen=True, kw_only=True):
+    """A scored event, written by the predictor to ``predictions``, keyed by ``event_id``.
+
+    ``prediction`` is the class or the regression value; ``score`` the positive-class probability
+    or decision value of a classifier.
+    """
+
+    topic: ClassVar[str] = "predictions"
+    event_id: EventId
+    ts: Millis
+    model: Name
+    version: Version
+    prediction: Target
+    score: float | None = None
+    latency_ms: Annotated[float, msgspec.Meta(ge=0)]
+
+
+class Example(Message, frozen=True, kw_only=True):
+    """A prediction joined with its label, written by the monitor to ``examples`` for the trainer."""
+
+    topic: ClassVar[str] = "examples"
+    event_id: EventId
+    ts: Millis
+    model: Name
+    features: Features
+    label: Target
+    prediction: Target
+    version: Version
+
+
+class DriftAlert(Message, frozen=True, kw_only=True):
+    """An alert with its evidence, written by the monitor to ``alerts``, keyed by model name."""
+
+    topic: ClassVar[str] = "alerts"
+    alert_id: Name
+    ts: Millis
+    model: Name
+    version: Version
+    kind: AlertKind
+    state: Literal["firing", "resolved"] = "firing"
+    detector: Name
+    feature: str | None = None
+    statistic: float
+    threshold: float
+    window: Annotated[int, msgspec.Meta(ge=0)]
+    severity: Severity
+    message: str
+
+
+class RetrainRequest(Message, frozen=True, kw_only=True):
+    """A request to retrain a model, by the monitor or the CLI, to ``retrain``, keyed by model name.
+
+    ``since_ts`` (event time, ms) asks for training on data at or after the change only.
+    """
+
+    topic: ClassVar[str] = "retrain"
+    request_id: Name
+    ts: Millis
+    model: Name
+    reason: str
+    since_ts: Millis | None = None
+
+
+class ModelEvent(Message, frozen=True, kw_only=True):
+    """A registry change, written by the trainer or the CLI to ``model-events``, keyed by model name."""
+
+    topic: ClassVar[str] = "model-events"
+    ts: Millis
+    model: Name
+    version: Version
+    event: ModelEventKind
+    metrics: dict[str, float] = {}
+    reason: str | None = None
+
+
+class DeadLetter(Message, frozen=True, kw_only=True):
+    """A message that could not be processed, with why and where it came from, on ``dlq``.
+
+    ``payload`` is the original value, base64-encoded, so nothing about it is lost.
+    """
+
+    topic: ClassVar[str] = "dlq"
+    ts: Millis
+    service: Name
+    source_topic: Name
+    partition: Annotated[int, msgspec.Meta(ge=0)]
+    offset: Annotated[int, msgspec.Meta(ge=0)]
+    error: str
+    payload: str
+
+    @property
+    def original(self) -> bytes:
+        """The original payload bytes."""
+        return base64.b64decode(self.payload)
+
+
+MESSAGE_TYPES: tuple[type[Message], ...] = (
+    FeatureEvent,
+    Label,
+    Prediction,
+    Example,
+    DriftAlert,
+    RetrainRequest,
+    ModelEvent,
+    DeadLetter,
+)
+
+_ENCODER = msgspec.json.Encoder()
+
+
+@cache
+def _decoder(cls: type[Message]) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(cls)
+
+
+def _require_finite(path: str, value: object) -> None:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise BadMessage(path, f"must be a finite number, got {value}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _require_finite(f"{path}.{key}", item)
+
+
+def _not_utf8(data: bytes) -> BadMessage | None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return BadMessage("$", f"not UTF-8: byte {exc.start} is invalid")
+    return None
+
+
+def _explain_malformed(data: bytes, detail: str) -> BadMessage:
+    """Say why msgspec found the bytes malformed, naming NaN/Infinity, which JSON does not allow."""
+    found = _BYTE_POSITION.search(detail)
+    if found:
+        position = int(found.group(1))
+        for token in _NON_FINITE_TOKENS:
+            if data.startswith(token, position) or data.startswith(token, max(position - 1, 0)):
+                return BadMessage("$", f"NaN and Infinity are not valid JSON (byte {position})")
+    return BadMessage("$", f"invalid JSON: {detail}")
+
+
+def _explain_validation(data: bytes, detail: str) -> BadMessage:
+    """Turn msgspec's ``reason - at `$.a.b``` into a BadMessage naming the field.
+
+    msgspec names a dict entry only as ``$.features[...]``; a second, slower pass with the standard
+    json module (only on this error path) finds which key it was.
+    """
+    parsed = _MSGSPEC_PATH.match(detail)
+    reason = parsed.group("reason") if parsed else detail
+    path = (parsed.group("path") if parsed else None) or "$"
+    if path == "$":
+        if reason.startswith("Expected `object`"):
+            return BadMessage("$", f"expected a JSON object, got {reason.split('got ')[-1].strip('`')}")
+        if reason.startswith("Object missing required field"):
+            name = reason.split("`")[1]
+            return BadMessage(name, "required field is missing")
+        return BadMessage("$", reason)
+    field = path.removeprefix("$.")
+    if parsed and parsed.group("key"):
+        return BadMessage(field, f"every key must be a non-empty string ({_plain(reason)})")
+    if field == "v":
+        version = reason.removeprefix("Invalid enum value ").strip()
+        return BadMessage(
+            "v", f"unsupported schema version {version}; this driftline reads v={SCHEMA_VERSION}"
+        )
+    if field.endswith("[...]"):
+        located = _locate_dict_entry(data, field.removesuffix("[...]"))
+        if located is not None:
+            return located
+    if reason == "Number out of range":
+        return BadMessage(field, "number out of range (NaN and Infinity are not allowed)")
+    return BadMessage(field, _plain(reason))
+
+
+def _locate_dict_entry(data: bytes, field: str) -> BadMessage | None:
+    try:
+        node: Any = json.loads(data)
+        for part in field.split("."):
+            node = node[part]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(node, dict):
+        return None
+    for key, value in node.items():
+        if not key:
+            return BadMessage(f"{field}.", "feature names must not be empty")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return BadMessage(f"{field}.{key}", f"expected a number, got {_json_type(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            return BadMessage(f"{field}.{key}", "must be a finite number (NaN and Infinity are not allowed)")
+    return None
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "bool", str: "str", list: "array", dict: "object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _plain(reason: str) -> str:
+    """msgspec's reasons, with its backquotes dropped: 'Expected `int`, got `str`' -> 'expected int, got str'."""
+    text = reason.replace("`", "")
+    return text[:1].lower() + text[1:]

@@ -1,0 +1,50 @@
+"""Redis key names: ``DRIFTLINE_REDIS_PREFIX`` + the layout of DESIGN.md, one place for all of them.
+
+>>> k = RedisKeys("driftline:")
+>>> k.versions("churn"), k.version("churn", 3), k.active("churn"), k.changed("churn")
+('driftline:model:churn:versions', 'driftline:model:churn:v:3', 'driftline:model:churn:active', 'driftline:model:churn:changed')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    """The key names of one driftline deployment's registry."""
+
+    prefix: str
+
+    def _model(self, model: str) -> str:
+        if not model or ":" in model:
+            raise ValueError(f"model name must be non-empty and contain no ':', got {model!r}")
+        return f"{self.prefix}model:{model}"
+
+    def versions(self, model: str) -> str:
+        """Sorted set of the model's version numbers."""
+        return f"{self._model(model)}:versions"
+
+    def next_version(self, model: str) -> str:
+        """Counter that hands out the model's next version number."""
+        return f"{self._model(model)}:next"
+
+    def version(self, model: str, version: int) -> str:
+        """Hash holding one version's artifact and metadata."""
+        return f"{self._model(model)}:v:{version}"
+
+    def active(self, model: str) -> str:
+        """The version being served."""
+        return f"{self._model(model)}:active"
+
+    def history(self, model: str) -> str:
+        """List of earlier active versions, newest first."""
+        return f"{self._model(model)}:history"
+
+    def changed(self, model: str) -> str:
+        """Pub/sub channel announcing a promotion or rollback."""
+        return f"{self._model(model)}:changed"
+
+    def lock(self, name: str) -> str:
+        """A named lock (the trainer's leader lock, for example)."""
+        return f"{self.prefix}lock:{name}"
