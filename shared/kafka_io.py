@@ -1,0 +1,253 @@
+"""Kafka I/O: producers, consumers, topic creation and the dead-letter writer.
+
+This is the one boundary where kafka-python is called; its errors leave it translated into
+:class:`shared.errors.KafkaError` (keeping ``retriable``). Delivery is at-least-once by default:
+producers wait for ``acks=all`` with idempotence on, and consumers never auto-commit, so a service
+commits only offsets whose outputs are flushed.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import kafka.errors
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.producer.future import FutureRecordMetadata
+
+from shared.errors import BadMessage, ConfigError, KafkaError
+from shared.messages import DEFAULT_MAX_BYTES, DeadLetter, Message
+from shared.topics import CO_PARTITIONED, TopicSpec
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+_NO_BROKER = "Unable to bootstrap"
+"""What kafka-python says (in a KafkaTimeoutError) when no bootstrap server answers."""
+
+
+@contextmanager
+def kafka_errors(action: str, bootstrap: str | None = None) -> Iterator[None]:
+    """Translate kafka-python errors raised inside the block into :class:`KafkaError`.
+
+    ``action`` says what was being done ("creating topics"), so the message reads as a sentence.
+    """
+    try:
+        yield
+    except kafka.errors.KafkaError as exc:
+        if _NO_BROKER in str(exc):
+            where = f" at {bootstrap}" if bootstrap else ""
+            raise KafkaError(
+                f"{action}: no Kafka broker answered{where}. Start one with `driftline infra up`, "
+                "or set DRIFTLINE_KAFKA_BOOTSTRAP to a running broker.",
+                retriable=True,
+            ) from None
+        raise KafkaError(f"{action}: {exc}", retriable=bool(exc.retriable)) from exc
+
+
+def make_producer(
+    bootstrap: str,
+    *,
+    client_id: str = "driftline",
+    transactional_id: str | None = None,
+    **overrides: Any,
+) -> KafkaProducer:
+    """A producer that waits for all in-sync replicas, with idempotence set explicitly.
+
+    Idempotence makes the producer's own retries duplicate-free; ``transactional_id`` turns on
+    transactions (exactly-once with ``send_offsets_to_transaction``).
+    """
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "client_id": client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "batch_size": 64 * 1024,
+        "max_in_flight_requests_per_connection": 5,
+    }
+    if transactional_id is not None:
+        config["transactional_id"] = transactional_id
+    config.update(overrides)
+    with kafka_errors("connecting a producer", bootstrap):
+        return KafkaProducer(**config)
+
+
+def make_consumer(
+    bootstrap: str,
+    *,
+    group_id: str,
+    topics: Iterable[str] = (),
+    client_id: str = "driftline",
+    auto_offset_reset: str = "earliest",
+    isolation_level: str = "read_uncommitted",
+    max_poll_records: int = 500,
+    **overrides: Any,
+) -> KafkaConsumer:
+    """A group consumer with manual commits: offsets move only when the service commits them.
+
+    ``isolation_level="read_committed"`` hides records of aborted or open transactions.
+    """
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group_id,
+        "client_id": client_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": auto_offset_reset,
+        "isolation_level": isolation_level,
+        "max_poll_records": max_poll_records,
+    }
+    config.update(overrides)
+    with kafka_errors(f"connecting consumer group {group_id}", bootstrap):
+        consumer = KafkaConsumer(**config)
+        names = list(topics)
+        if names:
+            consumer.subscribe(names)
+        return consumer
+
+
+def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet; return the names created (idempotent).
+
+    Existing topics are left as they are, but the co-partitioned ones (features, labels,
+    predictions) must agree on their partition count, else the monitor's join would be wrong:
+    that raises :class:`ConfigError`.
+    """
+    wanted = list(specs)
+    with kafka_errors("creating topics", bootstrap):
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="driftline-admin",
+            request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+        )
+        try:
+            existing = set(admin.list_topics())
+            missing = [spec for spec in wanted if spec.name not in existing]
+            if missing:
+                try:
+                    admin.create_topics(
+                        {
+                            spec.name: {"num_partitions": spec.partitions, "replication_factor": -1}
+                            for spec in missing
+                        },
+                        timeout_ms=int(timeout_s * 1000),
+                        wait_for_metadata=True,
+                    )
+                except kafka.errors.TopicAlreadyExistsError:
+                    pass  # another process created it between list and create: that is the goal
+            counts = _partition_counts(admin, [spec.name for spec in wanted], timeout_s)
+        finally:
+            admin.close()
+    joined = {name: count for name, count in counts.items() if name.endswith(CO_PARTITIONED)}
+    if len(set(joined.values())) > 1:
+        raise ConfigError(
+            "features, labels and predictions must have the same number of partitions for the "
+            f"monitor's join, but the broker has {joined}. Recreate them with one count "
+            "(DRIFTLINE_PARTITIONS) or use a new DRIFTLINE_TOPIC_PREFIX."
+        )
+    created = [spec.name for spec in missing]
+    if created:
+        log.info("created topics %s", ", ".join(created))
+    return created
+
+
+def _partition_counts(
+    admin: KafkaAdminClient, names: list[str], timeout_s: float
+) -> dict[str, int]:
+    """Partition counts as the broker reports them, waiting for freshly created topics to appear."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = admin.describe_topics(names)
+        counts = {
+            item["name"]: len(item["partitions"])
+            for item in described
+            if item.get("error_code", 0) == 0 and item["partitions"]
+        }
+        if len(counts) == len(names) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.1)
+
+
+def cluster_id(bootstrap: str, timeout_s: float = 5.0) -> str:
+    """The cluster id of the broker at ``bootstrap``: proof that it answers metadata requests."""
+    with kafka_errors("asking Kafka for metadata", bootstrap):
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="driftline-probe",
+            request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+        )
+        try:
+            return str(admin.describe_cluster()["cluster_id"])
+        finally:
+            admin.close()
+
+
+class DeadLetterWriter:
+    """Writes messages a service could not process to the dead-letter topic.
+
+    The dead letter keeps the original key and bytes, the reason, the service, and the source
+    topic/partition/offset, so that it can be inspected and replayed; the partition moves on.
+    """
+
+    def __init__(self, producer: KafkaProducer, topic: str, service: str) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._service = service
+
+    @property
+    def topic(self) -> str:
+        return self._topic
+
+    def write(self, record: ConsumerRecord, error: str) -> FutureRecordMetadata:
+        """Send ``record`` to the dead-letter topic with ``error``; returns the send future."""
+        value = record.value or b""
+        letter = DeadLetter(
+            ts=int(time.time() * 1000),
+            service=self._service,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=error,
+            payload=base64.b64encode(value).decode("ascii"),
+        )
+        log.warning(
+            "dead letter %s[%d]@%d: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            error,
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+        )
+        with kafka_errors(f"writing a dead letter to {self._topic}"):
+            future: FutureRecordMetadata = self._producer.send(
+                self._topic, key=record.key, value=letter.encode()
+            )
+            return future
+
+
+def decode_or_dead_letter(
+    record: ConsumerRecord,
+    message_type: type[M],
+    dead_letters: DeadLetterWriter,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> M | None:
+    """Decode ``record.value`` as ``message_type``; on failure dead-letter it and return None.
+
+    An absent ``ts`` takes the Kafka record's timestamp.
+    """
+    try:
+        if record.value is None:
+            raise BadMessage("$", "empty record (a tombstone) where a message was expected")
+        return message_type.decode(record.value, max_bytes=max_bytes, default_ts=record.timestamp)
+    except BadMessage as exc:
+        dead_letters.write(record, str(exc))
+        return None
