@@ -1,0 +1,241 @@
+"""A local Apache Kafka 4.x broker in KRaft mode (one combined broker + controller), run by `java`.
+
+Its jars come from Maven Central through `mvn` and the small pom shipped beside this module, and are
+cached per version under DRIFTLINE_CACHE_DIR; nothing else is downloaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from shared.errors import InfraError, KafkaError
+from shared.infra.process import is_running, start_detached, tail
+from shared.kafka_io import cluster_id
+
+log = logging.getLogger(__name__)
+
+MIN_JAVA = 17
+_JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
+
+
+def find_java() -> str:
+    """Path of a `java` of version 17 or newer, or an :class:`InfraError` saying how to get one."""
+    java = shutil.which("java")
+    if java is None:
+        raise InfraError(
+            "java not found on the PATH: the local Kafka broker needs Java 17 or newer. "
+            "Install it (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`; macOS: "
+            "`brew install openjdk@17`), or set DRIFTLINE_KAFKA_BOOTSTRAP to an existing broker."
+        )
+    result = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    found = _JAVA_VERSION.search(result.stderr + result.stdout)
+    if found:
+        major = int(found.group(1))
+        if major == 1 and found.group(2):  # "1.8.0" style
+            major = int(found.group(2))
+        if major < MIN_JAVA:
+            raise InfraError(
+                f"{java} is Java {major}, but Kafka 4 needs Java {MIN_JAVA} or newer. "
+                "Install a newer JDK and put it first on the PATH (or set JAVA_HOME's bin first)."
+            )
+    return java
+
+
+def fetch_jars(
+    cache_dir: Path, version: str, progress: Callable[[str], None] = log.info
+) -> Path:
+    """The folder of the broker's jars for ``version``, fetched through `mvn` the first time."""
+    libs = cache_dir / f"kafka-{version}" / "libs"
+    if (libs / ".complete").exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise InfraError(
+            "mvn not found on the PATH: driftline fetches the Kafka broker's jars from Maven "
+            "Central with Maven. Install it (Debian/Ubuntu: `apt-get install maven`; macOS: "
+            "`brew install maven`), or set DRIFTLINE_KAFKA_BOOTSTRAP to an existing broker."
+        )
+    progress(f"fetching Apache Kafka {version} jars from Maven Central (first run only, ~45 MB)")
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
+    pom = resources.files("shared.infra") / "kafka-pom.xml"
+    with resources.as_file(pom) as pom_path:
+        result = subprocess.run(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(pom_path),
+                "dependency:copy-dependencies",
+                f"-Dkafka.version={version}",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={staging}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
+        shutil.rmtree(staging, ignore_errors=True)
+        output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise InfraError(
+            f"mvn could not fetch Apache Kafka {version} from Maven Central (exit "
+            f"{result.returncode}). Check that Maven Central is reachable (a proxy goes in "
+            "~/.m2/settings.xml) and that the version exists, or set DRIFTLINE_KAFKA_BOOTSTRAP "
+            f"to an existing broker. mvn said:\n{output}"
+        )
+    (staging / ".complete").write_text(version)
+    shutil.rmtree(libs, ignore_errors=True)
+    staging.rename(libs)
+    return libs
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+
+
+def server_properties(data_dir: Path, port: int, controller_port: int, host: str) -> str:
+    """Configuration of a single-node KRaft broker on ``host``: combined broker and controller,
+    replication factors of one, and no automatic topic creation (driftline creates its topics, so a
+    typo in a topic name fails instead of creating a stray topic).
+    """
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{host}:{controller_port}",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "num.partitions": "1",
+        "auto.create.topics.enable": "false",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "log.retention.hours": "168",
+    }
+    lines = ["# Written by `driftline infra up`; rewritten at every start."]
+    lines += [f"{key}={value}" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def format_storage(java: str, libs: Path, config: Path, log_path: Path) -> None:
+    """Format the KRaft storage once; a data folder that has ``meta.properties`` is kept."""
+    result = subprocess.run(
+        [
+            java,
+            "-cp",
+            f"{libs}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            "--ignore-formatted",
+            "-t",
+            new_cluster_id(),
+            "-c",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    with log_path.open("a") as out:
+        out.write(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise InfraError(
+            f"formatting Kafka's storage failed (exit {result.returncode}):\n"
+            f"{(result.stdout + result.stderr).strip()[-2000:]}"
+        )
+
+
+def broker_command(java: str, libs: Path, config: Path, log4j: Path, heap: str) -> list[str]:
+    """The `java` command line of the broker."""
+    return [
+        java,
+        "-Xms128m",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        f"{libs}/*",
+        "kafka.Kafka",
+        str(config),
+    ]
+
+
+def start(
+    *,
+    java: str,
+    libs: Path,
+    kafka_dir: Path,
+    port: int,
+    controller_port: int,
+    host: str,
+    heap: str,
+) -> int:
+    """Write the configuration, format storage if new, start the broker; return its pid."""
+    data_dir = kafka_dir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = kafka_dir / "server.properties"
+    config.write_text(server_properties(data_dir, port, controller_port, host))
+    log4j = kafka_dir / "log4j2.properties"
+    log4j.write_text((resources.files("shared.infra") / "kafka-log4j2.properties").read_text())
+    log_path = kafka_dir / "kafka.log"
+    if not (data_dir / "meta.properties").exists():
+        format_storage(java, libs, config, log_path)
+    return start_detached(
+        broker_command(java, libs, config, log4j, heap), log_path, cwd=kafka_dir
+    )
+
+
+def wait_ready(
+    bootstrap: str, pid: int, marker: str, log_path: Path, timeout_s: float
+) -> float:
+    """Wait until the broker answers metadata requests; return the seconds it took.
+
+    A broker that exits or does not answer in time raises :class:`InfraError` with its log's tail.
+    """
+    started = time.monotonic()
+    while True:
+        if not is_running(pid, marker):
+            raise InfraError(_not_up("Kafka exited during start-up", log_path))
+        try:
+            cluster_id(bootstrap, timeout_s=2.0)
+            return time.monotonic() - started
+        except KafkaError:
+            pass
+        if time.monotonic() - started > timeout_s:
+            raise InfraError(
+                _not_up(f"Kafka did not answer at {bootstrap} within {timeout_s:.0f} s", log_path)
+            )
+        time.sleep(0.25)
+
+
+def _not_up(what: str, log_path: Path) -> str:
+    text = tail(log_path, 30)
+    hint = "Its log says why; the whole log is at " + str(log_path) + "."
+    if "Address already in use" in text:
+        hint = "A port it needs is in use: set DRIFTLINE_KAFKA_PORT / DRIFTLINE_KAFKA_CONTROLLER_PORT."
+    elif "heap" in text.lower() or "OutOfMemoryError" in text:
+        hint = "The JVM could not get its heap: check DRIFTLINE_KAFKA_HEAP and free memory."
+    return f"{what}. {hint}\n--- last lines of {log_path} ---\n{text}"
