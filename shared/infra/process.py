@@ -62,7 +62,9 @@ def is_running(pid: int | None, marker: str | None = None) -> bool:
         return False
     if state == "Z":
         return False
-    return marker is None or marker in cmdline
+    # An empty command line is unknown, not foreign: a process rewriting its title (redis-server
+    # does at start) shows none for a moment.
+    return marker is None or not cmdline.strip() or marker in cmdline
 
 
 def stop(pid: int, marker: str | None = None, timeout_s: float = 30.0) -> str:
@@ -71,20 +73,22 @@ def stop(pid: int, marker: str | None = None, timeout_s: float = 30.0) -> str:
     """
     if not is_running(pid, marker):
         return "not running"
+    # The marker proved whose pid this is; from here on wait for the pid itself, since a dying
+    # process loses its command line before it is gone.
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    if wait_gone(pid, marker, timeout_s):
+    if wait_gone(pid, timeout_s):
         return "terminated"
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    wait_gone(pid, marker, 10.0)
+    wait_gone(pid, 10.0)
     return "killed"
 
 
-def wait_gone(pid: int, marker: str | None, timeout_s: float) -> bool:
+def wait_gone(pid: int, timeout_s: float) -> bool:
     """Wait until ``pid`` has exited; True if it did within ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
-    while is_running(pid, marker):
+    while is_running(pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
