@@ -124,6 +124,10 @@ def server_properties(data_dir: Path, port: int, controller_port: int, host: str
         "num.partitions": "1",
         "auto.create.topics.enable": "false",
         "offsets.topic.replication.factor": "1",
+        # 50 partitions each (the defaults) only slow a one-node broker's first group and
+        # first transaction down.
+        "offsets.topic.num.partitions": "5",
+        "transaction.state.log.num.partitions": "5",
         "transaction.state.log.replication.factor": "1",
         "transaction.state.log.min.isr": "1",
         "share.coordinator.state.topic.replication.factor": "1",
