@@ -1,0 +1,108 @@
+"""Fixtures shared by all tiers: the real servers, unique names, and the CI no-skip rule.
+
+The ``servers`` session fixture gives a real Kafka broker and a real Redis, chosen in this order:
+
+1. ``DRIFTLINE_KAFKA_BOOTSTRAP`` and ``DRIFTLINE_REDIS_URL`` when both are set (existing servers);
+2. testcontainers, when a Docker engine answers (``DRIFTLINE_TEST_SERVERS=docker`` forces it);
+3. local processes started by driftline's own ``Infra`` in a temporary DRIFTLINE_HOME
+   (``DRIFTLINE_TEST_SERVERS=local`` forces it). This is what CI and a laptop without Docker use.
+
+A server that cannot start is an error of every test that needs it, never a skip; and when ``CI``
+is set, any skipped test fails the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from shared.infra.stack import Infra
+from shared.settings import Settings
+
+_skipped: list[str] = []
+
+
+@dataclass(frozen=True)
+class Servers:
+    """Addresses of the real servers the integration tests run against."""
+
+    bootstrap: str
+    redis_url: str
+    source: str
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # noqa: PLC0415 - only where testcontainers may be used
+
+        docker.from_env(timeout=3).ping()
+    except Exception:  # noqa: BLE001 - any failure means "no usable engine"
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _containers() -> Iterator[Servers]:
+    from testcontainers.community.kafka import KafkaContainer  # noqa: PLC0415
+    from testcontainers.community.redis import RedisContainer  # noqa: PLC0415
+
+    with KafkaContainer().with_kraft() as kafka, RedisContainer("redis:7") as redis:
+        host = redis.get_container_host_ip()
+        port = redis.get_exposed_port(6379)
+        yield Servers(kafka.get_bootstrap_server(), f"redis://{host}:{port}/0", "testcontainers")
+
+
+@contextlib.contextmanager
+def _local(home: str) -> Iterator[Servers]:
+    settings = Settings(home=home, kafka_bootstrap=None, redis_url=None)
+    infra = Infra(settings)
+    status = infra.up()
+    try:
+        assert status.kafka.address and status.redis.address
+        yield Servers(status.kafka.address, status.redis.address, "local processes")
+    finally:
+        infra.down()
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """A real Kafka broker and a real Redis for the whole session."""
+    bootstrap = os.environ.get("DRIFTLINE_KAFKA_BOOTSTRAP")
+    redis_url = os.environ.get("DRIFTLINE_REDIS_URL")
+    choice = os.environ.get("DRIFTLINE_TEST_SERVERS", "auto")
+    if bootstrap and redis_url and choice == "auto":
+        yield Servers(bootstrap, redis_url, "environment")
+    elif choice == "docker" or (choice == "auto" and _docker_answers()):
+        with _containers() as found:
+            yield found
+    else:
+        with _local(str(tmp_path_factory.mktemp("servers-home"))) as found:
+            yield found
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for topic prefixes, group ids and Redis prefixes of one test."""
+    return uuid.uuid4().hex[:10]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI a skipped test is a failure: it means a server or a tool was missing."""
+    if os.environ.get("CI") and _skipped and exitstatus == 0:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"CI forbids skipped tests; {len(_skipped)} skipped: {', '.join(_skipped)}",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
