@@ -48,12 +48,18 @@ def _settings_flags() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("settings (each overrides its DRIFTLINE_* variable)")
     group.add_argument("--home", help="state folder of local servers (DRIFTLINE_HOME)")
-    group.add_argument("--kafka-bootstrap", help="existing Kafka HOST:PORT (DRIFTLINE_KAFKA_BOOTSTRAP)")
+    group.add_argument(
+        "--kafka-bootstrap", help="existing Kafka HOST:PORT (DRIFTLINE_KAFKA_BOOTSTRAP)"
+    )
     group.add_argument("--redis-url", help="existing Redis URL (DRIFTLINE_REDIS_URL)")
     group.add_argument("--topic-prefix", help="topic name prefix (DRIFTLINE_TOPIC_PREFIX)")
     group.add_argument("--redis-prefix", help="Redis key prefix (DRIFTLINE_REDIS_PREFIX)")
-    group.add_argument("--partitions", type=int, help="partitions of keyed topics (DRIFTLINE_PARTITIONS)")
-    group.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(DRIFTLINE_LOG_LEVEL)")
+    group.add_argument(
+        "--partitions", type=int, help="partitions of keyed topics (DRIFTLINE_PARTITIONS)"
+    )
+    group.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(DRIFTLINE_LOG_LEVEL)"
+    )
     group.add_argument("--log-format", choices=["text", "json"], help="(DRIFTLINE_LOG_FORMAT)")
     return common
 
@@ -61,9 +67,15 @@ def _settings_flags() -> argparse.ArgumentParser:
 def _infra_flags() -> argparse.ArgumentParser:
     flags = argparse.ArgumentParser(add_help=False)
     group = flags.add_argument_group("local servers")
-    group.add_argument("--kafka-port", type=int, help="broker port; default 9092 if free (DRIFTLINE_KAFKA_PORT)")
-    group.add_argument("--redis-port", type=int, help="Redis port; default 6379 if free (DRIFTLINE_REDIS_PORT)")
-    group.add_argument("--kafka-version", help="Apache Kafka 4.x version to run (DRIFTLINE_KAFKA_VERSION)")
+    group.add_argument(
+        "--kafka-port", type=int, help="broker port; default 9092 if free (DRIFTLINE_KAFKA_PORT)"
+    )
+    group.add_argument(
+        "--redis-port", type=int, help="Redis port; default 6379 if free (DRIFTLINE_REDIS_PORT)"
+    )
+    group.add_argument(
+        "--kafka-version", help="Apache Kafka 4.x version to run (DRIFTLINE_KAFKA_VERSION)"
+    )
     group.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return flags
 
@@ -177,9 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(
-            **{name: getattr(args, name, None) for name in SETTING_FLAGS}
-        )
+        settings = load_settings(**{name: getattr(args, name, None) for name in SETTING_FLAGS})
         configure_logging(settings.log_level, settings.log_format)
         run: Callable[[Settings, argparse.Namespace], int] = args.run
         return run(settings, args)

@@ -9,6 +9,7 @@ commits only offsets whose outputs are flushed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -135,7 +136,8 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
             existing = set(admin.list_topics())
             missing = [spec for spec in wanted if spec.name not in existing]
             if missing:
-                try:
+                # Another process may create a topic between list and create: that is the goal.
+                with contextlib.suppress(kafka.errors.TopicAlreadyExistsError):
                     admin.create_topics(
                         {
                             spec.name: {"num_partitions": spec.partitions, "replication_factor": -1}
@@ -144,8 +146,6 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
                         timeout_ms=int(timeout_s * 1000),
                         wait_for_metadata=True,
                     )
-                except kafka.errors.TopicAlreadyExistsError:
-                    pass  # another process created it between list and create: that is the goal
             counts = _partition_counts(admin, [spec.name for spec in wanted], timeout_s)
         finally:
             admin.close()

@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import json
-import time
 import logging
 import sys
+import time
 from typing import Any, TextIO
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}

@@ -33,7 +33,7 @@ import msgspec
 
 from shared.errors import BadMessage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 DEFAULT_MAX_BYTES = 1 << 20
 
 EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -94,7 +94,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
         except msgspec.DecodeError as exc:
             raise _not_utf8(data) or _explain_malformed(data, str(exc)) from None
         if default_ts is not None and getattr(msg, "ts", 0) is None:
-            msg = msgspec.structs.replace(msg, ts=default_ts)  # type: ignore[type-var]
+            msg = msgspec.structs.replace(msg, ts=default_ts)
         return msg
 
     def __post_init__(self) -> None:
@@ -113,7 +113,7 @@ class FeatureEvent(Message, frozen=True, kw_only=True):
 
 
 class Label(Message, frozen=True, kw_only=True):
-    """Ground truth for an event, written by users to ``labels`` (usually later), keyed by ``event_id``."""
+    """Ground truth for an event, by users to ``labels`` (often later), keyed by ``event_id``."""
 
     topic: ClassVar[str] = "labels"
     event_id: EventId
@@ -139,7 +139,7 @@ class Prediction(Message, frozen=True, kw_only=True):
 
 
 class Example(Message, frozen=True, kw_only=True):
-    """A prediction joined with its label, written by the monitor to ``examples`` for the trainer."""
+    """A prediction joined with its label, by the monitor to ``examples``, for the trainer."""
 
     topic: ClassVar[str] = "examples"
     event_id: EventId
@@ -185,7 +185,7 @@ class RetrainRequest(Message, frozen=True, kw_only=True):
 
 
 class ModelEvent(Message, frozen=True, kw_only=True):
-    """A registry change, written by the trainer or the CLI to ``model-events``, keyed by model name."""
+    """A registry change, by the trainer or the CLI to ``model-events``, keyed by model name."""
 
     topic: ClassVar[str] = "model-events"
     ts: Millis
@@ -275,7 +275,9 @@ def _explain_validation(data: bytes, detail: str) -> BadMessage:
     path = (parsed.group("path") if parsed else None) or "$"
     if path == "$":
         if reason.startswith("Expected `object`"):
-            return BadMessage("$", f"expected a JSON object, got {reason.split('got ')[-1].strip('`')}")
+            return BadMessage(
+                "$", f"expected a JSON object, got {reason.split('got ')[-1].strip('`')}"
+            )
         if reason.startswith("Object missing required field"):
             name = reason.split("`")[1]
             return BadMessage(name, "required field is missing")
@@ -312,7 +314,9 @@ def _locate_dict_entry(data: bytes, field: str) -> BadMessage | None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return BadMessage(f"{field}.{key}", f"expected a number, got {_json_type(value)}")
         if isinstance(value, float) and not math.isfinite(value):
-            return BadMessage(f"{field}.{key}", "must be a finite number (NaN and Infinity are not allowed)")
+            return BadMessage(
+                f"{field}.{key}", "must be a finite number (NaN and Infinity are not allowed)"
+            )
     return None
 
 
@@ -322,6 +326,6 @@ def _json_type(value: object) -> str:
 
 
 def _plain(reason: str) -> str:
-    """msgspec's reasons, with its backquotes dropped: 'Expected `int`, got `str`' -> 'expected int, got str'."""
+    """msgspec's reason without backquotes: 'Expected `int`' -> 'expected int'."""
     text = reason.replace("`", "")
     return text[:1].lower() + text[1:]

@@ -1,9 +1,9 @@
 """Redis I/O: the one place redis-py is called to connect; its errors leave translated.
 
->>> connect_redis("not-a-url")
+>>> connect_redis("not-a-url")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-shared.errors.ConfigError: DRIFTLINE_REDIS_URL 'not-a-url' is not a Redis URL: Redis URL must specify one of the following schemes (redis://, rediss://, unix://)
+shared.errors.ConfigError: DRIFTLINE_REDIS_URL 'not-a-url' is not a Redis URL: Redis URL must ...
 """
 
 from __future__ import annotations

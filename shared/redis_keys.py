@@ -1,8 +1,10 @@
 """Redis key names: ``DRIFTLINE_REDIS_PREFIX`` + the layout of DESIGN.md, one place for all of them.
 
 >>> k = RedisKeys("driftline:")
->>> k.versions("churn"), k.version("churn", 3), k.active("churn"), k.changed("churn")
-('driftline:model:churn:versions', 'driftline:model:churn:v:3', 'driftline:model:churn:active', 'driftline:model:churn:changed')
+>>> k.versions("churn"), k.version("churn", 3)
+('driftline:model:churn:versions', 'driftline:model:churn:v:3')
+>>> k.active("churn"), k.changed("churn")
+('driftline:model:churn:active', 'driftline:model:churn:changed')
 """
 
 from __future__ import annotations

@@ -51,9 +51,7 @@ def find_java() -> str:
     return java
 
 
-def fetch_jars(
-    cache_dir: Path, version: str, progress: Callable[[str], None] = log.info
-) -> Path:
+def fetch_jars(cache_dir: Path, version: str, progress: Callable[[str], None] = log.info) -> Path:
     """The folder of the broker's jars for ``version``, fetched through `mvn` the first time."""
     libs = cache_dir / f"kafka-{version}" / "libs"
     if (libs / ".complete").exists():
@@ -207,14 +205,10 @@ def start(
     log_path = kafka_dir / "kafka.log"
     if not (data_dir / "meta.properties").exists():
         format_storage(java, libs, config, log_path)
-    return start_detached(
-        broker_command(java, libs, config, log4j, heap), log_path, cwd=kafka_dir
-    )
+    return start_detached(broker_command(java, libs, config, log4j, heap), log_path, cwd=kafka_dir)
 
 
-def wait_ready(
-    bootstrap: str, pid: int, marker: str, log_path: Path, timeout_s: float
-) -> float:
+def wait_ready(bootstrap: str, pid: int, marker: str, log_path: Path, timeout_s: float) -> float:
     """Wait until the broker answers metadata requests; return the seconds it took.
 
     A broker that exits or does not answer in time raises :class:`InfraError` with its log's tail.
@@ -239,7 +233,9 @@ def _not_up(what: str, log_path: Path) -> str:
     text = tail(log_path, 30)
     hint = "Its log says why; the whole log is at " + str(log_path) + "."
     if "Address already in use" in text:
-        hint = "A port it needs is in use: set DRIFTLINE_KAFKA_PORT / DRIFTLINE_KAFKA_CONTROLLER_PORT."
+        hint = (
+            "A port it needs is in use: set DRIFTLINE_KAFKA_PORT / DRIFTLINE_KAFKA_CONTROLLER_PORT."
+        )
     elif "heap" in text.lower() or "OutOfMemoryError" in text:
         hint = "The JVM could not get its heap: check DRIFTLINE_KAFKA_HEAP and free memory."
     return f"{what}. {hint}\n--- last lines of {log_path} ---\n{text}"

@@ -28,7 +28,11 @@ def free_port(host: str = HOST) -> int:
 
 
 def choose_port(
-    what: str, configured: int | None, preferred: int | None, env_var: str, avoid: tuple[int, ...] = ()
+    what: str,
+    configured: int | None,
+    preferred: int | None,
+    env_var: str,
+    avoid: tuple[int, ...] = (),
 ) -> int:
     """The port for ``what``: the configured one (which must be free), else ``preferred`` when
     free, else any free port.

@@ -14,7 +14,6 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from shared.errors import ConfigError, DriftlineError, InfraError, KafkaError, RedisError
@@ -149,7 +148,9 @@ class Infra:
 
     # ----- Kafka ---------------------------------------------------------------------------
 
-    def _up_kafka(self, state: dict[str, Any], java: str | None, started: list[str]) -> ServerStatus:
+    def _up_kafka(
+        self, state: dict[str, Any], java: str | None, started: list[str]
+    ) -> ServerStatus:
         settings = self._settings
         if settings.kafka_bootstrap is not None:
             return self._check_external_kafka(settings.kafka_bootstrap)
@@ -248,7 +249,9 @@ class Infra:
                     f"DRIFTLINE_REDIS_URL={settings.redis_url} does not answer: {exc}. Check the "
                     "URL, or unset the variable to let `driftline infra up` start a local Redis."
                 ) from None
-            return ServerStatus("redis", settings.redis_url, True, "external", note="external, answers")
+            return ServerStatus(
+                "redis", settings.redis_url, True, "external", note="external, answers"
+            )
         redis_dir = self._home / "redis"
         if redis_server is None:
             status = self._redis_status(state)
@@ -262,7 +265,9 @@ class Infra:
         )
         url = f"redis://{HOST}:{port}/0"
         self._progress(f"starting redis-server on {HOST}:{port} (append-only file on)")
-        pid = local_redis.start(redis_server=redis_server, redis_dir=redis_dir, port=port, host=HOST)
+        pid = local_redis.start(
+            redis_server=redis_server, redis_dir=redis_dir, port=port, host=HOST
+        )
         marker = "redis-server"  # in the command line both before and after Redis retitles itself
         state["redis"] = {"pid": pid, "marker": marker, "address": url, "port": port}
         self._write_state(state)
@@ -362,16 +367,16 @@ def status_lines(status: InfraStatus) -> list[str]:
     lines = []
     for server in (status.kafka, status.redis):
         state = "running" if server.running else "stopped"
-        details = [server.managed]
+        details: list[str] = [server.managed]
         if server.pid:
             details.append(f"pid {server.pid}")
         if server.note:
             details.append(server.note)
         if server.log:
             details.append(f"log {server.log}")
-        lines.append(f"{server.name:<6} {state:<8} {server.address or '-':<28} ({', '.join(details)})")
+        lines.append(
+            f"{server.name:<6} {state:<8} {server.address or '-':<28} ({', '.join(details)})"
+        )
     if status.topics_created:
         lines.append(f"topics created: {', '.join(status.topics_created)}")
     return lines
-
-

@@ -1,4 +1,4 @@
-"""`driftline infra up | status | down` end to end: the real command, real servers, real processes."""
+"""`driftline infra up | status | down` end to end: the real command, servers and processes."""
 
 from __future__ import annotations
 
@@ -38,7 +38,12 @@ def driftline(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
     command = shutil.which("driftline")
     assert command, "the driftline console script is not installed (pip install -e .)"
     return subprocess.run(
-        [command, *args], env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False
+        [command, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
     )
 
 
@@ -115,7 +120,9 @@ def test_up_status_down_lifecycle(home: Path) -> None:
     for i in range(5):
         producer.send(topic, key=f"k{i}".encode(), value=f"first-{i}".encode())
     producer.flush()
-    assert sorted(_group_round(bootstrap, topic, "lifecycle", 5)) == [f"first-{i}".encode() for i in range(5)]
+    assert sorted(_group_round(bootstrap, topic, "lifecycle", 5)) == [
+        f"first-{i}".encode() for i in range(5)
+    ]
 
     # ...a second `up` reports the running servers instead of starting new ones...
     pids = {name: entry["pid"] for name, entry in _state(home).items()}
@@ -154,7 +161,9 @@ def test_configured_port_in_use_fails_clearly_and_starts_nothing(home: Path) -> 
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        env = _environment(home, DRIFTLINE_KAFKA_PORT=str(taken), DRIFTLINE_REDIS_PORT=str(redis_port))
+        env = _environment(
+            home, DRIFTLINE_KAFKA_PORT=str(taken), DRIFTLINE_REDIS_PORT=str(redis_port)
+        )
         result = driftline(env, "infra", "up")
     assert result.returncode == 1
     assert f"port {taken} on 127.0.0.1 is already in use" in result.stderr
@@ -211,11 +220,17 @@ def test_external_servers_are_checked_not_started(home: Path, servers: Servers) 
     down = driftline(env, "infra", "down")
     assert down.returncode == 0
     assert "not started by driftline" in down.stdout
-    assert json.loads(driftline(env, "infra", "status", "--json").stdout)["kafka"]["running"] is True
+    assert (
+        json.loads(driftline(env, "infra", "status", "--json").stdout)["kafka"]["running"] is True
+    )
 
 
 def test_external_server_that_does_not_answer_is_an_error(home: Path) -> None:
-    env = _environment(home, DRIFTLINE_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}", DRIFTLINE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    env = _environment(
+        home,
+        DRIFTLINE_KAFKA_BOOTSTRAP=f"127.0.0.1:{free_port()}",
+        DRIFTLINE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
     result = driftline(env, "infra", "up")
     assert result.returncode == 1
     assert "DRIFTLINE_REDIS_URL=redis://127.0.0.1:" in result.stderr

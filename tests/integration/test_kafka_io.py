@@ -1,4 +1,4 @@
-"""Kafka I/O against the real broker: group round trip, resume after restart, dead letters, topics."""
+"""Kafka I/O on the real broker: group round trip, resume after restart, dead letters, topics."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ def _consume(consumer: KafkaConsumer, count: int, timeout_s: float = POLL_TIMEOU
     records: list = []
     deadline = time.monotonic() + timeout_s
     while len(records) < count:
-        assert time.monotonic() < deadline, f"got {len(records)} of {count} records in {timeout_s} s"
+        assert time.monotonic() < deadline, (
+            f"got {len(records)} of {count} records in {timeout_s} s"
+        )
         for batch in consumer.poll(timeout_ms=500).values():
             records.extend(batch)
     return records
@@ -161,7 +163,11 @@ def test_bad_record_goes_to_the_dead_letter_topic_with_its_origin(
         reader.close()
     letter = DeadLetter.decode(record.value)
     assert record.key == b"e-bad"
-    assert (letter.source_topic, letter.partition, letter.offset) == (topics.features, 1, records[0].offset)
+    assert (letter.source_topic, letter.partition, letter.offset) == (
+        topics.features,
+        1,
+        records[0].offset,
+    )
     assert letter.error == "features.x: expected a number, got str"
     assert letter.service == "test"
     assert letter.original == bad
@@ -178,7 +184,9 @@ def test_oversized_and_empty_records_are_dead_lettered(
     dead_letters = DeadLetterWriter(producer, topics.dlq, service="test")
     try:
         records = _consume(consumer, 2)
-        results = [decode_or_dead_letter(r, FeatureEvent, dead_letters, max_bytes=1000) for r in records]
+        results = [
+            decode_or_dead_letter(r, FeatureEvent, dead_letters, max_bytes=1000) for r in records
+        ]
         producer.flush()
     finally:
         consumer.close()

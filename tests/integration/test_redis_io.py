@@ -23,7 +23,9 @@ def test_connect_and_round_trip(servers: Servers, unique: str) -> None:
         client.close()
 
 
-def test_two_prefixes_share_one_redis_without_touching_each_other(servers: Servers, unique: str) -> None:
+def test_two_prefixes_share_one_redis_without_touching_each_other(
+    servers: Servers, unique: str
+) -> None:
     client = connect_redis(servers.redis_url)
     first, second = RedisKeys(f"a{unique}:"), RedisKeys(f"b{unique}:")
     try:
@@ -48,7 +50,9 @@ def test_server_appends_to_its_log(servers: Servers) -> None:
 
 
 def test_unreachable_redis_is_a_translated_error_with_the_fix() -> None:
-    with pytest.raises(RedisError, match=r"Redis did not answer at redis://127.0.0.1:1/0.*driftline infra up"):
+    with pytest.raises(
+        RedisError, match=r"Redis did not answer at redis://127.0.0.1:1/0.*driftline infra up"
+    ):
         connect_redis("redis://127.0.0.1:1/0", timeout_s=1.0)
 
 

@@ -82,7 +82,10 @@ def test_detached_process_is_found_and_stopped_with_sigterm(tmp_path: Path) -> N
 
 
 def test_process_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
-    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)"
+    )
     log = tmp_path / "stubborn.log"
     pid = start_detached([sys.executable, "-c", code], log, tmp_path)
     _wait_for_line(log, "ready")
@@ -112,15 +115,19 @@ def _path_without(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *keep: str) -
     return folder
 
 
-def test_missing_java_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_java_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     _path_without(monkeypatch, tmp_path)
-    with pytest.raises(InfraError, match=r"java not found.*apt-get install openjdk-17.*DRIFTLINE_KAFKA_BOOTSTRAP"):
+    with pytest.raises(
+        InfraError, match=r"java not found.*apt-get install openjdk-17.*DRIFTLINE_KAFKA_BOOTSTRAP"
+    ):
         local_kafka.find_java()
 
 
 def test_old_java_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     folder = _path_without(monkeypatch, tmp_path)
-    _script(folder, "java", 'echo \'openjdk version "11.0.21" 2023-10-17\' >&2')
+    _script(folder, "java", "echo 'openjdk version \"11.0.21\" 2023-10-17' >&2")
     with pytest.raises(InfraError, match="is Java 11, but Kafka 4 needs Java 17"):
         local_kafka.find_java()
 
@@ -133,7 +140,9 @@ def test_missing_redis_server_says_how_to_install_it(
         local_redis.find_redis_server()
 
 
-def test_missing_mvn_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_mvn_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     _path_without(monkeypatch, tmp_path)
     with pytest.raises(InfraError, match=r"mvn not found.*apt-get install maven"):
         local_kafka.fetch_jars(tmp_path / "cache", "4.4.0")
@@ -186,7 +195,9 @@ def test_redis_runs_with_append_only_persistence_on_loopback(tmp_path: Path) -> 
 
 @pytest.mark.skipif(os.name != "posix", reason="process groups are POSIX")
 def test_detached_process_has_its_own_session(tmp_path: Path) -> None:
-    pid = start_detached([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "l", tmp_path)
+    pid = start_detached(
+        [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "l", tmp_path
+    )
     try:
         assert os.getsid(pid) == pid != os.getsid(0)
     finally:

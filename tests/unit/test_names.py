@@ -12,7 +12,14 @@ def test_every_design_topic_is_named_with_the_prefix() -> None:
     topics = Topics("acme.")
     assert [spec.name for spec in topics.specs(3)] == [f"acme.{noun}" for noun in NOUNS]
     assert set(NOUNS) == {
-        "features", "labels", "predictions", "examples", "alerts", "retrain", "model-events", "dlq",
+        "features",
+        "labels",
+        "predictions",
+        "examples",
+        "alerts",
+        "retrain",
+        "model-events",
+        "dlq",
     }
 
 
