@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
@@ -91,6 +91,51 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the local redis-server; unset: 6379 when free, else any free port.",
     )
+    signing_key: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs artifacts; unset: HOME/keys/signing.key.",
+    )
+    verify_key: Path | None = Field(
+        default=None,
+        description="Ed25519 public key (PEM) that verifies artifacts; unset: HOME/keys/signing.pub.",
+    )
+    hmac_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret (16+ bytes): sign and verify with HMAC-SHA256 instead of Ed25519.",
+    )
+    batch_max: int = Field(
+        default=500, ge=1, le=100_000, description="Most events a predictor scores in one batch."
+    )
+    batch_wait_ms: int = Field(
+        default=50,
+        ge=0,
+        le=60_000,
+        description="Longest a predictor waits to fill a batch before scoring what it has.",
+    )
+    model_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often a predictor polls the active version (besides Redis pub/sub).",
+    )
+    http_host: str = Field(
+        default="127.0.0.1",
+        description="Address a service's HTTP endpoint binds; 0.0.0.0 in containers.",
+    )
+    http_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of a service's /healthz, /readyz and /metrics; 0: any free port.",
+    )
+    exactly_once: bool = Field(
+        default=False,
+        description="Predictor writes predictions and commits offsets in Kafka transactions.",
+    )
+    instance_id: str | None = Field(
+        default=None,
+        description="Stable name of one service instance (transactional id); unset: the host name.",
+    )
     startup_timeout_s: float = Field(
         default=90.0,
         gt=0,
@@ -103,10 +148,25 @@ class Settings(BaseSettings):
         default="text", description="`json` for one JSON object per log line, `text` for people."
     )
 
-    @field_validator("home", "cache_dir")
+    @field_validator("home", "cache_dir", "signing_key", "verify_key")
     @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
+
+    @property
+    def signing_key_path(self) -> Path:
+        """The private key file: DRIFTLINE_SIGNING_KEY, else HOME/keys/signing.key."""
+        return self.signing_key or self.home / "keys" / "signing.key"
+
+    @property
+    def verify_key_path(self) -> Path:
+        """The public key file: DRIFTLINE_VERIFY_KEY, else HOME/keys/signing.pub."""
+        return self.verify_key or self.home / "keys" / "signing.pub"
+
+    @property
+    def secret(self) -> str | None:
+        """The HMAC secret's value, when one is configured."""
+        return self.hmac_secret.get_secret_value() if self.hmac_secret else None
 
     @field_validator("topic_prefix", "redis_prefix")
     @classmethod

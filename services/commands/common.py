@@ -1,0 +1,51 @@
+"""What every command shares: exit codes, progress lines, and the clients a command needs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from shared.infra.stack import Infra
+from shared.kafka_io import make_producer
+from shared.lifecycle import ModelEvents
+from shared.redis_io import connect_redis
+from shared.redis_keys import RedisKeys
+from shared.registry import Registry
+from shared.settings import Settings
+from shared.topics import Topics
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOT_RUNNING = 3
+EXIT_INTERRUPTED = 130
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr, so that stdout stays clean for --json."""
+    print(f"driftline: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Clients:
+    registry: Registry
+    events: ModelEvents | None
+
+
+@contextmanager
+def clients(settings: Settings, *, kafka: bool) -> Iterator[Clients]:
+    """The registry, and (with ``kafka``) a model-events writer, closed when the command ends."""
+    endpoints = Infra(settings).endpoints()
+    redis_client = connect_redis(endpoints.redis_url)
+    producer = make_producer(endpoints.bootstrap, client_id="driftline-cli") if kafka else None
+    try:
+        events = None
+        if producer is not None:
+            events = ModelEvents(producer, Topics(settings.topic_prefix).model_events)
+        yield Clients(Registry(redis_client, RedisKeys(settings.redis_prefix)), events)
+    finally:
+        if producer is not None:
+            producer.close()
+        redis_client.close()

@@ -1,0 +1,214 @@
+"""`driftline predictor --model NAME`: builds the predictor from settings and runs it.
+
+SIGTERM or Ctrl+C finishes the batch in hand, commits, closes everything in reverse order and exits
+0; a second Ctrl+C exits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from types import FrameType
+
+from services.predictor.metrics import PredictorMetrics
+from services.predictor.service import Predictor
+from shared.errors import ArtifactRejected
+from shared.http import HealthServer
+from shared.infra.stack import Infra
+from shared.kafka_io import DeadLetterWriter, make_consumer, make_producer
+from shared.messages import DriftAlert
+from shared.model_watcher import ModelWatcher
+from shared.redis_io import connect_redis
+from shared.redis_keys import RedisKeys
+from shared.registry import Registry
+from shared.serving import ServingModel, load_serving_model
+from shared.settings import Settings
+from shared.signing import load_verifier
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HTTP_PORT = 9311
+STUCK_AFTER_S = 60.0
+
+
+def add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: list[argparse.ArgumentParser],
+) -> None:
+    parser = commands.add_parser(
+        "predictor",
+        parents=parents,
+        help="score feature events with the active model (hot-swaps new versions)",
+        description="Consume feature events in consumer group driftline-predictor-MODEL, score them "
+        "in micro-batches with the model's active version, and produce predictions. A promoted "
+        "version is loaded and verified in the background and takes over at a batch boundary. "
+        "Health on /healthz, readiness on /readyz, Prometheus metrics on /metrics.",
+    )
+    parser.add_argument("--model", required=True, help="name of the model to serve")
+    parser.add_argument(
+        "--exactly-once",
+        action="store_true",
+        default=None,
+        help="use Kafka transactions (DRIFTLINE_EXACTLY_ONCE)",
+    )
+    parser.add_argument("--batch-max", type=int, help="most events per batch (DRIFTLINE_BATCH_MAX)")
+    parser.add_argument(
+        "--batch-wait-ms", type=int, help="longest wait to fill a batch (DRIFTLINE_BATCH_WAIT_MS)"
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        help=f"health/metrics port, default {DEFAULT_HTTP_PORT}; 0: any (DRIFTLINE_HTTP_PORT)",
+    )
+    parser.add_argument(
+        "--instance-id", help="stable instance name, the transactional id (DRIFTLINE_INSTANCE_ID)"
+    )
+    parser.add_argument(
+        "--max-messages", type=int, help="stop after this many records (for tests and benchmarks)"
+    )
+    parser.add_argument("--timeout-s", type=float, help="stop after this many seconds")
+    parser.set_defaults(
+        run=lambda settings, args: run(
+            settings, args.model, max_messages=args.max_messages, timeout_s=args.timeout_s
+        )
+    )
+
+
+def run(
+    settings: Settings,
+    model: str,
+    *,
+    max_messages: int | None = None,
+    timeout_s: float | None = None,
+) -> int:
+    """Run a predictor for ``model`` until stopped; return the exit code."""
+    endpoints = Infra(settings).endpoints()
+    topics = Topics(settings.topic_prefix)
+    verifier = load_verifier(settings.verify_key_path, settings.secret)
+    client = connect_redis(endpoints.redis_url, timeout_s=2.0, check=False)
+    registry = Registry(client, RedisKeys(settings.redis_prefix))
+    metrics = PredictorMetrics.create(model)
+    group = f"driftline-predictor-{model}"
+    instance = settings.instance_id or socket.gethostname()
+    client_id = f"{group}-{instance}-{os.getpid()}"
+
+    alerts = make_producer(endpoints.bootstrap, client_id=f"{client_id}-alerts")
+    producer = make_producer(
+        endpoints.bootstrap,
+        client_id=client_id,
+        transactional_id=f"{group}-{instance}" if settings.exactly_once else None,
+    )
+    if settings.exactly_once:
+        producer.init_transactions()
+    consumer = make_consumer(
+        endpoints.bootstrap,
+        group_id=group,
+        client_id=client_id,
+        max_poll_records=settings.batch_max,
+        fetch_max_wait_ms=max(settings.batch_wait_ms, 1),
+    )
+
+    def on_failure(version: int, exc: Exception) -> None:
+        metrics.load_failures.inc()
+        kind = "was refused" if isinstance(exc, ArtifactRejected) else "failed to load"
+        alert = DriftAlert(
+            alert_id=uuid.uuid4().hex,
+            ts=int(time.time() * 1000),
+            model=model,
+            version=version,
+            kind="model_load",
+            detector="predictor",
+            statistic=1.0,
+            threshold=0.0,
+            window=0,
+            severity="critical",
+            message=f"{model} v{version} {kind}: {exc}; predictors keep serving the previous version",
+        )
+        alerts.send(topics.alerts, key=model.encode(), value=alert.encode())
+
+    def on_swap(new: ServingModel, old: ServingModel | None) -> None:
+        log.info(
+            "v%d is loaded; the predictor moves from v%s at its next batch",
+            new.version,
+            old.version if old else "-",
+        )
+
+    watcher = ModelWatcher(
+        model=model,
+        registry=registry,
+        client=client,
+        loader=lambda version: load_serving_model(registry, model, version, verifier),
+        poll_s=settings.model_poll_s,
+        on_failure=on_failure,
+        on_swap=on_swap,
+    )
+    predictor = Predictor(
+        model=model,
+        consumer=consumer,
+        producer=producer,
+        topics=topics,
+        current_model=watcher.current,
+        wait_for_model=watcher.wait_for_model,
+        dead_letters=DeadLetterWriter(producer, topics.dlq, service="predictor"),
+        metrics=metrics,
+        group_id=group,
+        batch_max=settings.batch_max,
+        batch_wait_ms=settings.batch_wait_ms,
+        max_bytes=settings.max_message_bytes,
+        exactly_once=settings.exactly_once,
+    )
+
+    def readiness() -> tuple[bool, str]:
+        predictor.waiting_reason = watcher.status
+        return predictor.readiness()
+
+    def liveness() -> tuple[bool, str]:
+        idle = time.monotonic() - predictor.last_loop
+        return idle < STUCK_AFTER_S, f"loop last ran {idle:.1f} s ago"
+
+    port = DEFAULT_HTTP_PORT if settings.http_port is None else settings.http_port
+    http = HealthServer(settings.http_host, port, metrics.registry, liveness, readiness)
+    _install_signal_handlers(predictor.stop)
+    http.start()
+    watcher.start()
+    log.info(
+        "predictor for %s started (group %s, %s delivery)",
+        model,
+        group,
+        "exactly-once" if settings.exactly_once else "at-least-once",
+    )
+    try:
+        processed = predictor.run(max_messages=max_messages, timeout_s=timeout_s)
+    finally:
+        watcher.stop()
+        consumer.close(autocommit=False)
+        producer.flush()
+        producer.close()
+        alerts.flush()
+        alerts.close()
+        http.stop()
+        client.close()
+    log.info("predictor for %s stopped after %d records", model, processed)
+    return 0
+
+
+def _install_signal_handlers(stop: object) -> None:
+    stopping = {"asked": False}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stopping["asked"] and signum == signal.SIGINT:
+            os._exit(130)
+        stopping["asked"] = True
+        log.info(
+            "%s received: finishing the batch in hand, then stopping", signal.Signals(signum).name
+        )
+        stop()  # type: ignore[operator]
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

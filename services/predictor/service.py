@@ -1,0 +1,326 @@
+"""The predictor: feature events in, predictions out, scored in micro-batches by the active model.
+
+Per batch: poll up to ``batch_max`` records (waiting at most ``batch_wait_ms``), read the watcher's
+current model once (the batch boundary, where a hot swap takes effect), decode and validate, score,
+then either (at-least-once) send, flush and commit the batch's offsets, or (exactly-once) send and
+commit the offsets inside one Kafka transaction. Events that cannot be scored go to the dead-letter
+topic with the reason; the partition moves on and nothing accepted is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.structs import OffsetAndMetadata
+
+from services.predictor.metrics import PredictorMetrics
+from shared.errors import BadMessage, KafkaError
+from shared.kafka_io import DeadLetterWriter, kafka_errors
+from shared.messages import DEFAULT_MAX_BYTES, FeatureEvent, Prediction
+from shared.serving import ServingModel, to_rows
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+WAIT_LOG_EVERY_S = 10.0
+
+
+@dataclass
+class Outcome:
+    """What one batch produced: predictions to send and records to dead-letter, with reasons."""
+
+    predictions: list[Prediction] = field(default_factory=list)
+    refused: list[tuple[ConsumerRecord, str, str]] = field(default_factory=list)
+    """``(record, reason category, full reason)`` for each record that could not be scored."""
+
+
+def handle(
+    records: list[ConsumerRecord],
+    model: ServingModel,
+    received_at: float,
+    max_bytes: int,
+    clock: Callable[[], float] = time.time,
+) -> Outcome:
+    """Score ``records`` with ``model``: the predictor's logic, free of I/O."""
+    outcome = Outcome()
+    events: list[FeatureEvent] = []
+    sources: list[ConsumerRecord] = []
+    for record in records:
+        try:
+            if record.value is None:
+                raise BadMessage(
+                    "$", "empty record (a tombstone) where a feature event was expected"
+                )
+            events.append(
+                FeatureEvent.decode(record.value, max_bytes=max_bytes, default_ts=record.timestamp)
+            )
+            sources.append(record)
+        except BadMessage as exc:
+            outcome.refused.append((record, "invalid", str(exc)))
+    X, kept, missing = to_rows(events, model.features)
+    for index, reason in missing:
+        outcome.refused.append((sources[index], "missing_feature", reason))
+    if not kept:
+        return outcome
+    try:
+        predictions, scores = model.score(X)
+    except Exception as exc:
+        reason = f"scoring with {model.name} v{model.version} failed: {exc!r}"
+        outcome.refused.extend((sources[i], "scoring_failed", reason) for i in kept)
+        return outcome
+    latency_ms = max(0.0, (clock() - received_at) * 1000)
+    for position, index in enumerate(kept):
+        event = events[index]
+        try:
+            outcome.predictions.append(
+                Prediction(
+                    event_id=event.event_id,
+                    ts=event.ts or 0,
+                    model=model.name,
+                    version=model.version,
+                    prediction=predictions[position],
+                    score=None if scores is None else scores[position],
+                    latency_ms=latency_ms,
+                )
+            )
+        except (BadMessage, TypeError, ValueError) as exc:
+            reason = f"{model.name} v{model.version} returned an unusable prediction: {exc}"
+            outcome.refused.append((sources[index], "bad_prediction", reason))
+    return outcome
+
+
+class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tracks which partitions this predictor owns, for readiness and logs."""
+
+    def __init__(self) -> None:
+        self.partitions: set[TopicPartition] = set()
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.partitions -= set(revoked)
+        log.info("partitions revoked: %s", _names(revoked))
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.partitions |= set(assigned)
+        log.info("partitions assigned: %s", _names(assigned))
+
+
+def _names(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(partitions)) or "none"
+
+
+class Predictor:
+    """Consumes feature events and produces predictions with the watcher's current model."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        topics: Topics,
+        current_model: Callable[[], ServingModel | None],
+        wait_for_model: Callable[[float], ServingModel | None],
+        dead_letters: DeadLetterWriter,
+        metrics: PredictorMetrics,
+        group_id: str,
+        batch_max: int = 500,
+        batch_wait_ms: int = 50,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        exactly_once: bool = False,
+    ) -> None:
+        self._model = model
+        self._consumer = consumer
+        self._producer = producer
+        self._topics = topics
+        self._current_model = current_model
+        self._wait_for_model = wait_for_model
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self._group_id = group_id
+        self._batch_max = batch_max
+        self._batch_wait_ms = batch_wait_ms
+        self._max_bytes = max_bytes
+        self._exactly_once = exactly_once
+        self._stop = threading.Event()
+        self._assignment = _Assignment()
+        self._serving_version: int | None = None
+        self.last_loop = time.monotonic()
+        """When the loop last went round: /healthz reports a loop stuck for too long."""
+        self.waiting_reason = "starting"
+
+    @property
+    def ready(self) -> bool:
+        """A model is loaded and this predictor owns at least one partition."""
+        return self._serving_version is not None and bool(self._assignment.partitions)
+
+    def readiness(self) -> tuple[bool, str]:
+        if self._serving_version is None:
+            return False, self.waiting_reason
+        if not self._assignment.partitions:
+            return False, "waiting for partitions of the features topic (consumer group join)"
+        return (
+            True,
+            f"serving {self._model} v{self._serving_version} on {len(self._assignment.partitions)} partitions",
+        )
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand, commit, and return."""
+        self._stop.set()
+
+    def run(self, max_messages: int | None = None, timeout_s: float | None = None) -> int:
+        """Score until :meth:`stop`, ``max_messages`` records, or ``timeout_s`` seconds; return the
+        number of records processed.
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        if not self._await_first_model(deadline):
+            return 0
+        with kafka_errors(f"subscribing to {self._topics.features}"):
+            self._consumer.subscribe([self._topics.features], listener=self._assignment)
+        processed = 0
+        while not self._stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if max_messages is not None and processed >= max_messages:
+                break
+            self.last_loop = time.monotonic()
+            limit = (
+                self._batch_max
+                if max_messages is None
+                else min(self._batch_max, max_messages - processed)
+            )
+            with kafka_errors(f"polling {self._topics.features}"):
+                polled = self._consumer.poll(timeout_ms=self._batch_wait_ms, max_records=limit)
+            records = [record for batch in polled.values() for record in batch]
+            if records:
+                self._process(records)
+                processed += len(records)
+        return processed
+
+    def _await_first_model(self, deadline: float | None) -> bool:
+        last_log = 0.0
+        while not self._stop.is_set():
+            self.last_loop = time.monotonic()
+            model = self._wait_for_model(0.5)
+            if model is not None:
+                self._serving_version = model.version
+                self._metrics.active_version.set(model.version)
+                return True
+            if time.monotonic() - last_log > WAIT_LOG_EVERY_S:
+                log.warning("not ready: %s", self.waiting_reason)
+                last_log = time.monotonic()
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        return False
+
+    def _process(self, records: list[ConsumerRecord]) -> None:
+        received_at = time.time()
+        started = time.perf_counter()
+        model = self._current_model()
+        assert model is not None  # noqa: S101 - a model never goes away once loaded
+        if model.version != self._serving_version:
+            log.info(
+                "swapped %s v%s -> v%d at a batch boundary",
+                self._model,
+                self._serving_version,
+                model.version,
+            )
+            self._serving_version = model.version
+            self._metrics.active_version.set(model.version)
+            self._metrics.swaps.inc()
+        outcome = handle(records, model, received_at, self._max_bytes)
+        self._metrics.events_in.inc(len(records))
+        offsets = _next_offsets(records)
+        if self._exactly_once:
+            self._deliver_transactionally(outcome, offsets, records)
+        else:
+            self._deliver(outcome, offsets, records)
+        self._metrics.predicted(model.version, len(outcome.predictions))
+        for _, category, _ in outcome.refused:
+            self._metrics.dead_lettered(category)
+        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        self._metrics.batch_size.observe(len(records))
+
+    def _send_all(self, outcome: Outcome) -> list:  # type: ignore[type-arg]
+        futures = []
+        topic = self._topics.predictions
+        for prediction in outcome.predictions:
+            futures.append(
+                self._producer.send(
+                    topic, key=prediction.event_id.encode(), value=prediction.encode()
+                )
+            )
+        for record, _, reason in outcome.refused:
+            futures.append(self._dead_letters.write(record, reason))
+        return futures
+
+    def _deliver(
+        self,
+        outcome: Outcome,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+        records: list[ConsumerRecord],
+    ) -> None:
+        """At-least-once: send, flush, and commit only when every send succeeded."""
+        with kafka_errors("producing predictions"):
+            futures = self._send_all(outcome)
+            self._producer.flush()
+        failed = [future.exception for future in futures if future.failed()]
+        if failed:
+            log.error(
+                "%d of %d sends failed (%s); the batch will be scored again",
+                len(failed),
+                len(futures),
+                failed[0],
+            )
+            self._rewind(records)
+            return
+        try:
+            with kafka_errors("committing offsets"):
+                self._consumer.commit(offsets=offsets)
+        except KafkaError as exc:
+            # A rebalance took the partitions away: their new owner rescores from the last commit.
+            log.warning("commit failed (%s); the next owner rescores these records", exc)
+
+    def _deliver_transactionally(
+        self,
+        outcome: Outcome,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+        records: list[ConsumerRecord],
+    ) -> None:
+        """Exactly-once: predictions, dead letters and offsets in one Kafka transaction."""
+        try:
+            with kafka_errors("producing predictions in a transaction"):
+                self._producer.begin_transaction()
+                self._send_all(outcome)
+                self._producer.send_offsets_to_transaction(offsets, self._group_id)
+                self._producer.commit_transaction()
+        except KafkaError as exc:
+            log.error("transaction failed (%s); aborting and scoring the batch again", exc)
+            with kafka_errors("aborting a transaction"):
+                self._producer.abort_transaction()
+            self._rewind(records)
+
+    def _rewind(self, records: list[ConsumerRecord]) -> None:
+        """Seek each partition back to the batch's first record, so nothing is skipped."""
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            first[tp] = min(first.get(tp, record.offset), record.offset)
+        for tp, offset in first.items():
+            if tp in self._assignment.partitions:
+                self._consumer.seek(tp, offset)
+
+
+def _next_offsets(records: list[ConsumerRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The offsets to commit after ``records``: one past the last record of each partition."""
+    last: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        last[tp] = max(last.get(tp, -1), record.offset)
+    return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}

@@ -1,0 +1,237 @@
+"""Model algorithms and one scoring interface over scikit-learn and River models.
+
+``ALGORITHMS`` names what `driftline train` and the trainer can fit. :func:`build` makes an unfitted
+estimator; :class:`Scorer` turns a fitted one into ``(predictions, scores)`` for a batch of rows in the
+model's feature order. scikit-learn models are scored a batch at a time (about 3000x cheaper per event
+than one row at a time); River models one row at a time, which is what they are made for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+Task = Literal["regression", "classification"]
+Family = Literal["sklearn", "river"]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One trainable algorithm: its family, the tasks it serves and how to build it."""
+
+    name: str
+    family: Family
+    tasks: tuple[Task, ...]
+    summary: str
+    make: Callable[[Task, dict[str, Any]], Any]
+
+    @property
+    def format(self) -> str:
+        """How its artifact is serialized: skops for scikit-learn, pickle for River."""
+        return "skops" if self.family == "sklearn" else "pickle"
+
+
+def _scaled(estimator: Any) -> Any:
+    from sklearn.pipeline import make_pipeline  # noqa: PLC0415 - heavy imports stay lazy
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
+    return make_pipeline(StandardScaler(), estimator)
+
+
+def _linear(task: Task, params: dict[str, Any]) -> Any:
+    from sklearn.linear_model import LinearRegression  # noqa: PLC0415
+
+    return _scaled(LinearRegression(**params))
+
+
+def _ridge(task: Task, params: dict[str, Any]) -> Any:
+    from sklearn.linear_model import Ridge  # noqa: PLC0415
+
+    return _scaled(Ridge(**params))
+
+
+def _logistic(task: Task, params: dict[str, Any]) -> Any:
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+
+    return _scaled(LogisticRegression(**{"max_iter": 1000, **params}))
+
+
+def _svm(task: Task, params: dict[str, Any]) -> Any:
+    from sklearn.svm import LinearSVC  # noqa: PLC0415
+
+    return _scaled(LinearSVC(**params))
+
+
+def _svm_rbf(task: Task, params: dict[str, Any]) -> Any:
+    from sklearn.svm import SVC  # noqa: PLC0415
+
+    return _scaled(SVC(**{"kernel": "rbf", **params}))
+
+
+def _sgd(task: Task, params: dict[str, Any]) -> Any:
+    from sklearn.linear_model import SGDClassifier, SGDRegressor  # noqa: PLC0415
+
+    if task == "classification":
+        return _scaled(SGDClassifier(**{"loss": "log_loss", "random_state": 0, **params}))
+    return _scaled(SGDRegressor(**{"random_state": 0, **params}))
+
+
+def _river_logistic(task: Task, params: dict[str, Any]) -> Any:
+    from river import compose, linear_model, preprocessing  # noqa: PLC0415
+
+    return compose.Pipeline(
+        preprocessing.StandardScaler(), linear_model.LogisticRegression(**params)
+    )
+
+
+def _river_linear(task: Task, params: dict[str, Any]) -> Any:
+    from river import compose, linear_model, preprocessing  # noqa: PLC0415
+
+    return compose.Pipeline(preprocessing.StandardScaler(), linear_model.LinearRegression(**params))
+
+
+def _river_tree(task: Task, params: dict[str, Any]) -> Any:
+    from river import tree  # noqa: PLC0415
+
+    if task == "classification":
+        return tree.HoeffdingTreeClassifier(**params)
+    return tree.HoeffdingTreeRegressor(**params)
+
+
+_BOTH: tuple[Task, ...] = ("regression", "classification")
+ALGORITHMS: dict[str, Algorithm] = {
+    algo.name: algo
+    for algo in (
+        Algorithm("linear", "sklearn", ("regression",), "least squares (scaled)", _linear),
+        Algorithm("ridge", "sklearn", ("regression",), "L2-regularised least squares", _ridge),
+        Algorithm("logistic", "sklearn", ("classification",), "logistic regression", _logistic),
+        Algorithm("svm", "sklearn", ("classification",), "linear SVM (decision score)", _svm),
+        Algorithm("svm-rbf", "sklearn", ("classification",), "kernel SVM, RBF kernel", _svm_rbf),
+        Algorithm("sgd", "sklearn", _BOTH, "linear model fit by SGD", _sgd),
+        Algorithm(
+            "river-logistic", "river", ("classification",), "online logistic", _river_logistic
+        ),
+        Algorithm("river-linear", "river", ("regression",), "online linear", _river_linear),
+        Algorithm("river-tree", "river", _BOTH, "Hoeffding tree", _river_tree),
+    )
+}
+
+
+def algorithm(name: str) -> Algorithm:
+    """The algorithm called ``name``, or a ValueError listing the ones there are."""
+    try:
+        return ALGORITHMS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}"
+        ) from None
+
+
+def infer_task(algo: Algorithm, labels: Sequence[Any]) -> Task:
+    """The task for ``algo`` on ``labels``: the algorithm's only task, else judged from the labels
+    (strings, booleans or few distinct integers mean classification).
+    """
+    if len(algo.tasks) == 1:
+        return algo.tasks[0]
+    if all(isinstance(label, str | bool) for label in labels):
+        return "classification"
+    integral = all(isinstance(label, int) or float(label).is_integer() for label in labels)
+    if integral and len(set(labels)) <= 10:
+        return "classification"
+    return "regression"
+
+
+def fit(
+    algo: Algorithm,
+    task: Task,
+    params: dict[str, Any],
+    X: NDArray[np.float64],
+    y: list[Any],
+    features: list[str],
+) -> Any:
+    """A fitted model of ``algo`` on rows ``X`` (columns named ``features``) and labels ``y``."""
+    if task not in algo.tasks:
+        raise ValueError(f"{algo.name} does {' and '.join(algo.tasks)}, not {task}")
+    model = algo.make(task, params)
+    if algo.family == "sklearn":
+        model.fit(X, np.asarray(y))
+        return model
+    for row, label in zip(X, y, strict=True):
+        model.learn_one(dict(zip(features, row.tolist(), strict=True)), label)
+    return model
+
+
+class Scorer:
+    """Scores batches of rows with a fitted model: ``score(X) -> (predictions, scores | None)``.
+
+    For a classifier the score is the positive-class probability when the model has one, else its
+    decision value; the positive class is the larger of two classes (1 over 0, True over False).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        family: Family,
+        task: Task,
+        features: Sequence[str],
+        classes: Sequence[Any] | None,
+    ) -> None:
+        self._model = model
+        self._family = family
+        self._task = task
+        self._features = list(features)
+        self._positive = sorted(classes)[-1] if classes and len(classes) == 2 else None
+        if family == "sklearn" and task == "classification":
+            self._proba = hasattr(model, "predict_proba") and _has_proba(model)
+            self._decision = hasattr(model, "decision_function")
+
+    @property
+    def task(self) -> Task:
+        return self._task
+
+    def score(self, X: NDArray[np.float64]) -> tuple[list[Any], list[float] | None]:
+        if self._family == "sklearn":
+            return self._score_sklearn(X)
+        return self._score_river(X)
+
+    def _score_sklearn(self, X: NDArray[np.float64]) -> tuple[list[Any], list[float] | None]:
+        predictions = self._model.predict(X).tolist()
+        if self._task == "regression":
+            return [float(value) for value in predictions], None
+        if self._positive is None:
+            return predictions, None
+        if self._proba:
+            proba = self._model.predict_proba(X)
+            column = list(self._model.classes_).index(self._positive)
+            return predictions, proba[:, column].tolist()
+        if self._decision:
+            return predictions, self._model.decision_function(X).tolist()
+        return predictions, None
+
+    def _score_river(self, X: NDArray[np.float64]) -> tuple[list[Any], list[float] | None]:
+        predictions: list[Any] = []
+        scores: list[float] = []
+        for row in X.tolist():
+            x = dict(zip(self._features, row, strict=True))
+            if self._task == "regression":
+                predictions.append(float(self._model.predict_one(x)))
+                continue
+            proba = self._model.predict_proba_one(x)
+            predictions.append(max(proba, key=proba.get) if proba else None)
+            scores.append(float(proba.get(self._positive, 0.0)))
+        if self._task == "regression" or self._positive is None:
+            return predictions, None
+        return predictions, scores
+
+
+def _has_proba(model: Any) -> bool:
+    """``predict_proba`` exists on SVC only with probability=True; asking is the reliable test."""
+    try:
+        getattr(model, "predict_proba")  # noqa: B009 - the property raises when unavailable
+    except AttributeError:
+        return False
+    return True
