@@ -217,6 +217,8 @@ def train(
     if n_train < 2:
         raise ConfigError(f"{len(data)} rows are too few to train and hold out {holdout:.0%}")
     chosen = task or infer_task(algo, data.y)
+    if chosen not in algo.tasks:
+        raise ConfigError(f"{algo.name} does {' and '.join(algo.tasks)}, not {chosen}")
     options = dict(params or {})
     X_train, X_test = data.X[:n_train], data.X[n_train:]
     y_train, y_test = data.y[:n_train], data.y[n_train:]

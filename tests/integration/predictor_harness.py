@@ -1,0 +1,313 @@
+"""Helpers for predictor tests: a deployment of one's own, predictor processes, stream I/O."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from shared.kafka_io import ensure_topics, make_producer
+from shared.modeling import algorithm
+from shared.redis_io import connect_redis
+from shared.redis_keys import RedisKeys
+from shared.registry import Registry
+from shared.signing import create_key_pair, load_signer
+from shared.training import Candidate, Dataset, train
+
+FEATURES = ["a", "b", "c"]
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Deployment:
+    """A driftline deployment of one test's own: prefixes, keys, registry, environment."""
+
+    bootstrap: str
+    redis_url: str
+    model: str
+    topic_prefix: str
+    home: Path
+    registry: Registry
+    env: dict[str, str]
+    processes: list[PredictorProcess] = field(default_factory=list)
+
+    @property
+    def features_topic(self) -> str:
+        return f"{self.topic_prefix}features"
+
+    def topic(self, noun: str) -> str:
+        return f"{self.topic_prefix}{noun}"
+
+    def candidate(self, *, seed: int = 0, flip: bool = False, algo: str = "logistic") -> Candidate:
+        """A signed model trained on synthetic data; ``flip`` inverts the concept."""
+        rng = np.random.default_rng(seed)
+        X = rng.normal(size=(600, len(FEATURES)))
+        signal_ = X @ np.array([1.5, -2.0, 0.5])
+        y = ((signal_ < 0) if flip else (signal_ > 0)).astype(int).tolist()
+        data = Dataset(FEATURES, X, y, None)
+        signer = load_signer(self.home / "keys" / "signing.key", None)
+        return train(data, model=self.model, algo=algorithm(algo), signer=signer)
+
+    def register(self, candidate: Candidate | None = None, **kwargs: Any) -> int:
+        return self.registry.register(candidate or self.candidate(**kwargs)).version
+
+    def start_predictor(self, *args: str, env: dict[str, str] | None = None) -> PredictorProcess:
+        process = PredictorProcess(self, args, env or {})
+        self.processes.append(process)
+        return process
+
+
+def make_deployment(
+    bootstrap: str, redis_url: str, home: Path, unique: str, partitions: int = 3
+) -> Deployment:
+    create_key_pair(home / "keys" / "signing.key", home / "keys" / "signing.pub")
+    topic_prefix, redis_prefix = f"p{unique}.", f"p{unique}:"
+    ensure_topics(bootstrap, _specs(topic_prefix, partitions))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DRIFTLINE_")}
+    env.update(
+        DRIFTLINE_HOME=str(home),
+        DRIFTLINE_KAFKA_BOOTSTRAP=bootstrap,
+        DRIFTLINE_REDIS_URL=redis_url,
+        DRIFTLINE_TOPIC_PREFIX=topic_prefix,
+        DRIFTLINE_REDIS_PREFIX=redis_prefix,
+        DRIFTLINE_HTTP_PORT="0",
+        DRIFTLINE_LOG_LEVEL="INFO",
+    )
+    registry = Registry(connect_redis(redis_url), RedisKeys(redis_prefix))
+    return Deployment(bootstrap, redis_url, f"m{unique}", topic_prefix, home, registry, env)
+
+
+def _specs(prefix: str, partitions: int) -> list[Any]:
+    from shared.topics import Topics  # noqa: PLC0415
+
+    return Topics(prefix).specs(partitions)
+
+
+def unsigned(candidate: Candidate, artifact: bytes, fmt: str = "pickle") -> Candidate:
+    """``candidate`` carrying other bytes with no signature, as an attacker with Redis access would."""
+    from shared.signing import sha256_hex  # noqa: PLC0415
+
+    return replace(
+        candidate, artifact=artifact, format=fmt, sha256=sha256_hex(artifact), signature=""
+    )
+
+
+class PredictorProcess:
+    """A real `driftline predictor` process, its log in a file."""
+
+    def __init__(self, deployment: Deployment, args: Iterable[str], env: dict[str, str]) -> None:
+        command = shutil.which("driftline")
+        assert command, "the driftline console script is not installed (pip install -e .)"
+        self.log_path = deployment.home / f"predictor-{len(deployment.processes)}.log"
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [command, "predictor", "--model", deployment.model, *args],
+            env={**deployment.env, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def port(self) -> int:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            found = re.search(r"health and metrics on http://[\d.]+:(\d+)", self.log())
+            if found:
+                return int(found.group(1))
+            assert self.proc.poll() is None, f"predictor exited early:\n{self.log()}"
+            assert time.monotonic() < deadline, f"predictor never served HTTP:\n{self.log()}"
+            time.sleep(0.1)
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.port()}{path}", timeout=5
+            ) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status, body = self.get("/readyz")
+            if status == 200:
+                return
+            assert self.proc.poll() is None, f"predictor exited:\n{self.log()}"
+            assert time.monotonic() < deadline, (
+                f"predictor not ready in {timeout_s} s ({body}):\n{self.log()}"
+            )
+            time.sleep(0.2)
+
+    def metric(self, name: str) -> float:
+        _, text = self.get("/metrics")
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        """SIGTERM and wait; the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout_s)
+        self._log.close()
+        return code
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+def event(event_id: str, rng: np.random.Generator) -> bytes:
+    values = rng.normal(size=len(FEATURES))
+    return json.dumps(
+        {"event_id": event_id, "features": dict(zip(FEATURES, values.tolist(), strict=True))}
+    ).encode()
+
+
+class Stream:
+    """Produces feature events on a thread at a steady rate, so a test can act mid-stream."""
+
+    def __init__(
+        self, deployment: Deployment, count: int, rate: float, prefix: str = "e", seed: int = 0
+    ) -> None:
+        self.ids = [f"{prefix}{i}" for i in range(count)]
+        self.sent = 0
+        self._deployment = deployment
+        self._rate = rate
+        self._rng = np.random.default_rng(seed)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> Stream:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        producer = make_producer(self._deployment.bootstrap, client_id="test-stream")
+        try:
+            started = time.monotonic()
+            for index, event_id in enumerate(self.ids):
+                producer.send(
+                    self._deployment.features_topic,
+                    key=event_id.encode(),
+                    value=event(event_id, self._rng),
+                )
+                self.sent = index + 1
+                ahead = started + self.sent / self._rate - time.monotonic()
+                if ahead > 0:
+                    producer.flush()
+                    time.sleep(ahead)
+            producer.flush()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            producer.close()
+
+    def wait_sent(self, count: int, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.sent < count:
+            assert self.error is None, self.error
+            assert time.monotonic() < deadline, f"only {self.sent} of {count} events sent"
+            time.sleep(0.02)
+
+    def join(self, timeout_s: float = 300.0) -> None:
+        self._thread.join(timeout_s)
+        assert self.error is None, self.error
+        assert self.sent == len(self.ids)
+
+
+def send_raw(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes | None]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20)
+    for key, value in items:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def read_all(
+    bootstrap: str, topic: str, *, committed_only: bool = False, settle_s: float = 0.0
+) -> list[Any]:
+    """Every record of ``topic`` up to its end now (or its last stable offset when committed_only)."""
+    if settle_s:
+        time.sleep(settle_s)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed" if committed_only else "read_uncommitted",
+    )
+    try:
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[Any] = []
+        deadline = time.monotonic() + 60
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            assert time.monotonic() < deadline, "could not read to the end of " + topic
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def wait_for_predictions(
+    deployment: Deployment,
+    ids: Iterable[str],
+    timeout_s: float = 120.0,
+    committed_only: bool = False,
+) -> dict[str, list[tuple[int, int, int]]]:
+    """``event_id -> [(version, partition, offset), ...]`` once every id in ``ids`` has one."""
+    wanted = set(ids)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found: dict[str, list[tuple[int, int, int]]] = {}
+        for record in read_all(
+            deployment.bootstrap, deployment.topic("predictions"), committed_only=committed_only
+        ):
+            data = json.loads(record.value)
+            found.setdefault(data["event_id"], []).append(
+                (data["version"], record.partition, record.offset)
+            )
+        missing = wanted - set(found)
+        if not missing:
+            return found
+        assert time.monotonic() < deadline, (
+            f"{len(missing)} of {len(wanted)} events have no prediction, e.g. {sorted(missing)[:5]}"
+        )
+        time.sleep(1.0)
+
+
+def versions_never_go_backwards(found: dict[str, list[tuple[int, int, int]]]) -> bool:
+    by_partition: dict[int, list[tuple[int, int]]] = {}
+    for entries in found.values():
+        for version, partition, offset in entries:
+            by_partition.setdefault(partition, []).append((offset, version))
+    for entries in by_partition.values():
+        ordered = [version for _, version in sorted(entries)]
+        if any(later < earlier for earlier, later in zip(ordered, ordered[1:], strict=False)):
+            return False
+    return True

@@ -1,0 +1,283 @@
+"""The predictor as users run it: real processes, real broker and Redis, real signals."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.infra import redis as local_redis
+from shared.infra.ports import free_port
+from shared.infra.process import stop as stop_process
+from shared.messages import DeadLetter, DriftAlert
+from tests.conftest import Servers
+from tests.integration.predictor_harness import (
+    Deployment,
+    Stream,
+    make_deployment,
+    read_all,
+    send_raw,
+    unsigned,
+    versions_never_go_backwards,
+    wait_for_predictions,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def deployment(servers: Servers, tmp_path: Path, unique: str) -> Iterator[Deployment]:
+    made = make_deployment(servers.bootstrap, servers.redis_url, tmp_path, unique)
+    yield made
+    for process in made.processes:
+        if process.proc.poll() is None:
+            process.kill()
+
+
+def _alerts(deployment: Deployment) -> list[DriftAlert]:
+    return [
+        DriftAlert.decode(r.value)
+        for r in read_all(deployment.bootstrap, deployment.topic("alerts"))
+    ]
+
+
+def test_10k_events_with_a_promotion_halfway(deployment: Deployment) -> None:
+    v1 = deployment.register(seed=1)
+    v2 = deployment.register(seed=2)
+    deployment.registry.promote(deployment.model, v1)
+    predictor = deployment.start_predictor()
+    predictor.wait_ready()
+
+    stream = Stream(deployment, 10_000, rate=2_500).start()
+    stream.wait_sent(5_000)
+    deployment.registry.promote(deployment.model, v2)
+    stream.join()
+    found = wait_for_predictions(deployment, stream.ids)
+
+    assert set(found) == set(stream.ids)  # every event has a prediction
+    assert read_all(deployment.bootstrap, deployment.topic("dlq")) == []  # none failed
+    assert versions_never_go_backwards(found)
+    versions = {version for entries in found.values() for version, _, _ in entries}
+    assert versions == {v1, v2}
+    assert found[stream.ids[-1]][-1][0] == v2  # the end of the stream is served by v2
+    assert predictor.metric("driftline_predictor_model_swaps_total") == 1
+    assert predictor.stop() == 0  # SIGTERM: finish the batch, commit, exit 0
+
+
+def test_tampered_and_unsigned_artifacts_are_refused(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    good = deployment.register(seed=1)
+    deployment.registry.promote(deployment.model, good)
+    predictor = deployment.start_predictor()
+    predictor.wait_ready()
+
+    # One flipped byte in a signed artifact, stored straight into Redis.
+    tampered = deployment.register(seed=2)
+    key = deployment.registry.keys.version(deployment.model, tampered)
+    artifact = bytearray(deployment.registry.artifact(deployment.model, tampered))
+    artifact[len(artifact) // 2] ^= 0x01
+    deployment.registry._redis.hset(key, "artifact", bytes(artifact))
+
+    # An unsigned pickle whose loading would create a marker file.
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Marker(str(marker)))
+    evil = deployment.register(unsigned(deployment.candidate(seed=3), payload))
+
+    for version in (tampered, evil):
+        deployment.registry.promote(deployment.model, version)
+        _wait(
+            lambda v=version: any(a.version == v for a in _alerts(deployment)),
+            f"an alert for v{version}",
+        )
+
+    send_raw(
+        deployment.bootstrap,
+        deployment.features_topic,
+        [(b"x1", b'{"event_id": "x1", "features": {"a": 1, "b": 2, "c": 3}}')],
+    )
+    found = wait_for_predictions(deployment, ["x1"])
+    assert found["x1"][0][0] == good  # the old model keeps serving
+    assert not marker.exists()  # the pickle never ran
+    alerts = {a.version: a for a in _alerts(deployment) if a.kind == "model_load"}
+    assert "sha256 mismatch" in alerts[tampered].message
+    assert "unsigned" in alerts[evil].message
+    assert alerts[evil].severity == "critical"
+    assert predictor.metric("driftline_predictor_model_load_failures_total") == 2
+    status, body = predictor.get("/readyz")
+    assert status == 200 and f"v{good}" in body
+    assert predictor.stop() == 0
+
+
+class _Marker:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[Path, str]]:
+        return (Path.write_text, (Path(self.path), "pwned"))
+
+
+def test_sigkill_mid_stream_then_restart_loses_nothing(deployment: Deployment) -> None:
+    deployment.registry.promote(deployment.model, deployment.register(seed=1))
+    first = deployment.start_predictor()
+    first.wait_ready()
+    stream = Stream(deployment, 6_000, rate=2_000).start()
+    stream.wait_sent(2_500)
+    first.kill()  # SIGKILL: no goodbye, no commit of the batch in hand
+    second = deployment.start_predictor()
+    stream.join()
+    found = wait_for_predictions(deployment, stream.ids)
+    assert set(found) == set(stream.ids)
+    assert second.stop() == 0
+
+
+def test_exactly_once_gives_one_prediction_per_event_to_read_committed_readers(
+    deployment: Deployment,
+) -> None:
+    deployment.registry.promote(deployment.model, deployment.register(seed=1))
+    args = ("--exactly-once", "--instance-id", "eos-test")
+    first = deployment.start_predictor(*args)
+    first.wait_ready()
+    stream = Stream(deployment, 6_000, rate=2_000).start()
+    stream.wait_sent(2_500)
+    first.kill()  # an open transaction dies with it; the restart with the same id aborts it
+    second = deployment.start_predictor(*args)
+    stream.join()
+    found = wait_for_predictions(deployment, stream.ids, committed_only=True)
+    duplicates = {event_id: entries for event_id, entries in found.items() if len(entries) > 1}
+    assert set(found) == set(stream.ids)
+    assert duplicates == {}
+    assert second.stop() == 0
+
+
+def test_redis_down_for_ten_seconds(deployment: Deployment, tmp_path: Path) -> None:
+    # A Redis of this test's own, so that stopping it disturbs no other test.
+    port = free_port()
+    redis_dir = tmp_path / "redis"
+    server = local_redis.find_redis_server()
+    pid = local_redis.start(redis_server=server, redis_dir=redis_dir, port=port, host="127.0.0.1")
+    url = f"redis://127.0.0.1:{port}/0"
+    local_redis.wait_ready(url, pid, "redis-server", redis_dir / "redis.log", 30)
+    own = make_deployment(deployment.bootstrap, url, tmp_path / "own", deployment.model[1:] + "r")
+    try:
+        v1, v2 = own.register(seed=1), own.register(seed=2)
+        own.registry.promote(own.model, v1)
+        predictor = own.start_predictor()
+        predictor.wait_ready()
+        stream = Stream(own, 9_000, rate=300).start()
+        stream.wait_sent(1_500)
+        assert stop_process(pid, "redis-server", timeout_s=10) == "terminated"
+        down_at = stream.sent
+        time.sleep(10)
+        during = wait_for_predictions(own, stream.ids[down_at : stream.sent])  # still scoring
+        assert all(entries[0][0] == v1 for entries in during.values())
+        pid = local_redis.start(
+            redis_server=server, redis_dir=redis_dir, port=port, host="127.0.0.1"
+        )
+        local_redis.wait_ready(url, pid, "redis-server", redis_dir / "redis.log", 30)
+        own.registry.promote(own.model, v2)  # the append-only file kept the registry
+        stream.join()
+        found = wait_for_predictions(own, stream.ids)
+        assert set(found) == set(stream.ids)
+        assert found[stream.ids[-1]][-1][0] == v2  # a promotion after the outage still swaps
+        assert "Redis is unreachable" in predictor.log() and "Redis is back" in predictor.log()
+        assert predictor.stop() == 0
+    finally:
+        for process in own.processes:
+            if process.proc.poll() is None:
+                process.kill()
+        stop_process(pid, "redis-server", timeout_s=10)
+
+
+def test_bad_events_go_to_the_dead_letter_topic_and_nothing_else_is_lost(
+    deployment: Deployment,
+) -> None:
+    deployment.registry.promote(deployment.model, deployment.register(seed=1))
+    predictor = deployment.start_predictor(env={"DRIFTLINE_MAX_MESSAGE_BYTES": "2000"})
+    predictor.wait_ready()
+    bad: dict[bytes, tuple[bytes | None, str]] = {
+        b"b-json": (b"{not json", "$: invalid JSON"),
+        b"b-utf8": (b'{"event_id": "\xff", "features": {}}', "$: not UTF-8"),
+        b"b-array": (b"[1, 2, 3]", "$: expected a JSON object"),
+        b"b-noid": (
+            b'{"features": {"a": 1, "b": 2, "c": 3}}',
+            "event_id: required field is missing",
+        ),
+        b"b-type": (
+            b'{"event_id": "t", "features": {"a": "x", "b": 2, "c": 3}}',
+            "features.a: expected a number",
+        ),
+        b"b-nan": (
+            b'{"event_id": "n", "features": {"a": NaN, "b": 2, "c": 3}}',
+            "NaN and Infinity",
+        ),
+        b"b-missing": (b'{"event_id": "m", "features": {"a": 1, "b": 2}}', "features.c: missing"),
+        b"b-big": (
+            b'{"event_id": "g", "features": {"a": 1}, "pad": "' + b"x" * 3000 + b'"}',
+            "over the 2000 byte limit",
+        ),
+        b"b-version": (
+            b'{"v": 9, "event_id": "w", "features": {"a": 1, "b": 2, "c": 3}}',
+            "unsupported schema version 9",
+        ),
+        b"b-tomb": (None, "tombstone"),
+    }
+    rng = np.random.default_rng(5)
+    good_ids = [f"g{i}" for i in range(300)]
+    bad_items = list(bad.items())
+    items: list[tuple[bytes | None, bytes | None]] = []
+    for index, event_id in enumerate(good_ids):
+        values = rng.normal(size=3).tolist()
+        features = dict(zip("abc", values, strict=True))
+        items.append(
+            (event_id.encode(), json.dumps({"event_id": event_id, "features": features}).encode())
+        )
+        if index % 30 == 0 and bad_items:  # bad events interleaved with good ones
+            key, (value, _) = bad_items.pop()
+            items.append((key, value))
+    send_raw(deployment.bootstrap, deployment.features_topic, items)
+
+    found = wait_for_predictions(deployment, good_ids)
+    assert set(found) == set(good_ids)
+    _wait(
+        lambda: len(read_all(deployment.bootstrap, deployment.topic("dlq"))) >= len(bad),
+        "dead letters",
+    )
+    letters = {
+        r.key: DeadLetter.decode(r.value)
+        for r in read_all(deployment.bootstrap, deployment.topic("dlq"), settle_s=2)
+    }
+    assert set(letters) == set(bad)  # exactly the bad events, each once
+    for key, (value, expected) in bad.items():
+        assert expected in letters[key].error, (key, letters[key].error)
+        assert letters[key].original == (value or b"")
+        assert letters[key].source_topic == deployment.features_topic
+    assert predictor.metric("driftline_predictor_dead_letters_total") == len(bad)
+    assert predictor.stop() == 0
+
+
+def test_two_predictors_share_partitions_and_survive_one_killed(deployment: Deployment) -> None:
+    deployment.registry.promote(deployment.model, deployment.register(seed=1))
+    first, second = deployment.start_predictor(), deployment.start_predictor()
+    first.wait_ready()
+    second.wait_ready()  # ready means: it owns partitions, so the three are shared
+    stream = Stream(deployment, 8_000, rate=1_000).start()
+    stream.wait_sent(2_000)
+    first.kill()
+    stream.join()
+    found = wait_for_predictions(deployment, stream.ids, timeout_s=180)
+    assert set(found) == set(stream.ids)
+    assert "partitions assigned" in second.log()
+    assert second.stop() == 0
+
+
+def _wait(condition: object, what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s} s"
+        time.sleep(0.5)

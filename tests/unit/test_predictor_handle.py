@@ -1,0 +1,113 @@
+"""The predictor's logic without I/O: decode, validate, score, and say why a record was refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from kafka.consumer.fetcher import ConsumerRecord
+
+from services.predictor.service import handle
+from shared.modeling import Scorer, algorithm, fit
+from shared.serving import ServingModel, to_rows
+
+
+def _record(offset: int, value: bytes | None, ts: int = 1_000) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic="t.features",
+        partition=0,
+        leader_epoch=0,
+        offset=offset,
+        timestamp=ts,
+        timestamp_type=0,
+        key=b"k",
+        value=value,
+        headers=[],
+        checksum=None,
+        serialized_key_size=1,
+        serialized_value_size=len(value or b""),
+        serialized_header_size=-1,
+    )
+
+
+@pytest.fixture(scope="module")
+def model() -> ServingModel:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int).tolist()
+    fitted = fit(algorithm("logistic"), "classification", {}, X, y, ["a", "b"])
+    return ServingModel(
+        "m",
+        7,
+        "classification",
+        ("a", "b"),
+        Scorer(fitted, "sklearn", "classification", ["a", "b"], [0, 1]),
+    )
+
+
+def _event(event_id: str, **features: float) -> bytes:
+    return json.dumps({"event_id": event_id, "features": features}).encode()
+
+
+def test_good_events_become_predictions_with_the_version(model: ServingModel) -> None:
+    records = [_record(0, _event("e0", a=3, b=3)), _record(1, _event("e1", a=-3, b=-3, extra=9))]
+    outcome = handle(records, model, received_at=0.0, max_bytes=1 << 20, clock=lambda: 0.004)
+    assert outcome.refused == []
+    assert [(p.event_id, p.prediction, p.version, p.model) for p in outcome.predictions] == [
+        ("e0", 1, 7, "m"),
+        ("e1", 0, 7, "m"),
+    ]
+    assert outcome.predictions[0].score is not None and outcome.predictions[0].score > 0.9
+    assert outcome.predictions[0].latency_ms == pytest.approx(4.0)
+    assert outcome.predictions[0].ts == 1_000  # absent ts takes the record timestamp
+
+
+def test_each_bad_record_is_refused_with_its_reason(model: ServingModel) -> None:
+    records = [
+        _record(0, b"not json"),
+        _record(1, _event("e1", a=1)),
+        _record(2, None),
+        _record(3, b'{"event_id": "e3", "features": {"a": 1, "b": "x"}}'),
+        _record(4, _event("e4", a=1, b=2)),
+    ]
+    outcome = handle(records, model, received_at=0.0, max_bytes=1 << 20)
+    assert [p.event_id for p in outcome.predictions] == ["e4"]
+    refused = {record.offset: (category, reason) for record, category, reason in outcome.refused}
+    assert refused[0][0] == "invalid" and refused[0][1].startswith("$: invalid JSON")
+    assert refused[1] == ("missing_feature", "features.b: missing; the model needs a, b")
+    assert refused[2][0] == "invalid" and "tombstone" in refused[2][1]
+    assert refused[3] == ("invalid", "features.b: expected a number, got str")
+
+
+class _Broken:
+    def score(self, X: np.ndarray) -> tuple[list[object], None]:
+        raise RuntimeError("boom")
+
+
+class _NaN:
+    def score(self, X: np.ndarray) -> tuple[list[float], None]:
+        return [float("nan")] * len(X), None
+
+
+def test_a_failing_model_dead_letters_the_batch_instead_of_crashing() -> None:
+    broken = ServingModel("m", 1, "regression", ("a",), _Broken())  # type: ignore[arg-type]
+    outcome = handle([_record(0, _event("e0", a=1))], broken, 0.0, 1 << 20)
+    assert outcome.predictions == []
+    assert outcome.refused[0][1] == "scoring_failed"
+    assert "RuntimeError('boom')" in outcome.refused[0][2]
+
+
+def test_a_non_finite_prediction_is_refused_not_sent() -> None:
+    nan = ServingModel("m", 1, "regression", ("a",), _NaN())  # type: ignore[arg-type]
+    outcome = handle([_record(0, _event("e0", a=1))], nan, 0.0, 1 << 20)
+    assert outcome.predictions == []
+    assert outcome.refused[0][1] == "bad_prediction"
+
+
+def test_rows_follow_the_model_feature_order() -> None:
+    from shared.messages import FeatureEvent
+
+    events = [FeatureEvent(event_id="x", features={"b": 2.0, "a": 1.0, "c": 9.0})]
+    X, kept, refused = to_rows(events, ["a", "b"])
+    assert X.tolist() == [[1.0, 2.0]] and kept == [0] and refused == []

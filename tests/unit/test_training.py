@@ -1,0 +1,138 @@
+"""Offline training: data loading, temporal hold-out, every algorithm, metrics and profile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.errors import ConfigError
+from shared.modeling import ALGORITHMS, Scorer, algorithm
+from shared.signing import Signer
+from shared.training import evaluate, load_dataset, train
+
+SIGNER = Signer.hmac(b"sixteen-byte-key")
+
+
+def _write_csv(path: Path, rows: int, seed: int = 0, classify: bool = True) -> Path:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 2))
+    lines = ["ts,a,b,y"]
+    for i in range(rows):
+        label = int(X[i, 0] - X[i, 1] > 0) if classify else round(3 * X[i, 0] - 2 * X[i, 1] + 1, 4)
+        # Written newest first: loading must restore time order from ts.
+        lines.append(f"{1_000 + (rows - i) * 10},{X[i, 0]:.5f},{X[i, 1]:.5f},{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_csv_rows_come_back_in_time_order(tmp_path: Path) -> None:
+    data = load_dataset(_write_csv(tmp_path / "d.csv", 50), "y")
+    assert data.features == ["a", "b"]
+    assert data.ts == sorted(data.ts or [])
+    assert data.X.shape == (50, 2)
+    assert set(data.y) == {0, 1}
+
+
+def test_jsonl_keeps_label_types(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(
+        "\n".join(json.dumps({"x": float(i), "y": "spam" if i % 2 else "ham"}) for i in range(10))
+    )
+    data = load_dataset(path, "y")
+    assert data.y[:2] == ["ham", "spam"]
+    assert data.ts is None
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("a,y\n1,0\nhigh,1\n", r"d\.csv:3: a is 'high', not a number"),
+        ("a,y\n1,0\nnan,1\n", r"d\.csv:3: a is 'nan'; NaN and Infinity are not allowed"),
+        ("a,y\n1,\n", r"d\.csv:2: y is empty"),
+        ("a,b\n1,0\n", r"has no column 'y'"),
+    ],
+)
+def test_bad_data_names_file_line_and_column(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_dataset(path, "y")
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_every_algorithm_trains_scores_and_profiles(tmp_path: Path, name: str) -> None:
+    algo = algorithm(name)
+    classify = "classification" in algo.tasks
+    data = load_dataset(_write_csv(tmp_path / "d.csv", 300, classify=classify), "y")
+    task = "classification" if classify else "regression"
+    candidate = train(data, model="m", algo=algo, signer=SIGNER, task=task)
+    assert candidate.task == task
+    assert candidate.format == ("skops" if algo.family == "sklearn" else "pickle")
+    assert candidate.trained_on["rows"] == 240 and candidate.trained_on["holdout_rows"] == 60
+    assert (
+        candidate.trained_on["end_ts"] < candidate.trained_on["holdout_end_ts"]
+    )  # held out the newest
+    assert candidate.signature.startswith("hmac-sha256:")
+    assert candidate.reference.n == 240
+    assert len(candidate.reference.features["a"].quantiles) == 11
+    if classify:
+        assert candidate.metrics["accuracy"] > 0.8, candidate.metrics
+    else:
+        assert candidate.metrics["r2"] > 0.8, candidate.metrics
+
+
+def test_classifier_scores_are_positive_class_probabilities(tmp_path: Path) -> None:
+    data = load_dataset(_write_csv(tmp_path / "d.csv", 300), "y")
+    candidate = train(data, model="m", algo=algorithm("logistic"), signer=SIGNER)
+    assert {"roc_auc", "log_loss", "f1"} <= set(candidate.metrics)
+    assert candidate.reference.score is not None
+    assert (
+        min(candidate.reference.score.sample) >= 0.0
+        and max(candidate.reference.score.sample) <= 1.0
+    )
+
+
+def test_linear_svm_scores_are_decision_values(tmp_path: Path) -> None:
+    data = load_dataset(_write_csv(tmp_path / "d.csv", 300), "y")
+    algo = algorithm("svm")
+    candidate = train(data, model="m", algo=algo, signer=SIGNER)
+    assert "roc_auc" in candidate.metrics and "log_loss" not in candidate.metrics
+    assert candidate.reference.score is not None
+    assert min(candidate.reference.score.sample) < 0 < max(candidate.reference.score.sample)
+
+
+def test_regression_metrics_are_exact() -> None:
+    metrics = evaluate("regression", [1.0, 2.0, 3.0], [1.0, 2.0, 5.0], None)
+    assert metrics["mse"] == pytest.approx(4 / 3)
+    assert metrics["mae"] == pytest.approx(2 / 3)
+    assert metrics["rmse"] == pytest.approx((4 / 3) ** 0.5)
+
+
+def test_one_class_training_data_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("a,y\n" + "".join(f"{i},1\n" for i in range(20)))
+    with pytest.raises(ConfigError, match="one class only"):
+        train(load_dataset(path, "y"), model="m", algo=algorithm("logistic"), signer=SIGNER)
+
+
+def test_task_the_algorithm_cannot_do_is_refused(tmp_path: Path) -> None:
+    data = load_dataset(_write_csv(tmp_path / "d.csv", 50), "y")
+    with pytest.raises(ConfigError, match="linear does regression, not classification"):
+        train(data, model="m", algo=algorithm("linear"), signer=SIGNER, task="classification")
+
+
+def test_river_scorer_batches_row_by_row() -> None:
+    from shared.modeling import fit
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] > 0).tolist()
+    model = fit(algorithm("river-logistic"), "classification", {}, X, y, ["a", "b"])
+    predictions, scores = Scorer(model, "river", "classification", ["a", "b"], [False, True]).score(
+        np.array([[4.0, 0.0], [-4.0, 0.0]])
+    )
+    assert predictions == [True, False]
+    assert scores is not None and scores[0] > 0.9 > 0.1 > scores[1]
