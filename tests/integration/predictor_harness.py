@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -308,6 +309,6 @@ def versions_never_go_backwards(found: dict[str, list[tuple[int, int, int]]]) ->
             by_partition.setdefault(partition, []).append((offset, version))
     for entries in by_partition.values():
         ordered = [version for _, version in sorted(entries)]
-        if any(later < earlier for earlier, later in zip(ordered, ordered[1:], strict=False)):
+        if any(later < earlier for earlier, later in itertools.pairwise(ordered)):
             return False
     return True

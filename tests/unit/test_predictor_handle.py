@@ -9,6 +9,7 @@ import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
 from services.predictor.service import handle
+from shared.messages import FeatureEvent
 from shared.modeling import Scorer, algorithm, fit
 from shared.serving import ServingModel, to_rows
 
@@ -106,8 +107,6 @@ def test_a_non_finite_prediction_is_refused_not_sent() -> None:
 
 
 def test_rows_follow_the_model_feature_order() -> None:
-    from shared.messages import FeatureEvent
-
     events = [FeatureEvent(event_id="x", features={"b": 2.0, "a": 1.0, "c": 9.0})]
     X, kept, refused = to_rows(events, ["a", "b"])
     assert X.tolist() == [[1.0, 2.0]] and kept == [0] and refused == []
