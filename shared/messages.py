@@ -4,7 +4,8 @@ One class per topic of DESIGN.md. ``Cls.decode(data)`` validates as it parses (m
 :class:`~shared.errors.BadMessage` naming the field and the reason for: a payload over the size
 limit (checked before parsing), bytes that are not UTF-8, invalid JSON, JSON that is not an object,
 a missing or wrongly typed field, NaN or Infinity anywhere, and an unknown schema version ``v``.
-``msg.encode()`` is the inverse, and refuses to build a message holding a non-finite number.
+``msg.encode()`` is the inverse, and refuses to write a message holding a non-finite number (JSON has
+none; decoding cannot produce one, so the check runs where messages are written, not read).
 
 ``ts`` is event time in epoch milliseconds. It is optional on what users write (features, labels):
 pass the Kafka record timestamp as ``default_ts`` and an absent ``ts`` takes it.
@@ -64,11 +65,15 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
 
     topic: ClassVar[str]
     """The topic noun this message travels on (``features``, ``labels``, ...)."""
+    numeric: ClassVar[tuple[str, ...]] = ()
+    """Fields that may hold floats, checked to be finite by :meth:`encode`."""
 
     v: Literal[1] = SCHEMA_VERSION
 
     def encode(self) -> bytes:
-        """The message as compact JSON bytes."""
+        """The message as compact JSON bytes; :class:`BadMessage` if it holds NaN or Infinity."""
+        for name in self.numeric:
+            _require_finite(name, getattr(self, name))
         return _ENCODER.encode(self)
 
     @classmethod
@@ -97,16 +102,12 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
             msg = msgspec.structs.replace(msg, ts=default_ts)
         return msg
 
-    def __post_init__(self) -> None:
-        """Refuse non-finite numbers, which JSON cannot carry (msgspec would write ``null``)."""
-        for name in self.__struct_fields__:
-            _require_finite(name, getattr(self, name))
-
 
 class FeatureEvent(Message, frozen=True, kw_only=True):
     """One event to score, written by users to ``features``, keyed by ``event_id``."""
 
     topic: ClassVar[str] = "features"
+    numeric: ClassVar[tuple[str, ...]] = ("features",)
     event_id: EventId
     ts: Millis | None = None
     features: Features
@@ -116,6 +117,7 @@ class Label(Message, frozen=True, kw_only=True):
     """Ground truth for an event, by users to ``labels`` (often later), keyed by ``event_id``."""
 
     topic: ClassVar[str] = "labels"
+    numeric: ClassVar[tuple[str, ...]] = ("label",)
     event_id: EventId
     ts: Millis | None = None
     label: Target
@@ -129,6 +131,7 @@ class Prediction(Message, frozen=True, kw_only=True):
     """
 
     topic: ClassVar[str] = "predictions"
+    numeric: ClassVar[tuple[str, ...]] = ("prediction", "score", "latency_ms")
     event_id: EventId
     ts: Millis
     model: Name
@@ -142,6 +145,7 @@ class Example(Message, frozen=True, kw_only=True):
     """A prediction joined with its label, by the monitor to ``examples``, for the trainer."""
 
     topic: ClassVar[str] = "examples"
+    numeric: ClassVar[tuple[str, ...]] = ("features", "label", "prediction")
     event_id: EventId
     ts: Millis
     model: Name
@@ -155,6 +159,7 @@ class DriftAlert(Message, frozen=True, kw_only=True):
     """An alert with its evidence, written by the monitor to ``alerts``, keyed by model name."""
 
     topic: ClassVar[str] = "alerts"
+    numeric: ClassVar[tuple[str, ...]] = ("statistic", "threshold")
     alert_id: Name
     ts: Millis
     model: Name
@@ -188,6 +193,7 @@ class ModelEvent(Message, frozen=True, kw_only=True):
     """A registry change, by the trainer or the CLI to ``model-events``, keyed by model name."""
 
     topic: ClassVar[str] = "model-events"
+    numeric: ClassVar[tuple[str, ...]] = ("metrics",)
     ts: Millis
     model: Name
     version: Version
@@ -237,12 +243,13 @@ def _decoder(cls: type[Message]) -> msgspec.json.Decoder[Any]:
 
 
 def _require_finite(path: str, value: object) -> None:
-    if isinstance(value, float):
+    if type(value) is float:
         if not math.isfinite(value):
             raise BadMessage(path, f"must be a finite number, got {value}")
-    elif isinstance(value, dict):
+    elif type(value) is dict:
         for key, item in value.items():
-            _require_finite(f"{path}.{key}", item)
+            if type(item) is float and not math.isfinite(item):
+                raise BadMessage(f"{path}.{key}", f"must be a finite number, got {item}")
 
 
 def _not_utf8(data: bytes) -> BadMessage | None:

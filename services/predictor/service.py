@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from services.predictor.metrics import PredictorMetrics
@@ -37,6 +39,8 @@ class Outcome:
     """What one batch produced: predictions to send and records to dead-letter, with reasons."""
 
     predictions: list[Prediction] = field(default_factory=list)
+    encoded: list[bytes] = field(default_factory=list)
+    """Each prediction's JSON, in the same order."""
     refused: list[tuple[ConsumerRecord, str, str]] = field(default_factory=list)
     """``(record, reason category, full reason)`` for each record that could not be scored."""
 
@@ -79,20 +83,22 @@ def handle(
     for position, index in enumerate(kept):
         event = events[index]
         try:
-            outcome.predictions.append(
-                Prediction(
-                    event_id=event.event_id,
-                    ts=event.ts or 0,
-                    model=model.name,
-                    version=model.version,
-                    prediction=predictions[position],
-                    score=None if scores is None else scores[position],
-                    latency_ms=latency_ms,
-                )
+            prediction = Prediction(
+                event_id=event.event_id,
+                ts=event.ts or 0,
+                model=model.name,
+                version=model.version,
+                prediction=predictions[position],
+                score=None if scores is None else scores[position],
+                latency_ms=latency_ms,
             )
-        except (BadMessage, TypeError, ValueError) as exc:
+            encoded = prediction.encode()
+        except (BadMessage, TypeError, ValueError, msgspec.EncodeError) as exc:
             reason = f"{model.name} v{model.version} returned an unusable prediction: {exc}"
             outcome.refused.append((sources[index], "bad_prediction", reason))
+            continue
+        outcome.predictions.append(prediction)
+        outcome.encoded.append(encoded)
     return outcome
 
 
@@ -247,14 +253,12 @@ class Predictor:
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         self._metrics.batch_size.observe(len(records))
 
-    def _send_all(self, outcome: Outcome) -> list:  # type: ignore[type-arg]
+    def _send_all(self, outcome: Outcome) -> list[FutureRecordMetadata]:
         futures = []
         topic = self._topics.predictions
-        for prediction in outcome.predictions:
+        for prediction, value in zip(outcome.predictions, outcome.encoded, strict=True):
             futures.append(
-                self._producer.send(
-                    topic, key=prediction.event_id.encode(), value=prediction.encode()
-                )
+                self._producer.send(topic, key=prediction.event_id.encode(), value=value)
             )
         for record, _, reason in outcome.refused:
             futures.append(self._dead_letters.write(record, reason))

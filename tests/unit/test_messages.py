@@ -182,13 +182,18 @@ def test_labels_keep_their_json_type() -> None:
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
-def test_building_a_message_with_a_non_finite_number_fails(bad: float) -> None:
+def test_writing_a_message_with_a_non_finite_number_fails(bad: float) -> None:
     with pytest.raises(BadMessage, match="score: must be a finite number"):
         Prediction(
             event_id="e", ts=1, model="m", version=1, prediction=1, score=bad, latency_ms=1.0
-        )
+        ).encode()
     with pytest.raises(BadMessage, match=r"features\.x: must be a finite number"):
-        FeatureEvent(event_id="e", features={"x": bad})
+        FeatureEvent(event_id="e", features={"x": bad}).encode()
+    with pytest.raises(BadMessage, match="prediction: must be a finite number"):
+        Label(event_id="e", label=1).encode()  # fine
+        Prediction(
+            event_id="e", ts=1, model="m", version=1, prediction=bad, latency_ms=1.0
+        ).encode()
 
 
 def test_alert_kind_is_checked() -> None:
