@@ -10,8 +10,6 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
-import skops.io
-
 from shared.errors import ArtifactRejected
 from shared.signing import Verifier, sha256_hex, signed_header
 
@@ -21,6 +19,8 @@ FORMATS = ("skops", "pickle")
 def dump(model: Any, fmt: str) -> bytes:
     """The artifact bytes of ``model`` in ``fmt``."""
     if fmt == "skops":
+        import skops.io  # noqa: PLC0415 - skops imports all of scikit-learn: seconds, only when needed
+
         return bytes(skops.io.dumps(model))
     if fmt == "pickle":
         return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
@@ -49,6 +49,8 @@ def load_verified(
         )
     verifier.verify(signed_header(model, fmt, task, features, sha256), signature)
     if fmt == "skops":
+        import skops.io  # noqa: PLC0415
+
         untrusted = skops.io.get_untrusted_types(data=artifact)
         if untrusted:
             raise ArtifactRejected(f"skops artifact holds untrusted types: {', '.join(untrusted)}")

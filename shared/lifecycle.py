@@ -6,9 +6,9 @@ import logging
 
 from kafka import KafkaProducer
 
+from shared.clock import now_ms
 from shared.kafka_io import kafka_errors
 from shared.messages import ModelEvent, ModelEventKind
-from shared.training import now_ms
 
 log = logging.getLogger(__name__)
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import redis
 
+from shared.clock import now_ms
 from shared.errors import ModelNotFound, RedisError
 from shared.profile import ReferenceProfile
 from shared.redis_io import redis_errors
 from shared.redis_keys import RedisKeys
-from shared.training import Candidate, now_ms
+
+if TYPE_CHECKING:
+    from shared.training import Candidate
 
 STATUSES = ("registered", "active", "retired", "rejected", "rolled_back")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -273,7 +272,3 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return found
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
