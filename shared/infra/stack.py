@@ -1,6 +1,7 @@
 """`driftline infra up | down | status`: local Kafka and Redis, or checks of external ones.
 
-State lives under DRIFTLINE_HOME: ``infra.json`` (pids, ports, addresses), ``kafka/`` and ``redis/``
+State lives under DRIFTLINE_HOME: ``infra.json`` (pids and addresses of running servers, and the
+ports used last, which the next ``up`` takes again when free), ``kafka/`` and ``redis/``
 (configuration, data, ``*.log``). A server given by DRIFTLINE_KAFKA_BOOTSTRAP or DRIFTLINE_REDIS_URL
 is external: ``up`` only checks that it answers and ``down`` leaves it alone.
 """
@@ -164,20 +165,21 @@ class Infra:
             status.note = "already running"
             return status
         libs = local_kafka.fetch_jars(settings.cache_dir, settings.kafka_version, self._progress)
-        previous = state.get("kafka", {})
+        last = state.setdefault("ports", {})
         port = choose_port(
             "Kafka",
             settings.kafka_port,
-            _reusable(previous.get("port"), KAFKA_PORT),
+            _reusable(last.get("kafka"), KAFKA_PORT),
             "DRIFTLINE_KAFKA_PORT",
         )
         controller_port = choose_port(
             "Kafka's controller",
             settings.kafka_controller_port,
-            _reusable(previous.get("controller_port"), None),
+            _reusable(last.get("kafka_controller"), None),
             "DRIFTLINE_KAFKA_CONTROLLER_PORT",
             avoid=(port,),
         )
+        last.update(kafka=port, kafka_controller=controller_port)
         bootstrap = f"{HOST}:{port}"
         self._progress(f"starting Kafka {settings.kafka_version} (KRaft) on {bootstrap}")
         pid = local_kafka.start(
@@ -257,12 +259,14 @@ class Infra:
             status = self._redis_status(state)
             status.note = "already running"
             return status
+        last = state.setdefault("ports", {})
         port = choose_port(
             "Redis",
             settings.redis_port,
-            _reusable(state.get("redis", {}).get("port"), REDIS_PORT),
+            _reusable(last.get("redis"), REDIS_PORT),
             "DRIFTLINE_REDIS_PORT",
         )
+        last["redis"] = port
         url = f"redis://{HOST}:{port}/0"
         self._progress(f"starting redis-server on {HOST}:{port} (append-only file on)")
         pid = local_redis.start(
@@ -340,7 +344,9 @@ class Infra:
 
 
 def _reusable(previous: int | None, default: int | None) -> int | None:
-    """Prefer the port used last time (stable addresses across restarts), else the default."""
+    """Prefer the port used last time, kept in infra.json across `down` (stable addresses across
+    restarts), else the default.
+    """
     if previous is not None and port_is_free(previous):
         return previous
     return default

@@ -52,6 +52,11 @@ def _state(home: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _running(home: Path) -> dict:
+    """The servers infra.json says are running (it also remembers the ports used last)."""
+    return {name: entry for name, entry in _state(home).items() if name in ("kafka", "redis")}
+
+
 def _processes_mentioning(text: str) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
@@ -69,7 +74,7 @@ def home(tmp_path: Path) -> Iterator[Path]:
     """A DRIFTLINE_HOME whose servers are stopped after the test, whatever happened in it."""
     folder = tmp_path / "home"
     yield folder
-    if _state(folder):
+    if _running(folder):
         driftline(_environment(folder), "infra", "down")
 
 
@@ -125,12 +130,12 @@ def test_up_status_down_lifecycle(home: Path) -> None:
     ]
 
     # ...a second `up` reports the running servers instead of starting new ones...
-    pids = {name: entry["pid"] for name, entry in _state(home).items()}
+    pids = {name: entry["pid"] for name, entry in _running(home).items()}
     again = driftline(env, "infra", "up")
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("already running") == 2
     assert "starting" not in again.stderr
-    assert {name: entry["pid"] for name, entry in _state(home).items()} == pids
+    assert {name: entry["pid"] for name, entry in _running(home).items()} == pids
 
     # ...`down` leaves no process behind...
     down = driftline(env, "infra", "down")
@@ -170,7 +175,7 @@ def test_configured_port_in_use_fails_clearly_and_starts_nothing(home: Path) -> 
     assert "DRIFTLINE_KAFKA_PORT" in result.stderr
     assert "Traceback" not in result.stderr
     assert port_is_free(redis_port)  # the Redis this `up` had started was stopped again
-    assert _state(home) == {}
+    assert _running(home) == {}
 
 
 def test_broker_that_does_not_come_up_shows_its_log(home: Path) -> None:
@@ -216,7 +221,7 @@ def test_external_servers_are_checked_not_started(home: Path, servers: Servers) 
         "redis": {"url": servers.redis_url, "running": True},
     }
     assert "starting" not in up.stderr
-    assert _state(home) == {}
+    assert _running(home) == {}
     down = driftline(env, "infra", "down")
     assert down.returncode == 0
     assert "not started by driftline" in down.stdout
