@@ -136,6 +136,11 @@ class Settings(BaseSettings):
         default=None,
         description="Stable name of one service instance (transactional id); unset: the host name.",
     )
+    fault_crash_after_batches: int | None = Field(
+        default=None,
+        ge=1,
+        description="Testing only: the predictor SIGKILLs itself when batch N is sent but not committed.",
+    )
     startup_timeout_s: float = Field(
         default=90.0,
         gt=0,

@@ -162,6 +162,7 @@ def run(
         batch_wait_ms=settings.batch_wait_ms,
         max_bytes=settings.max_message_bytes,
         exactly_once=settings.exactly_once,
+        crash_after_batches=settings.fault_crash_after_batches,
     )
 
     def readiness() -> tuple[bool, str]:

@@ -10,6 +10,8 @@ topic with the reason; the partition moves on and nothing accepted is lost.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -140,6 +142,7 @@ class Predictor:
         batch_wait_ms: int = 50,
         max_bytes: int = DEFAULT_MAX_BYTES,
         exactly_once: bool = False,
+        crash_after_batches: int | None = None,
     ) -> None:
         self._model = model
         self._consumer = consumer
@@ -154,6 +157,8 @@ class Predictor:
         self._batch_wait_ms = batch_wait_ms
         self._max_bytes = max_bytes
         self._exactly_once = exactly_once
+        self._crash_after_batches = crash_after_batches
+        self._batches = 0
         self._stop = threading.Event()
         self._assignment = _Assignment()
         self._serving_version: int | None = None
@@ -240,6 +245,7 @@ class Predictor:
             self._serving_version = model.version
             self._metrics.active_version.set(model.version)
             self._metrics.swaps.inc()
+        self._batches += 1
         outcome = handle(records, model, received_at, self._max_bytes)
         self._metrics.events_in.inc(len(records))
         offsets = _next_offsets(records)
@@ -284,6 +290,7 @@ class Predictor:
             )
             self._rewind(records)
             return
+        self._fault_point()
         try:
             with kafka_errors("committing offsets"):
                 self._consumer.commit(offsets=offsets)
@@ -303,12 +310,23 @@ class Predictor:
                 self._producer.begin_transaction()
                 self._send_all(outcome)
                 self._producer.send_offsets_to_transaction(offsets, self._group_id)
+                self._fault_point()
                 self._producer.commit_transaction()
         except KafkaError as exc:
             log.error("transaction failed (%s); aborting and scoring the batch again", exc)
             with kafka_errors("aborting a transaction"):
                 self._producer.abort_transaction()
             self._rewind(records)
+
+    def _fault_point(self) -> None:
+        """Testing only (DRIFTLINE_FAULT_CRASH_AFTER_BATCHES): die at the worst moment, with this
+        batch's outputs sent and its offsets not committed, as a power cut would.
+        """
+        if self._crash_after_batches is not None and self._batches >= self._crash_after_batches:
+            log.critical(
+                "fault injection: SIGKILL after batch %d, before its commit", self._batches
+            )
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _rewind(self, records: list[ConsumerRecord]) -> None:
         """Seek each partition back to the batch's first record, so nothing is skipped."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -136,16 +137,39 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(deployment: Deployment) -
     assert second.stop() == 0
 
 
+CRASH = {"DRIFTLINE_FAULT_CRASH_AFTER_BATCHES": "5"}
+"""Die with the 5th batch's outputs sent and its offsets not committed: the worst moment."""
+
+
+def test_crash_between_send_and_commit_duplicates_but_never_loses(deployment: Deployment) -> None:
+    deployment.registry.promote(deployment.model, deployment.register(seed=1))
+    first = deployment.start_predictor(env=CRASH)
+    first.wait_ready()
+    stream = Stream(deployment, 6_000, rate=2_000).start()
+    assert first.proc.wait(timeout=120) == -signal.SIGKILL
+    assert "fault injection: SIGKILL after batch 5" in first.log()
+    second = deployment.start_predictor()
+    stream.join()
+    found = wait_for_predictions(deployment, stream.ids)
+    assert set(found) == set(stream.ids)  # at-least-once: nothing lost...
+    assert (
+        sum(len(entries) > 1 for entries in found.values()) > 0
+    )  # ...the crashed batch is rescored
+    assert second.stop() == 0
+
+
 def test_exactly_once_gives_one_prediction_per_event_to_read_committed_readers(
     deployment: Deployment,
 ) -> None:
     deployment.registry.promote(deployment.model, deployment.register(seed=1))
     args = ("--exactly-once", "--instance-id", "eos-test")
-    first = deployment.start_predictor(*args)
+    first = deployment.start_predictor(*args, env=CRASH)
     first.wait_ready()
     stream = Stream(deployment, 6_000, rate=2_000).start()
-    stream.wait_sent(2_500)
-    first.kill()  # an open transaction dies with it; the restart with the same id aborts it
+    # The same crash as the test above, inside an open transaction: the restart with the same
+    # transactional id aborts it, so read_committed readers never see its predictions.
+    assert first.proc.wait(timeout=120) == -signal.SIGKILL
+    assert "fault injection: SIGKILL after batch 5" in first.log()
     second = deployment.start_predictor(*args)
     stream.join()
     found = wait_for_predictions(deployment, stream.ids, committed_only=True)
