@@ -221,21 +221,7 @@ class Infra:
         return ServerStatus("kafka", bootstrap, True, "external", note="external, answers")
 
     def _kafka_status(self, state: dict[str, Any]) -> ServerStatus:
-        if self._settings.kafka_bootstrap is not None:
-            address = self._settings.kafka_bootstrap
-            return ServerStatus("kafka", address, _kafka_answers(address), "external")
-        entry = state.get("kafka")
-        if entry is None:
-            return ServerStatus("kafka", None, False, "none")
-        alive = is_running(entry["pid"], entry["marker"])
-        return ServerStatus(
-            "kafka",
-            entry["address"],
-            alive and _kafka_answers(entry["address"]),
-            "local",
-            pid=entry["pid"] if alive else None,
-            log=str(self._home / "kafka" / "kafka.log"),
-        )
+        return self._server_status("kafka", self._settings.kafka_bootstrap, state, _kafka_answers)
 
     # ----- Redis ---------------------------------------------------------------------------
 
@@ -284,20 +270,29 @@ class Infra:
         return status
 
     def _redis_status(self, state: dict[str, Any]) -> ServerStatus:
-        if self._settings.redis_url is not None:
-            url = self._settings.redis_url
-            return ServerStatus("redis", url, _redis_answers(url), "external")
-        entry = state.get("redis")
+        return self._server_status("redis", self._settings.redis_url, state, _redis_answers)
+
+    def _server_status(
+        self,
+        name: str,
+        external: str | None,
+        state: dict[str, Any],
+        answers: Callable[[str], bool],
+    ) -> ServerStatus:
+        """An external server by its address, else the local one by its state entry and pid."""
+        if external is not None:
+            return ServerStatus(name, external, answers(external), "external")
+        entry = state.get(name)
         if entry is None:
-            return ServerStatus("redis", None, False, "none")
+            return ServerStatus(name, None, False, "none")
         alive = is_running(entry["pid"], entry["marker"])
         return ServerStatus(
-            "redis",
+            name,
             entry["address"],
-            alive and _redis_answers(entry["address"]),
+            alive and answers(entry["address"]),
             "local",
             pid=entry["pid"] if alive else None,
-            log=str(self._home / "redis" / "redis.log"),
+            log=str(self._home / name / f"{name}.log"),
         )
 
     # ----- state ---------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import json
 import pickle
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,6 @@ from shared.infra import redis as local_redis
 from shared.infra.ports import free_port
 from shared.infra.process import stop as stop_process
 from shared.messages import DeadLetter, DriftAlert
-from tests.conftest import Servers
 from tests.integration.predictor_harness import (
     Deployment,
     Stream,
@@ -29,15 +27,6 @@ from tests.integration.predictor_harness import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def deployment(servers: Servers, tmp_path: Path, unique: str) -> Iterator[Deployment]:
-    made = make_deployment(servers.bootstrap, servers.redis_url, tmp_path, unique)
-    yield made
-    for process in made.processes:
-        if process.proc.poll() is None:
-            process.kill()
 
 
 def _alerts(deployment: Deployment) -> list[DriftAlert]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,25 +12,14 @@ import pytest
 
 from shared.errors import ModelNotFound
 from shared.messages import ModelEvent
-from tests.conftest import Servers
 from tests.integration.predictor_harness import (
     Deployment,
-    make_deployment,
     read_all,
     send_raw,
     wait_for_predictions,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def deployment(servers: Servers, tmp_path: Path, unique: str) -> Iterator[Deployment]:
-    made = make_deployment(servers.bootstrap, servers.redis_url, tmp_path, unique)
-    yield made
-    for process in made.processes:
-        if process.proc.poll() is None:
-            process.kill()
 
 
 def test_promote_and_rollback_are_atomic_with_history_and_announcements(
