@@ -1,0 +1,114 @@
+"""Drift statistics and the alert gate on seeded data, with exact expectations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared.alert_gate import AlertGate
+from shared.drift import bin_shares, feature_drift, ks, psi, ranked
+from shared.profile import build_profile
+
+FEATURES = [f"f{i}" for i in range(10)]
+STABLE, HALF_SIGMA, SIGMA_AND_A_HALF = 0.0111, 0.2692, 2.0013
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return np.random.default_rng(42).normal(size=(5_000, 10))
+
+
+def test_stationary_window_is_stable_and_a_shift_is_not(reference: np.ndarray) -> None:
+    edges = np.quantile(reference[:, 0], np.linspace(0, 1, 11)).tolist()
+    rng = np.random.default_rng(7)
+    # Seeded, so exact: stable (< 0.1), then a half-sigma and a 1.5-sigma mean shift (> 0.25).
+    assert psi(edges, rng.normal(size=2_000)) == pytest.approx(STABLE, abs=1e-4)
+    assert psi(edges, rng.normal(loc=0.5, size=2_000)) == pytest.approx(HALF_SIGMA, abs=1e-4)
+    assert psi(edges, rng.normal(loc=1.5, size=2_000)) == pytest.approx(SIGMA_AND_A_HALF, abs=1e-4)
+
+
+def test_values_beyond_the_reference_range_land_in_the_outer_bins() -> None:
+    assert bin_shares([0.0, 1.0, 2.0, 3.0], [-9.0, 9.0, 9.5, 1.5]).tolist() == [0.25, 0.25, 0.5]
+
+
+def test_a_constant_reference_feature_never_drifts() -> None:
+    assert psi([3.0] * 11, [1.0, 2.0, 3.0]) == 0.0
+
+
+def test_an_empty_window_is_refused() -> None:
+    with pytest.raises(ValueError, match="empty window"):
+        bin_shares([0.0, 1.0], [])
+
+
+def test_ks_separates_same_from_shifted(reference: np.ndarray) -> None:
+    rng = np.random.default_rng(3)
+    same_stat, same_p = ks(reference[:500, 0], rng.normal(size=1_000))
+    shifted_stat, shifted_p = ks(reference[:500, 0], rng.normal(loc=0.5, size=1_000))
+    assert same_p > 0.05
+    assert shifted_p < 1e-6
+    assert shifted_stat > same_stat
+
+
+def test_a_mean_shift_on_two_of_ten_features_names_exactly_those_two(reference: np.ndarray) -> None:
+    profile = build_profile(reference, FEATURES, None, sample_size=500, seed=0)
+    rng = np.random.default_rng(11)
+    window = rng.normal(size=(2_000, 10))
+    window[:, 3] += 0.8
+    window[:, 7] += 1.5
+    drifts = {
+        name: feature_drift(name, profile.features[name], window[:, i])
+        for i, name in enumerate(FEATURES)
+    }
+    named = ranked(drifts, psi_threshold=0.2)
+    assert [drift.feature for drift in named] == ["f7", "f3"]  # largest effect first
+    assert named[0].mean_shift == pytest.approx(1.5, abs=0.1)
+    assert all(drifts[name].psi < 0.05 for name in FEATURES if name not in ("f3", "f7"))
+
+
+def test_one_shift_fires_once_however_the_statistic_wobbles() -> None:
+    gate = AlertGate(threshold=0.25, hysteresis=0.2, min_samples=100, cooldown_ms=0)
+    rng = np.random.default_rng(5)
+    wobbling = 0.3 + rng.normal(scale=0.04, size=200)  # above threshold, dipping below now and then
+    transitions = [gate.update(float(v), samples=1_000, ts_ms=i) for i, v in enumerate(wobbling)]
+    assert min(wobbling) < 0.25  # it does cross back over the threshold...
+    assert transitions.count("fire") == 1  # ...but stays above the clearing level 0.2
+    assert transitions.count("resolve") == 0
+
+
+def test_it_resolves_once_below_the_clearing_level_and_cools_down() -> None:
+    gate = AlertGate(threshold=0.25, hysteresis=0.2, min_samples=1, cooldown_ms=1_000)
+    assert gate.update(0.5, samples=10, ts_ms=0) == "fire"
+    assert gate.update(0.21, samples=10, ts_ms=10) is None  # below threshold, above 0.2
+    assert gate.update(0.1, samples=10, ts_ms=20) == "resolve"
+    assert gate.update(0.5, samples=10, ts_ms=500) is None  # cooling down
+    assert gate.update(0.5, samples=10, ts_ms=1_020) == "fire"
+
+
+def test_too_few_samples_never_fire() -> None:
+    gate = AlertGate(threshold=0.25, min_samples=100)
+    assert [gate.update(9.9, samples=n, ts_ms=n) for n in (1, 50, 99)] == [None, None, None]
+    assert gate.update(9.9, samples=100, ts_ms=100) == "fire"
+
+
+def test_a_metric_where_lower_is_worse() -> None:
+    gate = AlertGate(threshold=0.8, hysteresis=0.1, min_samples=1, cooldown_ms=0, direction="below")
+    assert gate.clear_level == pytest.approx(0.88)
+    assert [gate.update(v, samples=5, ts_ms=i) for i, v in enumerate([0.9, 0.7, 0.85, 0.9])] == [
+        None,
+        "fire",
+        None,
+        "resolve",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"hysteresis": 1.0}, "hysteresis"),
+        ({"min_samples": 0}, "min_samples"),
+        ({"cooldown_ms": -1}, "cooldown_ms"),
+    ],
+)
+def test_bad_parameters_are_refused(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AlertGate(threshold=1.0, **kwargs)  # type: ignore[arg-type]
