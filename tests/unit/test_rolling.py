@@ -1,0 +1,79 @@
+"""Rolling metrics equal an offline computation (scikit-learn) on the same pairs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn import metrics as sk
+
+from shared.rolling import RollingMetrics
+
+
+def _stream(n: int, seed: int) -> tuple[list[int], list[int], list[float], list[int]]:
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 2, size=n).tolist()
+    scores = np.clip(np.array(truth) * 0.4 + rng.uniform(0, 0.6, size=n), 0.01, 0.99).tolist()
+    predictions = [int(s > 0.5) for s in scores]
+    times = (np.cumsum(rng.integers(200, 1_800, size=n)) + 1_700_000_000_000).tolist()
+    return truth, predictions, scores, times
+
+
+def test_empty_windows_have_no_value() -> None:
+    rolling = RollingMetrics("classification", positive=1, probabilities=True)
+    assert set(rolling.values().values()) == {None}
+    assert set(rolling.time_values().values()) == {None}
+
+
+def test_classification_count_window_matches_scikit_learn() -> None:
+    truth, predictions, scores, times = _stream(400, seed=1)
+    rolling = RollingMetrics(
+        "classification", window=100, period_s=3_600, positive=1, probabilities=True
+    )
+    for t, p, s, ts in zip(truth, predictions, scores, times, strict=True):
+        rolling.update(t, p, s, ts)
+    y, yhat, sc = truth[-100:], predictions[-100:], scores[-100:]
+    got = rolling.values()
+    assert rolling.count == 100
+    assert got["accuracy"] == pytest.approx(sk.accuracy_score(y, yhat))
+    assert got["precision"] == pytest.approx(sk.precision_score(y, yhat))
+    assert got["recall"] == pytest.approx(sk.recall_score(y, yhat))
+    assert got["f1"] == pytest.approx(sk.f1_score(y, yhat))
+    assert got["log_loss"] == pytest.approx(sk.log_loss(y, sc, labels=[0, 1]))
+    # river's ROC AUC integrates over 10 thresholds by default: close to the exact figure, not equal.
+    assert got["roc_auc"] == pytest.approx(sk.roc_auc_score(y, sc), abs=0.05)
+
+
+def test_regression_time_window_matches_scikit_learn() -> None:
+    rng = np.random.default_rng(2)
+    truth = rng.normal(size=300).tolist()
+    predictions = (np.array(truth) + rng.normal(scale=0.3, size=300)).tolist()
+    times = [1_700_000_000_000 + i * 1_000 for i in range(300)]
+    rolling = RollingMetrics("regression", window=1_000, period_s=59.5)
+    for t, p, ts in zip(truth, predictions, times, strict=True):
+        rolling.update(t, p, None, ts)
+    y, yhat = truth[-60:], predictions[-60:]  # events less than 59.5 s older than the last one
+    got = rolling.time_values()
+    assert rolling.time_count == 60
+    assert got["mse"] == pytest.approx(sk.mean_squared_error(y, yhat))
+    assert got["mae"] == pytest.approx(sk.mean_absolute_error(y, yhat))
+    assert got["rmse"] == pytest.approx(math.sqrt(sk.mean_squared_error(y, yhat)))
+    assert got["r2"] == pytest.approx(sk.r2_score(y, yhat))
+    assert rolling.values()["mae"] == pytest.approx(sk.mean_absolute_error(truth, predictions))
+
+
+def test_decision_values_get_no_probability_metrics() -> None:
+    rolling = RollingMetrics("classification", positive=True, probabilities=False)
+    rolling.update(True, True, 3.2, 0)
+    assert set(rolling.values()) == {"accuracy", "precision", "recall", "f1"}
+
+
+def test_multiclass_uses_macro_averages() -> None:
+    rolling = RollingMetrics("classification", window=10)
+    for t, p in [("a", "a"), ("b", "a"), ("c", "c"), ("b", "b")]:
+        rolling.update(t, p, None, 0)
+    assert rolling.values()["accuracy"] == pytest.approx(0.75)
+    assert rolling.values()["f1"] == pytest.approx(
+        sk.f1_score(["a", "b", "c", "b"], ["a", "a", "c", "b"], average="macro")
+    )
