@@ -150,10 +150,10 @@ def format_storage(java: str, libs: Path, config: Path, log_path: Path) -> None:
             "kafka.tools.StorageTool",
             "format",
             "--ignore-formatted",
-            "-t",
-            new_cluster_id(),
-            "-c",
-            str(config),
+            # One token: a URL-safe base64 id may start with "-", which the tool's argument parser
+            # would otherwise read as an option (1 fresh start in 64 failed that way).
+            f"--cluster-id={new_cluster_id()}",
+            f"--config={config}",
         ],
         capture_output=True,
         text=True,

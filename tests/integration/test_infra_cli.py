@@ -17,6 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from shared.infra.ports import free_port, port_is_free
 from shared.infra.process import is_running
+from shared.kafka_io import subscribe
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -81,12 +82,12 @@ def home(tmp_path: Path) -> Iterator[Path]:
 def _group_round(bootstrap: str, topic: str, group: str, expect: int) -> list[bytes]:
     """Read ``expect`` records as ``group`` and commit them; fail if they do not arrive."""
     consumer = KafkaConsumer(
-        topic,
         bootstrap_servers=bootstrap,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+    subscribe(consumer, [topic])  # as every driftline consumer does: only once metadata is known
     values: list[bytes] = []
     deadline = time.monotonic() + 60
     try:
@@ -241,3 +242,24 @@ def test_external_server_that_does_not_answer_is_an_error(home: Path) -> None:
     assert "DRIFTLINE_REDIS_URL=redis://127.0.0.1:" in result.stderr
     assert "does not answer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_cluster_id_starting_with_a_dash_formats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # URL-safe base64 ids start with "-" one time in 64; the storage tool once read that as an option.
+    from shared.infra import kafka as local_kafka  # noqa: PLC0415
+
+    monkeypatch.setattr(local_kafka, "new_cluster_id", lambda: "-" + "A" * 21)
+    libs = local_kafka.fetch_jars(
+        Path(os.environ.get("DRIFTLINE_CACHE_DIR", "~/.cache/driftline")).expanduser(), "4.4.0"
+    )
+    (tmp_path / "data").mkdir()
+    config = tmp_path / "server.properties"
+    config.write_text(
+        local_kafka.server_properties(tmp_path / "data", free_port(), free_port(), "127.0.0.1")
+    )
+    local_kafka.format_storage(local_kafka.find_java(), libs, config, tmp_path / "kafka.log")
+    assert (
+        "cluster.id=-AAAAAAAAAAAAAAAAAAAAA" in (tmp_path / "data" / "meta.properties").read_text()
+    )
