@@ -107,6 +107,10 @@ def make_consumer(
         # session expires: 10 s instead of the client's 45 s lets the group take over quickly.
         "session_timeout_ms": 10_000,
         "heartbeat_interval_ms": 2_000,
+        # Also the rebalance timeout: how long a join waits for a member slow to rejoin. The
+        # client's 300 s let one slow member stall its whole group for minutes; services poll
+        # every few milliseconds, so 30 s is ample.
+        "max_poll_interval_ms": 30_000,
     }
     config.update(overrides)
     with kafka_errors(f"connecting consumer group {group_id}", bootstrap):

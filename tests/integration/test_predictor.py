@@ -277,8 +277,15 @@ def test_bad_events_go_to_the_dead_letter_topic_and_nothing_else_is_lost(
 def test_two_predictors_share_partitions_and_survive_one_killed(deployment: Deployment) -> None:
     deployment.registry.promote(deployment.model, deployment.register(seed=1))
     first, second = deployment.start_predictor(), deployment.start_predictor()
-    first.wait_ready()
-    second.wait_ready()  # ready means: it owns partitions, so the three are shared
+    try:
+        first.wait_ready()
+        # Ready means it owns partitions, so the three are shared. A join may wait out one
+        # rebalance timeout (30 s) for a member that is slow to rejoin.
+        second.wait_ready(timeout_s=120)
+        first.wait_ready(timeout_s=120)
+    except AssertionError:
+        print("FIRST:\n" + first.log() + "\nSECOND:\n" + second.log())
+        raise
     stream = Stream(deployment, 8_000, rate=1_000).start()
     stream.wait_sent(2_000)
     first.kill()
