@@ -115,39 +115,10 @@ def make_consumer(
     config.update(overrides)
     with kafka_errors(f"connecting consumer group {group_id}", bootstrap):
         consumer = KafkaConsumer(**config)
-    names = list(topics)
-    if names:
-        subscribe(consumer, names)
-    return consumer
-
-
-def subscribe(
-    consumer: KafkaConsumer,
-    topics: list[str],
-    *,
-    listener: Any = None,
-    timeout_s: float = 30.0,
-) -> None:
-    """Subscribe ``consumer`` once its metadata lists every topic's partitions.
-
-    A member that joins its group before the client knows a topic's partitions can be assigned none
-    (kafka-python's assignor logs "No partition metadata") and not rejoin when they become known;
-    seen right after a broker restart. Waiting here closes that window.
-    """
-    deadline = time.monotonic() + timeout_s
-    with kafka_errors(f"reading metadata of {', '.join(topics)}"):
-        for topic in topics:
-            while not consumer.partitions_for_topic(topic):
-                if time.monotonic() > deadline:
-                    raise KafkaError(
-                        f"topic {topic} has no partitions on the broker after {timeout_s:.0f} s; "
-                        "create driftline's topics with `driftline infra up`"
-                    )
-                time.sleep(0.2)
-        if listener is None:
-            consumer.subscribe(topics)
-        else:
-            consumer.subscribe(topics, listener=listener)
+        names = list(topics)
+        if names:
+            consumer.subscribe(names)
+        return consumer
 
 
 def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:

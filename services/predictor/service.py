@@ -26,7 +26,7 @@ from kafka.structs import OffsetAndMetadata
 
 from services.predictor.metrics import PredictorMetrics
 from shared.errors import BadMessage, KafkaError
-from shared.kafka_io import DeadLetterWriter, kafka_errors, subscribe
+from shared.kafka_io import DeadLetterWriter, kafka_errors
 from shared.messages import DEFAULT_MAX_BYTES, FeatureEvent, Prediction
 from shared.serving import ServingModel, to_rows
 from shared.topics import Topics
@@ -192,7 +192,8 @@ class Predictor:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         if not self._await_first_model(deadline):
             return 0
-        subscribe(self._consumer, [self._topics.features], listener=self._assignment)
+        with kafka_errors(f"subscribing to {self._topics.features}"):
+            self._consumer.subscribe([self._topics.features], listener=self._assignment)
         processed = 0
         while not self._stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
