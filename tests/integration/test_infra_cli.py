@@ -17,7 +17,6 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from shared.infra.ports import free_port, port_is_free
 from shared.infra.process import is_running
-from shared.kafka_io import subscribe
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -82,12 +81,12 @@ def home(tmp_path: Path) -> Iterator[Path]:
 def _group_round(bootstrap: str, topic: str, group: str, expect: int) -> list[bytes]:
     """Read ``expect`` records as ``group`` and commit them; fail if they do not arrive."""
     consumer = KafkaConsumer(
+        topic,
         bootstrap_servers=bootstrap,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    subscribe(consumer, [topic])  # as every driftline consumer does: only once metadata is known
     values: list[bytes] = []
     deadline = time.monotonic() + 60
     try:
