@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from services.commands import infra, models
 from services.commands.common import EXIT_ERROR, EXIT_INTERRUPTED
+from services.monitor import main as monitor
 from services.predictor import main as predictor
 from shared import __version__
 from shared.errors import DriftlineError
@@ -46,6 +47,10 @@ SETTING_FLAGS = (
     "batch_wait_ms",
     "http_port",
     "instance_id",
+    "monitor_detector",
+    "monitor_label_window_s",
+    "monitor_performance",
+    "monitor_checkpoint_s",
 )
 
 
@@ -83,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     infra.add_command(commands, parents)
     models.add_command(commands, parents)
     predictor.add_command(commands, parents)
+    monitor.add_command(commands, parents)
     return parser
 
 

@@ -12,7 +12,7 @@ import base64
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -259,3 +259,55 @@ def decode_or_dead_letter(
     except BadMessage as exc:
         dead_letters.write(record, str(exc))
         return None
+
+
+class AssignmentWatchdog:
+    """Re-joins the group when this member has held no partition for too long.
+
+    kafka-python 3.0 sometimes completes a group join with an empty assignment (its metadata for
+    the topics was not in yet, or a broker restarted) and then never re-joins by itself, so a
+    service sits idle while its partitions go unread. When the assignment stays empty for
+    ``after_s``, the watchdog unsubscribes and subscribes again, which forces a new join; it then
+    waits twice as long before the next try (up to ``max_s``), so a member that is idle for a
+    good reason (more members than partitions) causes a rebalance only rarely.
+    """
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        resubscribe: Callable[[], None],
+        *,
+        after_s: float = 15.0,
+        max_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._consumer = consumer
+        self._resubscribe = resubscribe
+        self._wait = after_s
+        self._max = max_s
+        self._clock = clock
+        self._empty_since: float | None = None
+        self.rejoins = 0
+
+    def check(self, assigned: bool) -> bool:
+        """Call once per loop; return True when it forced a re-join."""
+        now = self._clock()
+        if assigned:
+            self._empty_since = None
+            return False
+        if self._empty_since is None:
+            self._empty_since = now
+            return False
+        if now - self._empty_since < self._wait:
+            return False
+        log.warning(
+            "no partition assigned for %.0f s; re-joining the consumer group",
+            now - self._empty_since,
+        )
+        with kafka_errors("re-joining the consumer group"):
+            self._consumer.unsubscribe()
+            self._resubscribe()
+        self.rejoins += 1
+        self._empty_since = now
+        self._wait = min(self._wait * 2, self._max)
+        return True

@@ -47,6 +47,22 @@ class RedisKeys:
         """Pub/sub channel announcing a promotion or rollback."""
         return f"{self._model(model)}:changed"
 
+    def monitor_join(self, model: str, partition: int) -> str:
+        """The monitor's checkpoint of one partition: its join buffer and input offsets."""
+        return f"{self._model(model)}:monitor:join:{partition}"
+
+    def monitor_analytics(self, model: str, partitions: list[int]) -> str:
+        """The monitor's checkpoint of the analytics over one set of partitions."""
+        return f"{self._model(model)}:monitor:analytics:{','.join(map(str, sorted(partitions)))}"
+
+    def monitor_status(self, model: str, instance: str) -> str:
+        """One monitor instance's latest status (JSON, expires when the monitor stops)."""
+        return f"{self._model(model)}:monitor:status:{instance}"
+
+    def retrain_outstanding(self, model: str) -> str:
+        """The retrain request awaiting a new version; held with an expiry, one per model."""
+        return f"{self._model(model)}:retrain:outstanding"
+
     def lock(self, name: str) -> str:
         """A named lock (the trainer's leader lock, for example)."""
         return f"{self.prefix}lock:{name}"

@@ -124,6 +124,11 @@ class Registry:
     def keys(self) -> RedisKeys:
         return self._keys
 
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis connection the registry uses."""
+        return self._redis
+
     def register(
         self, candidate: Candidate, *, parent: int | None = None, status: str = "registered"
     ) -> ModelVersion:

@@ -1,8 +1,8 @@
 """Rolling error metrics of one model version, over a count window and an event-time window.
 
-River's metrics do the arithmetic (``utils.Rolling`` over the last N labelled events,
-``utils.TimeRolling`` over the last T seconds of event time). A window that holds no labelled event
-has no value, None, never zero.
+River's metrics do the arithmetic, updated as an event enters a window and reverted as it leaves
+(over the last N labelled events, and over the last T seconds of event time). A window that holds
+no labelled event has no value, None, never zero.
 
 >>> m = RollingMetrics("regression", window=2, period_s=60)
 >>> m.values()["mae"] is None
@@ -15,11 +15,12 @@ True
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
-from river import metrics, utils
+import numpy as np
+from river import metrics
 
 from shared.modeling import Task
 
@@ -41,11 +42,88 @@ MULTICLASS: dict[str, type[metrics.base.Metric]] = {
     "recall": metrics.MacroRecall,
     "f1": metrics.MacroF1,
 }
-PROBABILISTIC: dict[str, type[metrics.base.Metric]] = {
+PROBABILISTIC: dict[str, type[metrics.base.Metric] | None] = {
     "log_loss": metrics.LogLoss,
-    "roc_auc": metrics.ROCAUC,
+    "roc_auc": None,
 }
-"""Need the positive-class probability, so only for binary classifiers whose scores are in [0, 1]."""
+"""Need the positive-class probability, so only for binary classifiers whose scores are in [0, 1].
+ROC AUC is computed exactly when read (:func:`roc_auc`), not by river's ``ROCAUC``: that one
+approximates with 10 thresholds and updates 10 confusion matrices per event."""
+
+
+def roc_auc(truth: Iterable[bool], scores: Iterable[float]) -> float:
+    """Exact ROC AUC (the Mann-Whitney statistic, ties counted half); 0 with one class only.
+
+    >>> roc_auc([False, True, False, True], [0.1, 0.8, 0.4, 0.35])
+    0.75
+    """
+    y = np.fromiter(truth, dtype=bool)
+    s = np.fromiter(scores, dtype=float)
+    positives = int(y.sum())
+    negatives = y.size - positives
+    if positives == 0 or negatives == 0:
+        return 0.0
+    from scipy.stats import rankdata  # noqa: PLC0415 - scipy.stats is slow to import
+
+    ranks = rankdata(s)
+    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+MAX_TIME_WINDOW_EVENTS = 200_000
+"""The time window keeps each of its events (to revert it when it ages out); past this many, the
+oldest leave early, so memory stays bounded on a fast stream."""
+
+
+class _Window:
+    """River metrics over a sliding window: each event is added with ``update`` and taken out
+    with ``revert`` when it leaves. Classification metrics share one confusion matrix, so an event
+    costs one matrix update, not one per metric (river's ``utils.Rolling`` wrappers cost about ten
+    times more, a third of the monitor's budget per event)."""
+
+    def __init__(
+        self, chosen: dict[str, type[metrics.base.Metric] | None], classification: bool
+    ) -> None:
+        self._cm: Any = metrics.ConfusionMatrix() if classification else None  # type: ignore[no-untyped-call]
+        self.metrics: dict[str, Any] = {}
+        self._own: list[tuple[str, Any]] = []
+        self._auc = "roc_auc" in chosen
+        for name, kind in chosen.items():
+            if kind is None:
+                continue
+            if self._cm is not None and name not in PROBABILISTIC:
+                self.metrics[name] = kind(cm=self._cm)  # type: ignore[call-arg]
+            else:
+                self.metrics[name] = kind()
+                self._own.append((name, self.metrics[name]))
+        self.events: deque[tuple[int, Any, Any, float | None]] = deque()
+
+    def add(self, ts: int, y_true: Any, y_pred: Any, score: float | None) -> None:
+        self.events.append((ts, y_true, y_pred, score))
+        self._apply(y_true, y_pred, score, revert=False)
+
+    def drop_oldest(self) -> None:
+        _, y_true, y_pred, score = self.events.popleft()
+        self._apply(y_true, y_pred, score, revert=True)
+
+    def _apply(self, y_true: Any, y_pred: Any, score: float | None, *, revert: bool) -> None:
+        if self._cm is not None:
+            (self._cm.revert if revert else self._cm.update)(y_true, y_pred)
+        for name, metric in self._own:
+            value = score if name in PROBABILISTIC else y_pred
+            if value is not None:
+                (metric.revert if revert else metric.update)(y_true, value)
+
+    def value(self, name: str) -> float | None:
+        if not self.events:
+            return None
+        if name == "roc_auc" and self._auc:
+            scored = [(y, score) for _, y, _, score in self.events if score is not None]
+            return roc_auc((y for y, _ in scored), (s for _, s in scored)) if scored else None
+        return float(self.metrics[name].get())
+
+    def values(self) -> dict[str, float | None]:
+        names = [*self.metrics, *(["roc_auc"] if self._auc else [])]
+        return {name: self.value(name) for name in names}
 
 
 class RollingMetrics:
@@ -66,57 +144,52 @@ class RollingMetrics:
             raise ValueError(f"period_s must be > 0, got {period_s}")
         self.task = task
         self.window = window
-        self.period = dt.timedelta(seconds=period_s)
+        self.period_ms = int(period_s * 1000)
         self._positive = positive
+        chosen: dict[str, type[metrics.base.Metric] | None]
         if task == "regression":
             chosen = dict(REGRESSION)
         elif positive is None:
             chosen = dict(MULTICLASS)
         else:
-            chosen = dict(BINARY) | (dict(PROBABILISTIC) if probabilities else {})
-        self._by_count: dict[str, Any] = {
-            name: utils.Rolling(kind, window_size=window) for name, kind in chosen.items()
-        }
-        self._by_time: dict[str, Any] = {
-            name: utils.TimeRolling(kind, period=self.period) for name, kind in chosen.items()
-        }
-        self._count = 0
-        self._times: deque[int] = deque()
+            chosen = {**BINARY, **(PROBABILISTIC if probabilities else {})}
+        classification = task == "classification"
+        self._by_count = _Window(chosen, classification)
+        self._by_time = _Window(chosen, classification)
 
     def update(self, y_true: Any, y_pred: Any, score: float | None, ts_ms: int) -> None:
         """Add one labelled event: its label, its prediction, its score and its event time."""
-        # Naive UTC: river's TimeRolling compares with a naive datetime of its own.
-        moment = dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.UTC).replace(tzinfo=None)
         if self.task == "classification" and self._positive is not None:
             y_true, y_pred = y_true == self._positive, y_pred == self._positive
-        for name in self._by_count:
-            value = score if name in PROBABILISTIC else y_pred
-            if value is None:
-                continue
-            self._by_count[name].update(y_true, value)
-            self._by_time[name].update(y_true, value, t=moment)
-        self._count += 1
-        self._times.append(ts_ms)
-        horizon = ts_ms - self.period.total_seconds() * 1000
-        while self._times and self._times[0] <= horizon:
-            self._times.popleft()
+        self._by_count.add(ts_ms, y_true, y_pred, score)
+        if len(self._by_count.events) > self.window:
+            self._by_count.drop_oldest()
+        self._by_time.add(ts_ms, y_true, y_pred, score)
+        horizon = ts_ms - self.period_ms
+        events = self._by_time.events
+        while events and (events[0][0] <= horizon or len(events) > MAX_TIME_WINDOW_EVENTS):
+            self._by_time.drop_oldest()
 
     @property
     def count(self) -> int:
         """Labelled events in the count window."""
-        return min(self._count, self.window)
+        return len(self._by_count.events)
 
     @property
     def time_count(self) -> int:
         """Labelled events in the time window, as of the latest event."""
-        return len(self._times)
+        return len(self._by_time.events)
+
+    def value(self, name: str) -> float | None:
+        """One metric over the count window; None while it is empty (KeyError if not tracked)."""
+        if name not in self._by_count.metrics and not (name == "roc_auc" and self._by_count._auc):
+            raise KeyError(name)
+        return self._by_count.value(name)
 
     def values(self) -> dict[str, float | None]:
         """Each metric over the count window; None while it is empty."""
-        return {name: float(m.get()) if self.count else None for name, m in self._by_count.items()}
+        return self._by_count.values()
 
     def time_values(self) -> dict[str, float | None]:
         """Each metric over the time window; None while it is empty."""
-        return {
-            name: float(m.get()) if self.time_count else None for name, m in self._by_time.items()
-        }
+        return self._by_time.values()

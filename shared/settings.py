@@ -141,6 +141,64 @@ class Settings(BaseSettings):
         ge=1,
         description="Testing only: the predictor SIGKILLs itself when batch N is sent but not committed.",
     )
+    monitor_label_window_s: float = Field(
+        default=3_600.0,
+        gt=0,
+        description="Event time a prediction waits for its label before it counts as expired.",
+    )
+    monitor_max_pending: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most events per partition waiting for a label; the oldest are evicted and counted.",
+    )
+    monitor_metrics_window: int = Field(
+        default=1_000, ge=10, description="Labelled events in the monitor's rolling count window."
+    )
+    monitor_metrics_period_s: float = Field(
+        default=3_600.0,
+        gt=0,
+        description="Event time covered by the monitor's rolling time window.",
+    )
+    monitor_drift_window: int = Field(
+        default=1_000,
+        ge=50,
+        description="Recent events per version compared with the reference for data/prediction drift.",
+    )
+    monitor_drift_every: int = Field(
+        default=250, ge=1, description="Events between two data/prediction drift tests."
+    )
+    monitor_psi_threshold: float = Field(
+        default=0.2, gt=0, description="PSI above which a significant shift counts as drift."
+    )
+    monitor_false_alarms_per_million: float = Field(
+        default=1.0,
+        gt=0,
+        description="Data/prediction drift false-alarm budget per million events; sets the KS level.",
+    )
+    monitor_detector: Literal["adwin", "adwin-default", "page-hinkley", "kswin", "ddm", "eddm"] = (
+        Field(default="adwin", description="Concept-drift detector on the per-event error stream.")
+    )
+    monitor_concept_min_labels: int = Field(
+        default=500, ge=0, description="Labels a version needs before concept drift can fire."
+    )
+    monitor_performance: str = Field(
+        default="",
+        pattern=r"^\s*([a-z_0-9]+\s*[<>]\s*-?[0-9.]+\s*(,\s*|$))*$",
+        description="Performance alerts, e.g. `accuracy<0.8,mse>2.5`: metric, direction, threshold.",
+    )
+    monitor_cooldown_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="Event time before a resolved alert may fire again; concept drift resolves after it.",
+    )
+    monitor_checkpoint_s: float = Field(
+        default=5.0, gt=0, description="How often the monitor checkpoints its state to Redis."
+    )
+    retrain_timeout_s: float = Field(
+        default=3_600.0,
+        gt=0,
+        description="How long an unanswered retrain request blocks the next one for the same model.",
+    )
     startup_timeout_s: float = Field(
         default=90.0,
         gt=0,
@@ -167,6 +225,19 @@ class Settings(BaseSettings):
     def verify_key_path(self) -> Path:
         """The public key file: DRIFTLINE_VERIFY_KEY, else HOME/keys/signing.pub."""
         return self.verify_key or self.home / "keys" / "signing.pub"
+
+    @property
+    def performance_thresholds(self) -> dict[str, float]:
+        """DRIFTLINE_MONITOR_PERFORMANCE as ``{metric: threshold}``.
+
+        >>> Settings(monitor_performance="accuracy<0.8, mse>2.5").performance_thresholds
+        {'accuracy': 0.8, 'mse': 2.5}
+        """
+        out: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in self.monitor_performance.split(","))):
+            metric, _, threshold = part.replace(">", "<").partition("<")
+            out[metric.strip()] = float(threshold)
+        return out
 
     @property
     def secret(self) -> str | None:

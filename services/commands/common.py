@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 
 from shared.infra.stack import Infra
 from shared.kafka_io import make_producer
@@ -15,6 +19,8 @@ from shared.redis_keys import RedisKeys
 from shared.registry import Registry
 from shared.settings import Settings
 from shared.topics import Topics
+
+log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -49,3 +55,21 @@ def clients(settings: Settings, *, kafka: bool) -> Iterator[Clients]:
         if producer is not None:
             producer.close()
         redis_client.close()
+
+
+def install_signal_handlers(stop: Callable[[], None]) -> None:
+    """SIGTERM and Ctrl+C call ``stop`` (finish the batch in hand, then exit 0); a second Ctrl+C
+    exits at once."""
+    stopping = {"asked": False}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stopping["asked"] and signum == signal.SIGINT:
+            os._exit(130)
+        stopping["asked"] = True
+        log.info(
+            "%s received: finishing the batch in hand, then stopping", signal.Signals(signum).name
+        )
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

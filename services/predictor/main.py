@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import socket
 import time
 import uuid
-from types import FrameType
 
+from services.commands.common import install_signal_handlers
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
 from shared.errors import ArtifactRejected
@@ -175,7 +174,7 @@ def run(
 
     port = DEFAULT_HTTP_PORT if settings.http_port is None else settings.http_port
     http = HealthServer(settings.http_host, port, metrics.registry, liveness, readiness)
-    _install_signal_handlers(predictor.stop)
+    install_signal_handlers(predictor.stop)
     http.start()
     watcher.start()
     log.info(
@@ -197,19 +196,3 @@ def run(
         client.close()
     log.info("predictor for %s stopped after %d records", model, processed)
     return 0
-
-
-def _install_signal_handlers(stop: object) -> None:
-    stopping = {"asked": False}
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stopping["asked"] and signum == signal.SIGINT:
-            os._exit(130)
-        stopping["asked"] = True
-        log.info(
-            "%s received: finishing the batch in hand, then stopping", signal.Signals(signum).name
-        )
-        stop()  # type: ignore[operator]
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)

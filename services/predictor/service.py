@@ -26,7 +26,7 @@ from kafka.structs import OffsetAndMetadata
 
 from services.predictor.metrics import PredictorMetrics
 from shared.errors import BadMessage, KafkaError
-from shared.kafka_io import DeadLetterWriter, kafka_errors
+from shared.kafka_io import AssignmentWatchdog, DeadLetterWriter, kafka_errors
 from shared.messages import DEFAULT_MAX_BYTES, FeatureEvent, Prediction
 from shared.serving import ServingModel, to_rows
 from shared.topics import Topics
@@ -192,10 +192,16 @@ class Predictor:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         if not self._await_first_model(deadline):
             return 0
-        with kafka_errors(f"subscribing to {self._topics.features}"):
-            self._consumer.subscribe([self._topics.features], listener=self._assignment)
+
+        def subscribe() -> None:
+            with kafka_errors(f"subscribing to {self._topics.features}"):
+                self._consumer.subscribe([self._topics.features], listener=self._assignment)
+
+        subscribe()
+        watchdog = AssignmentWatchdog(self._consumer, subscribe)
         processed = 0
         while not self._stop.is_set():
+            watchdog.check(bool(self._assignment.partitions))
             if deadline is not None and time.monotonic() >= deadline:
                 break
             if max_messages is not None and processed >= max_messages:

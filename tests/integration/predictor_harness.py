@@ -43,7 +43,7 @@ class Deployment:
     home: Path
     registry: Registry
     env: dict[str, str]
-    processes: list[PredictorProcess] = field(default_factory=list)
+    processes: list[ServiceProcess] = field(default_factory=list)
 
     @property
     def features_topic(self) -> str:
@@ -65,8 +65,12 @@ class Deployment:
     def register(self, candidate: Candidate | None = None, **kwargs: Any) -> int:
         return self.registry.register(candidate or self.candidate(**kwargs)).version
 
-    def start_predictor(self, *args: str, env: dict[str, str] | None = None) -> PredictorProcess:
-        process = PredictorProcess(self, args, env or {})
+    def start_predictor(self, *args: str, env: dict[str, str] | None = None) -> ServiceProcess:
+        return self.start("predictor", "--model", self.model, *args, env=env)
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> ServiceProcess:
+        """A `driftline ARGS...` service process of this deployment."""
+        process = ServiceProcess(self, args, env or {})
         self.processes.append(process)
         return process
 
@@ -106,16 +110,18 @@ def unsigned(candidate: Candidate, artifact: bytes, fmt: str = "pickle") -> Cand
     )
 
 
-class PredictorProcess:
-    """A real `driftline predictor` process, its log in a file."""
+class ServiceProcess:
+    """A real `driftline SERVICE` process (predictor, monitor), its log in a file."""
 
     def __init__(self, deployment: Deployment, args: Iterable[str], env: dict[str, str]) -> None:
         command = shutil.which("driftline")
         assert command, "the driftline console script is not installed (pip install -e .)"
-        self.log_path = deployment.home / f"predictor-{len(deployment.processes)}.log"
+        args = list(args)
+        self.service = args[0]
+        self.log_path = deployment.home / f"{self.service}-{len(deployment.processes)}.log"
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [command, "predictor", "--model", deployment.model, *args],
+            [command, *args],
             env={**deployment.env, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -130,8 +136,8 @@ class PredictorProcess:
             found = re.search(r"health and metrics on http://[\d.]+:(\d+)", self.log())
             if found:
                 return int(found.group(1))
-            assert self.proc.poll() is None, f"predictor exited early:\n{self.log()}"
-            assert time.monotonic() < deadline, f"predictor never served HTTP:\n{self.log()}"
+            assert self.proc.poll() is None, f"{self.service} exited early:\n{self.log()}"
+            assert time.monotonic() < deadline, f"{self.service} never served HTTP:\n{self.log()}"
             time.sleep(0.1)
 
     def get(self, path: str) -> tuple[int, str]:
@@ -149,16 +155,19 @@ class PredictorProcess:
             status, body = self.get("/readyz")
             if status == 200:
                 return
-            assert self.proc.poll() is None, f"predictor exited:\n{self.log()}"
+            assert self.proc.poll() is None, f"{self.service} exited:\n{self.log()}"
             assert time.monotonic() < deadline, (
-                f"predictor not ready in {timeout_s} s ({body}):\n{self.log()}"
+                f"{self.service} not ready in {timeout_s} s ({body}):\n{self.log()}"
             )
             time.sleep(0.2)
 
-    def metric(self, name: str) -> float:
+    def metric(self, name: str, where: str = "") -> float:
+        """Sum of the samples of ``name`` whose line contains ``where`` (a label, say)."""
         _, text = self.get("/metrics")
         total = 0.0
         for line in text.splitlines():
+            if where not in line:
+                continue
             if line.startswith(name + "{") or line.startswith(name + " "):
                 total += float(line.rsplit(" ", 1)[1])
         return total

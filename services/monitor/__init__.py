@@ -1,0 +1,1 @@
+"""The monitor service: joins predictions with labels and watches for drift."""

@@ -1,0 +1,249 @@
+"""`driftline monitor --model NAME`: builds the monitor from settings and runs it.
+
+SIGTERM or Ctrl+C finishes the batch in hand, checkpoints, and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+
+from services.commands.common import install_signal_handlers
+from services.monitor.metrics import MonitorMetrics
+from services.monitor.service import Monitor
+from shared.errors import ConfigError, DriftlineError
+from shared.http import HealthServer
+from shared.infra.stack import Infra
+from shared.kafka_io import DeadLetterWriter, make_consumer, make_producer
+from shared.messages import RetrainRequest
+from shared.monitor_state import MonitorStateStore
+from shared.monitoring import LOWER_IS_BETTER, MonitorConfig, VersionInfo
+from shared.redis_io import connect_redis, redis_errors
+from shared.redis_keys import RedisKeys
+from shared.registry import Registry
+from shared.rolling import BINARY, MULTICLASS, PROBABILISTIC, REGRESSION
+from shared.settings import Settings
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HTTP_PORT = 9312
+STUCK_AFTER_S = 60.0
+KNOWN_METRICS = set(REGRESSION) | set(BINARY) | set(MULTICLASS) | set(PROBABILISTIC)
+
+
+def add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: list[argparse.ArgumentParser],
+) -> None:
+    parser = commands.add_parser(
+        "monitor",
+        parents=parents,
+        help="join predictions with labels; rolling error, drift, alerts and retrain requests",
+        description="Consume features, predictions and labels in consumer group "
+        "driftline-monitor-MODEL; join them by event_id within the label window; keep rolling "
+        "error metrics, data, prediction and concept drift per model version; publish joined "
+        "examples, alerts (with hysteresis and a cooldown) and one retrain request per drift. "
+        "State is checkpointed to Redis, so a restart resumes where it stopped. "
+        "Health on /healthz, readiness on /readyz, Prometheus metrics on /metrics.",
+    )
+    parser.add_argument("--model", required=True, help="name of the model to monitor")
+    parser.add_argument(
+        "--detector",
+        dest="monitor_detector",
+        choices=["adwin", "adwin-default", "page-hinkley", "kswin", "ddm", "eddm"],
+        help="concept-drift detector (DRIFTLINE_MONITOR_DETECTOR, default adwin)",
+    )
+    parser.add_argument(
+        "--label-window-s",
+        dest="monitor_label_window_s",
+        type=float,
+        help="event time a prediction waits for its label (DRIFTLINE_MONITOR_LABEL_WINDOW_S)",
+    )
+    parser.add_argument(
+        "--performance",
+        dest="monitor_performance",
+        help="performance alerts, e.g. 'accuracy<0.8,mse>2.5' (DRIFTLINE_MONITOR_PERFORMANCE)",
+    )
+    parser.add_argument(
+        "--checkpoint-s",
+        dest="monitor_checkpoint_s",
+        type=float,
+        help="seconds between checkpoints to Redis (DRIFTLINE_MONITOR_CHECKPOINT_S)",
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        help=f"health/metrics port, default {DEFAULT_HTTP_PORT}; 0: any (DRIFTLINE_HTTP_PORT)",
+    )
+    parser.add_argument(
+        "--instance-id", help="stable instance name for status keys (DRIFTLINE_INSTANCE_ID)"
+    )
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="forget this model's monitor checkpoints first (counts and detectors start at zero)",
+    )
+    parser.add_argument("--timeout-s", type=float, help="stop after this many seconds")
+    parser.set_defaults(
+        run=lambda settings, args: run(
+            settings, args.model, reset=args.reset, timeout_s=args.timeout_s
+        )
+    )
+
+
+def monitor_config(settings: Settings) -> MonitorConfig:
+    """The analytics settings, checked: a performance threshold must name a known metric in its
+    natural direction (``accuracy<0.8``, ``mse>2``)."""
+    performance = settings.performance_thresholds
+    for part in filter(None, (p.strip() for p in settings.monitor_performance.split(","))):
+        metric = part.replace(">", "<").partition("<")[0].strip()
+        if metric not in KNOWN_METRICS:
+            raise ConfigError(
+                f"DRIFTLINE_MONITOR_PERFORMANCE: unknown metric {metric!r}; "
+                f"choose from {', '.join(sorted(KNOWN_METRICS))}"
+            )
+        expected = ">" if metric in LOWER_IS_BETTER else "<"
+        if expected not in part:
+            raise ConfigError(
+                f"DRIFTLINE_MONITOR_PERFORMANCE: {part!r} alerts when {metric} is "
+                f"{'above' if expected == '>' else 'below'} the threshold; write "
+                f"'{metric}{expected}{performance[metric]}'"
+            )
+    return MonitorConfig(
+        metrics_window=settings.monitor_metrics_window,
+        metrics_period_s=settings.monitor_metrics_period_s,
+        drift_window=settings.monitor_drift_window,
+        drift_every=settings.monitor_drift_every,
+        psi_threshold=settings.monitor_psi_threshold,
+        false_alarms_per_million=settings.monitor_false_alarms_per_million,
+        detector=settings.monitor_detector,
+        concept_min_labels=settings.monitor_concept_min_labels,
+        performance=performance,
+        cooldown_ms=int(settings.monitor_cooldown_s * 1000),
+        retrain_timeout_ms=int(settings.retrain_timeout_s * 1000),
+    )
+
+
+def run(
+    settings: Settings, model: str, *, reset: bool = False, timeout_s: float | None = None
+) -> int:
+    """Run a monitor for ``model`` until stopped; return the exit code."""
+    config = monitor_config(settings)
+    endpoints = Infra(settings).endpoints()
+    topics = Topics(settings.topic_prefix)
+    keys = RedisKeys(settings.redis_prefix)
+    client = connect_redis(endpoints.redis_url, timeout_s=5.0)
+    registry = Registry(client, keys)
+    store = MonitorStateStore(client, keys, model)
+    if reset:
+        log.info("forgot %d checkpoint keys of the %s monitor", store.clear(), model)
+    metrics = MonitorMetrics.create(model)
+    group = f"driftline-monitor-{model}"
+    instance = settings.instance_id or socket.gethostname()
+    client_id = f"{group}-{instance}-{os.getpid()}"
+    producer = make_producer(endpoints.bootstrap, client_id=client_id)
+    consumer = make_consumer(
+        endpoints.bootstrap,
+        group_id=group,
+        client_id=client_id,
+        max_poll_records=1_000,
+        # Range keeps partition p of features, predictions and labels on one member: the join
+        # needs it. Round-robin would scatter them.
+        partition_assignment_strategy=(RangePartitionAssignor,),
+    )
+
+    @functools.cache
+    def describe(version: int) -> VersionInfo:
+        found = registry.get(model, version)
+        return VersionInfo(
+            version=version,
+            task=found.task,  # type: ignore[arg-type]
+            features=list(found.features),
+            reference=found.reference,
+            classes=found.classes,
+        )
+
+    outstanding = keys.retrain_outstanding(model)
+
+    def claim_retrain(request: RetrainRequest) -> bool:
+        with redis_errors("claiming the retrain request"):
+            return bool(
+                client.set(
+                    outstanding,
+                    request.request_id,
+                    nx=True,
+                    px=int(settings.retrain_timeout_s * 1000),
+                )
+            )
+
+    def release_retrain() -> None:
+        with redis_errors("clearing the retrain request"):
+            client.delete(outstanding)
+
+    status_key = keys.monitor_status(model, f"{instance}-{os.getpid()}")
+
+    def publish_status(status: dict[str, Any]) -> None:
+        try:
+            with redis_errors("publishing the monitor's status"):
+                client.set(
+                    status_key,
+                    json.dumps(status, default=str),
+                    px=int(max(settings.monitor_checkpoint_s * 3, 30) * 1000),
+                )
+        except DriftlineError as exc:
+            log.warning("%s", exc)
+
+    monitor = Monitor(
+        model=model,
+        consumer=consumer,
+        producer=producer,
+        topics=topics,
+        store=store,
+        describe=describe,
+        config=config,
+        dead_letters=DeadLetterWriter(producer, topics.dlq, service="monitor"),
+        metrics=metrics,
+        claim_retrain=claim_retrain,
+        release_retrain=release_retrain,
+        publish_status=publish_status,
+        label_window_ms=int(settings.monitor_label_window_s * 1000),
+        max_pending=settings.monitor_max_pending,
+        checkpoint_s=settings.monitor_checkpoint_s,
+        max_bytes=settings.max_message_bytes,
+    )
+
+    def liveness() -> tuple[bool, str]:
+        idle = time.monotonic() - monitor.last_loop
+        return idle < STUCK_AFTER_S, f"loop last ran {idle:.1f} s ago"
+
+    port = DEFAULT_HTTP_PORT if settings.http_port is None else settings.http_port
+    http = HealthServer(settings.http_host, port, metrics.registry, liveness, monitor.readiness)
+    install_signal_handlers(monitor.stop)
+    http.start()
+    log.info(
+        "monitor for %s started (group %s, detector %s, label window %.0f s)",
+        model,
+        group,
+        config.detector,
+        settings.monitor_label_window_s,
+    )
+    try:
+        processed = monitor.run(timeout_s=timeout_s)
+    finally:
+        consumer.close(autocommit=False)
+        producer.flush()
+        producer.close()
+        http.stop()
+        client.delete(status_key)
+        client.close()
+    log.info("monitor for %s stopped after %d records", model, processed)
+    return 0

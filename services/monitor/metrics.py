@@ -1,0 +1,128 @@
+"""The monitor's Prometheus metrics, in a registry of its own (no global state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from shared.join import COUNTS
+
+
+@dataclass(frozen=True)
+class MonitorMetrics:
+    """Every metric the monitor exports, labelled with its model (and version where it applies)."""
+
+    registry: CollectorRegistry
+    model: str
+    records: Counter
+    dead: Counter
+    join: Gauge
+    pending: Gauge
+    coverage: Gauge
+    join_lag: Gauge
+    metric: Gauge
+    drift: Gauge
+    alerts: Counter
+    retrain: Counter
+    checkpoint_seconds: Histogram
+    checkpoint_bytes: Gauge
+
+    @classmethod
+    def create(cls, model: str) -> MonitorMetrics:
+        r = CollectorRegistry()
+        prefix = "driftline_monitor_"
+        return cls(
+            registry=r,
+            model=model,
+            records=Counter(
+                f"{prefix}records", "Records consumed, by topic.", ["model", "topic"], registry=r
+            ),
+            dead=Counter(
+                f"{prefix}dead_letters",
+                "Records sent to the dlq, by topic.",
+                ["model", "topic"],
+                registry=r,
+            ),
+            join=Gauge(
+                f"{prefix}join_events",
+                "Join outcomes so far over this monitor's partitions: " + ", ".join(COUNTS) + ".",
+                ["model", "outcome"],
+                registry=r,
+            ),
+            pending=Gauge(
+                f"{prefix}pending", "Events waiting for their other pieces.", ["model"], registry=r
+            ),
+            coverage=Gauge(
+                f"{prefix}label_coverage",
+                "Share of closed predictions that got their label (joined / (joined + expired)).",
+                ["model"],
+                registry=r,
+            ),
+            join_lag=Gauge(
+                f"{prefix}join_lag_seconds",
+                "Event time from an event to its label, over the last 10,000 joins.",
+                ["model", "quantile"],
+                registry=r,
+            ),
+            metric=Gauge(
+                f"{prefix}metric",
+                "Rolling error metric of a model version, over the count or the time window.",
+                ["model", "version", "metric", "window"],
+                registry=r,
+            ),
+            drift=Gauge(
+                f"{prefix}drift",
+                "Latest drift statistic of a feature (or __score__, the predictions) of a version.",
+                ["model", "version", "feature", "statistic"],
+                registry=r,
+            ),
+            alerts=Counter(
+                f"{prefix}alerts",
+                "Alerts published, by kind and state.",
+                ["model", "kind", "state"],
+                registry=r,
+            ),
+            retrain=Counter(
+                f"{prefix}retrain_requests", "Retrain requests published.", ["model"], registry=r
+            ),
+            checkpoint_seconds=Histogram(
+                f"{prefix}checkpoint_seconds",
+                "Time to write a checkpoint to Redis.",
+                ["model"],
+                registry=r,
+            ),
+            checkpoint_bytes=Gauge(
+                f"{prefix}checkpoint_bytes", "Size of the last checkpoint.", ["model"], registry=r
+            ),
+        )
+
+    def publish(self, status: dict[str, Any]) -> None:
+        """Set the gauges from a status snapshot (:meth:`Monitor.status`)."""
+        m = self.model
+        for outcome, value in status["join"].items():
+            self.join.labels(m, outcome).set(value)
+        self.pending.labels(m).set(status["pending"])
+        if status["label_coverage"] is not None:
+            self.coverage.labels(m).set(status["label_coverage"])
+        for quantile, value in status["join_lag_s"].items():
+            if value is not None:
+                self.join_lag.labels(m, quantile).set(value)
+        for version in status["versions"]:
+            v = str(version["version"])
+            for window, values in (
+                ("count", version["metrics"]),
+                ("time", version["metrics_time_window"]),
+            ):
+                for name, value in values.items():
+                    if value is not None:
+                        self.metric.labels(m, v, name, window).set(value)
+            for drift in version["drift"]:
+                for statistic in ("psi", "ks", "p_value", "mean_shift"):
+                    self.drift.labels(m, v, drift["feature"], statistic).set(drift[statistic])
+            if version["prediction_drift"]:
+                for statistic in ("psi", "ks"):
+                    self.drift.labels(m, v, "__score__", statistic).set(
+                        version["prediction_drift"][statistic]
+                    )

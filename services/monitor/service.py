@@ -1,0 +1,393 @@
+"""The monitor: features, predictions and labels in; examples, alerts and retrain requests out.
+
+One consumer reads the three co-partitioned topics with the range assignor, so partition ``p`` of
+each lands on the same member and one :class:`~shared.join.JoinBuffer` per partition joins them.
+Joined events feed the model's :class:`~shared.monitoring.ModelWatch`; what it raises is produced
+as it happens. Every ``checkpoint_s`` (and on a rebalance or a stop) the monitor flushes what it
+sent, writes its state with the input offsets to Redis in one transaction, then commits the offsets
+to Kafka. A restarted monitor seeks to the checkpoint's offsets and replays from there: counts and
+metrics come out as if it never stopped; outputs sent after the last checkpoint are sent again with
+the same ids (alerts, requests) or keys (examples), which readers deduplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.producer.future import FutureRecordMetadata
+from kafka.structs import OffsetAndMetadata
+
+from services.monitor.metrics import MonitorMetrics
+from shared.errors import BadMessage, KafkaError
+from shared.join import COUNTS, JoinBuffer, Joined, Scored
+from shared.kafka_io import AssignmentWatchdog, DeadLetterWriter, kafka_errors
+from shared.messages import (
+    DEFAULT_MAX_BYTES,
+    DriftAlert,
+    Example,
+    FeatureEvent,
+    Label,
+    Prediction,
+    RetrainRequest,
+)
+from shared.monitor_state import MonitorStateStore, PartitionState
+from shared.monitoring import ModelWatch, MonitorConfig, Signals, VersionInfo
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outputs:
+    """Sends in flight since the last checkpoint."""
+
+    futures: list[FutureRecordMetadata] = field(default_factory=list)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, monitor: Monitor) -> None:
+        self._monitor = monitor
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._monitor.on_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._monitor.on_assigned(assigned)
+
+
+class Monitor:
+    """Joins, watches, alerts and checkpoints for one model."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        topics: Topics,
+        store: MonitorStateStore,
+        describe: Callable[[int], VersionInfo],
+        config: MonitorConfig,
+        dead_letters: DeadLetterWriter,
+        metrics: MonitorMetrics,
+        claim_retrain: Callable[[RetrainRequest], bool],
+        release_retrain: Callable[[], None],
+        publish_status: Callable[[dict[str, Any]], None] = lambda status: None,
+        label_window_ms: int = 3_600_000,
+        max_pending: int = 100_000,
+        checkpoint_s: float = 5.0,
+        batch_max: int = 1_000,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.model = model
+        self._consumer = consumer
+        self._producer = producer
+        self._topics = topics
+        self._store = store
+        self._describe = describe
+        self._config = config
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self._claim_retrain = claim_retrain
+        self._release_retrain = release_retrain
+        self._publish_status = publish_status
+        self._label_window_ms = label_window_ms
+        self._max_pending = max_pending
+        self._checkpoint_s = checkpoint_s
+        self._batch_max = batch_max
+        self._max_bytes = max_bytes
+        self._stop = threading.Event()
+        self.partitions: dict[int, PartitionState] = {}
+        self.watch: ModelWatch | None = None
+        self._outputs = Outputs()
+        self._lags: deque[int] = deque(maxlen=10_000)
+        self._last_checkpoint = time.monotonic()
+        self.last_loop = time.monotonic()
+        self.processed = 0
+        self._tasks: dict[int, str] = {}
+        self._closing = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the batch in hand, checkpoint, and return from :meth:`run`."""
+        self._stop.set()
+
+    def readiness(self) -> tuple[bool, str]:
+        if not self.partitions:
+            return False, "waiting for partitions (consumer group join)"
+        return True, f"monitoring {self.model} on partitions {sorted(self.partitions)}"
+
+    def run(self, timeout_s: float | None = None) -> int:
+        """Monitor until :meth:`stop` or ``timeout_s``; return the records processed."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        inputs = [self._topics.features, self._topics.predictions, self._topics.labels]
+
+        def subscribe() -> None:
+            with kafka_errors(f"subscribing to {', '.join(inputs)}"):
+                self._consumer.subscribe(inputs, listener=_Rebalance(self))
+
+        subscribe()
+        watchdog = AssignmentWatchdog(self._consumer, subscribe)
+        try:
+            while not self._stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                self.last_loop = time.monotonic()
+                watchdog.check(bool(self.partitions))
+                with kafka_errors("polling the monitor's topics"):
+                    polled = self._consumer.poll(timeout_ms=100, max_records=self._batch_max)
+                for tp, records in polled.items():
+                    self._process(tp, records)
+                for state in self.partitions.values():
+                    state.join.expire()
+                if time.monotonic() - self._last_checkpoint >= self._checkpoint_s:
+                    self.checkpoint()
+        finally:
+            if self.partitions:
+                self.checkpoint()
+            self._closing = True  # the close that follows revokes everything: nothing left to save
+        return self.processed
+
+    # ---- records ---------------------------------------------------------------------------
+
+    def _process(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        state = self.partitions.get(tp.partition)
+        if state is None:  # revoked while the batch was in flight: its next owner reads it
+            return
+        join = state.join
+        topic = tp.topic
+        self._metrics.records.labels(self.model, _noun(self._topics, topic)).inc(len(records))
+        for record in records:
+            state.offsets[topic] = record.offset + 1
+            self.processed += 1
+            try:
+                if topic == self._topics.predictions:
+                    prediction = Prediction.decode(self._value(record), max_bytes=self._max_bytes)
+                    if prediction.model != self.model:
+                        continue
+                    self._task(prediction.version)  # learn the task before its labels arrive
+                    self._handle(join.add_prediction(prediction))
+                elif topic == self._topics.labels:
+                    label = Label.decode(
+                        self._value(record), max_bytes=self._max_bytes, default_ts=record.timestamp
+                    )
+                    self._check_label(label)
+                    self._handle(join.add_label(label))
+                else:
+                    event = FeatureEvent.decode(
+                        self._value(record), max_bytes=self._max_bytes, default_ts=record.timestamp
+                    )
+                    assert event.ts is not None  # noqa: S101 - default_ts fills it
+                    self._handle(join.add_features(event.event_id, event.ts, event.features))
+            except BadMessage as exc:
+                if topic == self._topics.features:
+                    continue  # the predictor dead-letters bad feature events; once is enough
+                self._outputs.futures.append(self._dead_letters.write(record, str(exc)))
+                self._metrics.dead.labels(self.model, _noun(self._topics, topic)).inc()
+
+    @staticmethod
+    def _value(record: ConsumerRecord) -> bytes:
+        if record.value is None:
+            raise BadMessage("$", "empty record (a tombstone) where a message was expected")
+        return bytes(record.value)
+
+    def _task(self, version: int) -> str:
+        task = self._tasks.get(version)
+        if task is None:
+            task = self._tasks[version] = self._describe(version).task
+        return task
+
+    def _check_label(self, label: Label) -> None:
+        """A regression model needs a numeric label; refuse it here, where it can be dead-lettered."""
+        if not self._tasks:
+            return
+        latest = self._tasks[max(self._tasks)]
+        value = label.label
+        if latest == "regression" and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise BadMessage(
+                "label", f"expected a number for regression model {self.model}, got {value!r}"
+            )
+
+    def _handle(self, completed: list[Scored | Joined]) -> None:
+        watch = self._ensure_watch()
+        for item in completed:
+            before = watch.current
+            if isinstance(item, Scored):
+                signals = watch.observe(item)
+            else:
+                signals = watch.learn(item)
+                self._lags.append(item.lag_ms)
+                example = Example(
+                    event_id=item.event_id,
+                    ts=item.ts,
+                    model=self.model,
+                    features=item.features,
+                    label=item.label,
+                    prediction=item.prediction,
+                    version=item.version,
+                )
+                self._send(self._topics.examples, item.event_id, example.encode())
+            if before is not None and watch.current != before:
+                log.info("%s v%s is now served; retrain request cleared", self.model, watch.current)
+                self._release_retrain()
+            self._emit(signals)
+
+    def _emit(self, signals: Signals) -> None:
+        for alert in signals.alerts:
+            self._send(self._topics.alerts, self.model, alert.encode())
+            self._metrics.alerts.labels(self.model, alert.kind, alert.state).inc()
+            _log_alert(alert)
+        for request in signals.retrain:
+            if not self._claim_retrain(request):
+                log.info("retrain request %s not sent: one is outstanding", request.request_id)
+                continue
+            self._send(self._topics.retrain, self.model, request.encode())
+            self._metrics.retrain.labels(self.model).inc()
+            log.warning(
+                "retrain requested for %s (since ts %s): %s",
+                self.model,
+                request.since_ts,
+                request.reason,
+            )
+
+    def _send(self, topic: str, key: str, value: bytes) -> None:
+        with kafka_errors(f"producing to {topic}"):
+            self._outputs.futures.append(self._producer.send(topic, key=key.encode(), value=value))
+
+    def _ensure_watch(self) -> ModelWatch:
+        if self.watch is None:
+            self.watch = ModelWatch(self.model, self._config, self._describe)
+        return self.watch
+
+    # ---- checkpoints and rebalances --------------------------------------------------------
+
+    def checkpoint(self, *, commit: bool = True) -> None:
+        """Flush outputs, save state and offsets to Redis atomically, then commit to Kafka.
+
+        ``commit=False`` inside a rebalance callback: it runs on kafka-python's I/O thread, which
+        cannot block on a commit. Redis holds the offsets that count; Kafka's copy shows lag.
+        """
+        started = time.perf_counter()
+        with kafka_errors("flushing the monitor's outputs"):
+            self._producer.flush()
+        failed = [future.exception for future in self._outputs.futures if future.failed()]
+        self._outputs = Outputs()
+        if failed:
+            # The checkpoint is not written: a restarted monitor replays and sends them again.
+            raise KafkaError(
+                f"{len(failed)} sends failed ({failed[0]}); restart the monitor to replay them"
+            )
+        written = self._store.save(self.partitions, self.watch)
+        offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for partition, state in self.partitions.items()
+            for topic, offset in state.offsets.items()
+        }
+        if offsets and commit:
+            try:
+                with kafka_errors("committing the monitor's offsets"):
+                    self._consumer.commit(offsets=offsets)
+            except KafkaError as exc:
+                # Redis holds the offsets that count; Kafka's copy shows lag and seeds a reset.
+                log.warning("offset commit failed (%s); the checkpoint in Redis stands", exc)
+        self._last_checkpoint = time.monotonic()
+        self._metrics.checkpoint_seconds.labels(self.model).observe(time.perf_counter() - started)
+        self._metrics.checkpoint_bytes.labels(self.model).set(written)
+        status = self.status()
+        self._metrics.publish(status)
+        self._publish_status(status)
+
+    def on_revoked(self, revoked: list[TopicPartition]) -> None:
+        lost = {tp.partition for tp in revoked} & set(self.partitions)
+        if not lost:
+            return
+        if not self._closing:
+            log.info("partitions revoked: %s; checkpointing", sorted(lost))
+            self.checkpoint(commit=False)
+        for partition in lost:
+            del self.partitions[partition]
+
+    def on_assigned(self, assigned: list[TopicPartition]) -> None:
+        new = sorted({tp.partition for tp in assigned} - set(self.partitions))
+        for partition in new:
+            state = self._store.load_partition(partition)
+            if state is None:
+                state = PartitionState(JoinBuffer(self._label_window_ms, self._max_pending), {})
+            else:
+                state.join.window_ms = self._label_window_ms
+                state.join.max_pending = self._max_pending
+            self.partitions[partition] = state
+        for tp in assigned:
+            offset = self.partitions[tp.partition].offsets.get(tp.topic)
+            if offset is not None:
+                self._consumer.seek(tp, offset)
+        restored = self._store.load_analytics(sorted(self.partitions))
+        if restored is not None and restored.config == self._config:
+            restored.describe = self._describe
+            self.watch = restored
+        elif restored is not None:
+            log.warning("monitor settings changed since the checkpoint: analytics start afresh")
+            self.watch = None
+        log.info(
+            "partitions assigned: %s (%s)",
+            sorted(self.partitions),
+            "restored from checkpoint" if restored is not None else "no analytics checkpoint",
+        )
+
+    # ---- status ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Counts, coverage, join lag and per-version analytics, for metrics and `status`."""
+        counts = dict.fromkeys(COUNTS, 0)
+        for state in self.partitions.values():
+            for name, value in state.join.counts.items():
+                counts[name] += value
+        closed = counts["joined"] + counts["expired"]
+        lags = np.fromiter(self._lags, dtype=float) / 1000.0
+        summary = self.watch.summary() if self.watch else {"current_version": None, "versions": []}
+        return {
+            "model": self.model,
+            "partitions": sorted(self.partitions),
+            "join": counts,
+            "pending": sum(state.join.pending for state in self.partitions.values()),
+            "label_coverage": counts["joined"] / closed if closed else None,
+            "join_lag_s": {
+                "0.5": float(np.quantile(lags, 0.5)) if lags.size else None,
+                "0.99": float(np.quantile(lags, 0.99)) if lags.size else None,
+            },
+            "current_version": summary["current_version"],
+            "retrain_outstanding": summary.get("retrain_outstanding"),
+            "versions": summary["versions"],
+            "updated_at": int(time.time() * 1000),
+        }
+
+
+def _noun(topics: Topics, topic: str) -> str:
+    return topic.removeprefix(topics.prefix)
+
+
+def _log_alert(alert: DriftAlert) -> None:
+    level = logging.WARNING if alert.state == "firing" else logging.INFO
+    log.log(
+        level,
+        "alert %s %s v%d %s%s: %s",
+        alert.state,
+        alert.model,
+        alert.version,
+        alert.kind,
+        f" [{alert.feature}]" if alert.feature else "",
+        alert.message,
+    )
