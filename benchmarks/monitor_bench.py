@@ -1,0 +1,207 @@
+"""Monitor benchmark: prints tables; asserts nothing (figures go in the README).
+
+    python benchmarks/monitor_bench.py detectors            # no servers needed
+    driftline infra up && python benchmarks/monitor_bench.py throughput [--events 30000]
+
+1. ``detectors``: replayed error streams of four scenarios (sudden, gradual and recurring concept
+   drift, and a stationary stream), each run with many seeds, through the monitor's concept-drift
+   path (:class:`shared.concept.ConceptDrift`, warm-up as in the monitor) for every detector, next
+   to river's ADWIN at its defaults and two baselines: never alert, and alert every N events.
+   Reported per detector: mean detection delay (events from the change to the first alarm after
+   it), missed drifts (no alarm within the horizon), and false alarms per million events (alarms
+   on stationary streams, or before a change).
+2. ``throughput``: N scored events with their labels preloaded on the topics; a real
+   `driftline monitor` process drains them; joined events per second from its status in Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.concept import ConceptDrift
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # for tests' harness
+
+WARMUP = 500
+"""Labels before the monitor lets concept drift fire (DRIFTLINE_MONITOR_CONCEPT_MIN_LABELS)."""
+
+
+@dataclass
+class Outcome:
+    delays: list[int]
+    missed: int
+    false_alarms: int
+    events_watched: int
+
+
+def error_stream(kind: str, n: int, change: int, rng: np.random.Generator) -> np.ndarray:
+    """0/1 errors of a classifier: 10% before the change; the drifted concept errs 45%."""
+    p = np.full(n, 0.10)
+    if kind == "sudden":
+        p[change:] = 0.45
+    elif kind == "gradual":
+        ramp = np.clip((np.arange(n) - change) / 2_000, 0, 1)
+        p = 0.10 + 0.35 * ramp
+    elif kind == "recurring":
+        phase = ((np.arange(n) - change) // 3_000) % 2 == 0
+        p[change:] = np.where(phase[change:], 0.45, 0.10)
+    return (rng.random(n) < p).astype(float)
+
+
+def run_detector(name: str, errors: np.ndarray, change: int | None) -> tuple[list[int], int]:
+    """Alarm indexes (after warm-up, rises only, as the monitor raises them)."""
+    alarms: list[int] = []
+    if name == "never":
+        return alarms, 0
+    if name.startswith("every-"):
+        step = int(name.split("-")[1])
+        return list(range(WARMUP + step, errors.size, step)), 0
+    watch = ConceptDrift(name)
+    for i, e in enumerate(errors):
+        found = watch.update(float(e), ts_ms=i)
+        if found is not None and i >= WARMUP:
+            alarms.append(i)
+    return alarms, 0
+
+
+def evaluate(name: str, kind: str, seeds: int, n: int, change: int) -> Outcome:
+    delays: list[int] = []
+    missed = false_alarms = watched = 0
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        errors = error_stream(kind, n, change, rng)
+        alarms, _ = run_detector(name, errors, None if kind == "stationary" else change)
+        if kind == "stationary":
+            false_alarms += len(alarms)
+            watched += n - WARMUP
+            continue
+        false_alarms += sum(1 for a in alarms if a < change)
+        watched += change - WARMUP
+        after = [a for a in alarms if a >= change]
+        if after and after[0] - change <= 5_000:
+            delays.append(after[0] - change)
+        else:
+            missed += 1
+    return Outcome(delays, missed, false_alarms, watched)
+
+
+def detectors(seeds: int) -> None:
+    names = [
+        "adwin",
+        "adwin-default",
+        "page-hinkley",
+        "kswin",
+        "ddm",
+        "eddm",
+        "never",
+        "every-1000",
+    ]
+    scenarios = [
+        ("sudden", 12_000, 6_000),
+        ("gradual", 14_000, 6_000),
+        ("recurring", 14_000, 6_000),
+    ]
+    print(f"# concept-drift detectors, {seeds} seeds per scenario; error 10% -> 45%")
+    print(
+        f"{'detector':14} {'sudden delay':>13} {'gradual delay':>14} {'recurring delay':>16} "
+        f"{'missed':>7} {'false alarms/M':>15}"
+    )
+    for name in names:
+        cells = []
+        missed = false_alarms = watched = 0
+        for kind, n, change in scenarios:
+            outcome = evaluate(name, kind, seeds, n, change)
+            cells.append(f"{np.mean(outcome.delays):.0f}" if outcome.delays else "-")
+            missed += outcome.missed
+            false_alarms += outcome.false_alarms
+            watched += outcome.events_watched
+        stationary = evaluate(name, "stationary", seeds, 50_000, 0)
+        false_alarms += stationary.false_alarms
+        watched += stationary.events_watched
+        rate = false_alarms / watched * 1e6
+        total = seeds * len(scenarios)
+        print(
+            f"{name:14} {cells[0]:>13} {cells[1]:>14} {cells[2]:>16} "
+            f"{missed:>3}/{total:<3} {rate:>15.1f}"
+        )
+
+
+def throughput(events: int) -> None:
+    from shared.infra.stack import Infra  # noqa: PLC0415
+    from shared.settings import load_settings  # noqa: PLC0415
+    from shared.synthetic import Scenario  # noqa: PLC0415
+    from tests.integration.monitor_harness import (  # noqa: PLC0415
+        produce,
+        register_model,
+        score,
+        status,
+    )
+    from tests.integration.predictor_harness import make_deployment  # noqa: PLC0415
+
+    settings = load_settings()
+    endpoints = Infra(settings).endpoints()
+    home = settings.home / "bench" / uuid.uuid4().hex[:8]
+    home.mkdir(parents=True)
+    deployment = make_deployment(
+        endpoints.bootstrap, endpoints.redis_url, home, uuid.uuid4().hex[:8]
+    )
+    scenario = Scenario(drift="sudden", at=events // 2)
+    _, serving = register_model(deployment, scenario)
+    scored = score(scenario, events, serving)
+    produce(deployment, scored, rate=None)
+    print(f"# monitor throughput: {events} events (features + predictions + labels) preloaded")
+    command = [shutil.which("driftline") or "driftline", "monitor", "--model", deployment.model]
+    if os.environ.get("PROFILE"):
+        command = [sys.executable, "-m", "cProfile", "-o", os.environ["PROFILE"], *command]
+    env = {**deployment.env, "DRIFTLINE_MONITOR_CHECKPOINT_S": "1"}
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    first: tuple[float, int] | None = None
+    try:
+        while True:
+            found = status(deployment)
+            joined = found["join"]["joined"] if found else 0
+            if first is None and joined > 0:
+                first = (time.monotonic(), joined)
+            if joined >= events:
+                break
+            time.sleep(0.2)
+        done = time.monotonic()
+    finally:
+        process.terminate()
+        process.wait(60)
+    if first is None:
+        raise SystemExit("the monitor joined nothing")
+    rate = (events - first[1]) / (done - first[0])
+    print(f"joined events/s (steady, after start-up): {rate:,.0f}")
+    print(f"wall time including start-up: {done - started:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("part", choices=["detectors", "throughput"])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--events", type=int, default=30_000)
+    args = parser.parse_args()
+    if args.part == "detectors":
+        detectors(args.seeds)
+    else:
+        throughput(args.events)
+
+
+if __name__ == "__main__":
+    main()

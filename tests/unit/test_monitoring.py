@@ -1,0 +1,88 @@
+"""The monitor's analytics without Kafka: quiet on a stationary stream, one alert per shift,
+the change located, the swap silent, and state that survives a pickle round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared.concept import ConceptDrift, locate_change
+from shared.join import Joined, Scored
+from shared.monitor_state import dumps, loads
+from shared.monitoring import ModelWatch, MonitorConfig, VersionInfo
+from shared.profile import build_profile
+from shared.synthetic import Scenario, SyntheticStream
+
+FEATURES = [f"x{i}" for i in range(10)]
+
+
+def _info(version: int) -> VersionInfo:
+    data = SyntheticStream(Scenario(), seed=50).dataset(4_000)
+    weights = np.random.default_rng(12345).normal(size=10)
+    scores = 1 / (1 + np.exp(-(data.X @ weights)))
+    return VersionInfo(
+        version, "classification", FEATURES, build_profile(data.X, FEATURES, scores), [0, 1]
+    )
+
+
+def _feed(watch: ModelWatch, scenario: Scenario, n: int, version: int = 1, seed: int = 1) -> list:
+    weights = np.random.default_rng(12345).normal(size=10)
+    raised = []
+    for event in SyntheticStream(scenario, seed=seed).events(n):
+        x = np.array([event.features[f] for f in FEATURES])
+        score = float(1 / (1 + np.exp(-(x @ weights))))
+        prediction = int(score > 0.5)
+        scored = Scored(event.event_id, event.ts, event.features, prediction, score, version)
+        joined = Joined(
+            event.event_id,
+            event.ts,
+            event.features,
+            prediction,
+            score,
+            version,
+            "m",
+            event.label,
+            event.ts,
+            0,
+        )
+        for signals in (watch.observe(scored), watch.learn(joined)):
+            raised += signals.alerts + signals.retrain
+    return raised
+
+
+def test_one_concept_flip_gives_one_alert_and_one_request_located_at_the_flip() -> None:
+    infos = {1: _info(1)}
+    watch = ModelWatch("m", MonitorConfig(), infos.__getitem__)
+    raised = _feed(watch, Scenario(drift="sudden", at=6_000), 9_000)
+    kinds = [type(r).__name__ + ":" + getattr(r, "kind", "") for r in raised]
+    assert kinds == ["DriftAlert:concept_drift", "RetrainRequest:"], raised
+    flip_ts = Scenario().start_ts + 6_000 * Scenario().step_ms
+    assert abs(raised[1].since_ts - flip_ts) <= 20 * Scenario().step_ms
+
+
+def test_a_promotion_resolves_the_old_versions_alerts_and_raises_nothing_new() -> None:
+    infos = {1: _info(1), 2: _info(2)}
+    watch = ModelWatch("m", MonitorConfig(), infos.__getitem__)
+    _feed(watch, Scenario(drift="sudden", at=3_000), 5_000)
+    assert watch.versions[1].firing
+    raised = _feed(watch, Scenario(drift="none"), 3_000, version=2, seed=2)
+    assert [(a.kind, a.state, a.version) for a in raised] == [("concept_drift", "resolved", 1)]
+    assert watch.outstanding is None  # the new version answered the request
+
+
+def test_state_survives_a_checkpoint_round_trip() -> None:
+    infos = {1: _info(1)}
+    watch = ModelWatch("m", MonitorConfig(), infos.__getitem__)
+    _feed(watch, Scenario(), 3_000)
+    restored = loads(dumps(watch))
+    restored.describe = infos.__getitem__
+    assert restored.summary() == watch.summary()
+    a = _feed(watch, Scenario(drift="sudden", at=0), 2_000, seed=9)
+    b = _feed(restored, Scenario(drift="sudden", at=0), 2_000, seed=9)
+    assert a == b and a
+
+
+def test_locate_change_and_unknown_detector() -> None:
+    assert locate_change(np.array([0.0] * 100 + [1.0] * 50)) == 100
+    with pytest.raises(ValueError, match="unknown concept-drift detector"):
+        ConceptDrift("nope")
