@@ -163,7 +163,7 @@ def throughput(events: int) -> None:
     command = [shutil.which("driftline") or "driftline", "monitor", "--model", deployment.model]
     if os.environ.get("PROFILE"):
         command = [sys.executable, "-m", "cProfile", "-o", os.environ["PROFILE"], *command]
-    env = {**deployment.env, "DRIFTLINE_MONITOR_CHECKPOINT_S": "1"}
+    env = {**deployment.env}
     started = time.monotonic()
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT

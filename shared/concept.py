@@ -83,7 +83,7 @@ def locate_change(errors: np.ndarray, min_segment: int = 10) -> int:
 class ConceptDrift:
     """One detector over one error stream, with the recent errors kept to locate a change."""
 
-    def __init__(self, detector: str = "adwin", *, history: int = 20_000) -> None:
+    def __init__(self, detector: str = "adwin", *, history: int = 5_000) -> None:
         if detector not in DETECTORS:
             raise ValueError(
                 f"unknown concept-drift detector {detector!r}; choose one of {', '.join(DETECTORS)}"

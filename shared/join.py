@@ -87,7 +87,7 @@ class JoinBuffer:
 
     window_ms: int = 3_600_000
     max_pending: int = 100_000
-    memory: int = 100_000
+    memory: int = 20_000
     """How many joined and expired ``event_id`` s are remembered, for duplicates and late labels."""
     watermark: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))

@@ -69,7 +69,7 @@ def roc_auc(truth: Iterable[bool], scores: Iterable[float]) -> float:
     return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-MAX_TIME_WINDOW_EVENTS = 200_000
+MAX_TIME_WINDOW_EVENTS = 50_000
 """The time window keeps each of its events (to revert it when it ages out); past this many, the
 oldest leave early, so memory stays bounded on a fast stream."""
 

@@ -18,7 +18,7 @@ from shared.synthetic import Scenario, SyntheticEvent, SyntheticStream
 from tests.integration.predictor_harness import Deployment, ServiceProcess, read_all
 
 MONITOR_ENV = {
-    "DRIFTLINE_MONITOR_CHECKPOINT_S": "1",
+    "DRIFTLINE_MONITOR_CHECKPOINT_S": "2",
     "DRIFTLINE_MONITOR_CONCEPT_MIN_LABELS": "500",
 }
 
