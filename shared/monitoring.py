@@ -73,8 +73,8 @@ class MonitorConfig:
         Under no drift a KS p-value is uniform, so ``tests per million events * alpha`` bounds the
         expected false alarms per million (Bonferroni; overlapping windows make it conservative).
 
-        >>> MonitorConfig(drift_every=250, false_alarms_per_million=1.0).ks_alpha(11)
-        2.2727272727272728e-05
+        >>> f"{MonitorConfig(drift_every=250, false_alarms_per_million=1.0).ks_alpha(11):.3g}"
+        '2.27e-05'
         """
         checks_per_million = 1_000_000 / self.drift_every
         return self.false_alarms_per_million / (checks_per_million * max(1, tests_per_check))

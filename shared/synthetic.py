@@ -14,7 +14,7 @@ Drift kinds, from event ``at``:
 
 >>> stream = SyntheticStream(Scenario(task="classification", drift="sudden", at=3), seed=0)
 >>> [event.label for event in stream.events(6)]
-[0, 0, 1, 1, 0, 1]
+[0, 0, 1, 1, 1, 0]
 """
 
 from __future__ import annotations
