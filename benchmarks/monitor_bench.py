@@ -10,7 +10,11 @@
    Reported per detector: mean detection delay (events from the change to the first alarm after
    it), missed drifts (no alarm within the horizon), and false alarms per million events (alarms
    on stationary streams, or before a change).
-2. ``throughput``: N scored events with their labels preloaded on the topics; a real
+2. ``data-drift``: a stationary stream of N events through the monitor's data and prediction drift
+   path (:class:`shared.monitoring.ModelWatch`), against the budget of
+   ``DRIFTLINE_MONITOR_FALSE_ALARMS_PER_MILLION`` (1): alarms per million events; then the same with
+   a 1-sd shift on two features, for the detection delay.
+3. ``throughput``: N scored events with their labels preloaded on the topics; a real
    `driftline monitor` process drains them; joined events per second from its status in Redis.
 """
 
@@ -136,6 +140,41 @@ def detectors(seeds: int) -> None:
         )
 
 
+def data_drift(events: int) -> None:
+    from shared.join import Scored  # noqa: PLC0415
+    from shared.monitoring import ModelWatch, MonitorConfig, VersionInfo  # noqa: PLC0415
+    from shared.profile import build_profile  # noqa: PLC0415
+    from shared.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
+
+    weights = np.random.default_rng(12345).normal(size=10)
+    train = SyntheticStream(Scenario(), seed=50).dataset(4_000)
+    names = Scenario().features
+    reference = build_profile(train.X, names, 1 / (1 + np.exp(-(train.X @ weights))))
+    info = VersionInfo(1, "classification", names, reference, [0, 1])
+    config = MonitorConfig()
+    print(
+        f"# data and prediction drift, {events:,} events, budget {config.false_alarms_per_million}/M"
+    )
+    for label, scenario in (
+        ("stationary", Scenario(drift="none")),
+        ("shift x2, x7 by 1 sd at event 5,000", Scenario(drift="covariate", at=5_000)),
+    ):
+        watch = ModelWatch("m", config, lambda _v: info)
+        fired: list[tuple[int, str]] = []
+        count = events if scenario.drift == "none" else 10_000
+        for event in SyntheticStream(scenario, seed=3).events(count):
+            x = np.array([event.features[n] for n in names])
+            s = float(1 / (1 + np.exp(-(x @ weights))))
+            scored = Scored(event.event_id, event.ts, event.features, int(s > 0.5), s, 1)
+            for alert in watch.observe(scored).alerts:
+                if alert.state == "firing":
+                    fired.append((event.index, f"{alert.kind}:{alert.feature or '-'}"))
+        if scenario.drift == "none":
+            print(f"{label}: {len(fired)} alarms -> {len(fired) / count * 1e6:.1f} per million")
+        else:
+            print(f"{label}: " + ", ".join(f"{k} after {i - 5_000} events" for i, k in fired))
+
+
 def throughput(events: int) -> None:
     from shared.infra.stack import Infra  # noqa: PLC0415
     from shared.settings import load_settings  # noqa: PLC0415
@@ -193,12 +232,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", choices=["detectors", "throughput"])
+    parser.add_argument("part", choices=["detectors", "data-drift", "throughput"])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--events", type=int, default=30_000)
     args = parser.parse_args()
     if args.part == "detectors":
         detectors(args.seeds)
+    elif args.part == "data-drift":
+        data_drift(args.events)
     else:
         throughput(args.events)
 

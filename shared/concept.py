@@ -32,7 +32,8 @@ DETECTORS: dict[str, Callable[[], Any]] = {
     "adwin": lambda: drift.ADWIN(clock=1),  # type: ignore[no-untyped-call]
     "adwin-default": drift.ADWIN,
     "page-hinkley": lambda: drift.PageHinkley(mode="up", threshold=25.0),
-    "kswin": lambda: drift.KSWIN(alpha=1e-5, seed=0),
+    # KSWIN compares distributions; on 0/1 errors it needs wide windows to reach significance.
+    "kswin": lambda: drift.KSWIN(alpha=1e-4, window_size=300, stat_size=100, seed=0),
     "ddm": binary.DDM,
     "eddm": binary.EDDM,
 }

@@ -59,14 +59,34 @@ def psi(edges: Sequence[float], window: ArrayLike) -> float:
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def ks(reference_sample: Sequence[float], window: ArrayLike) -> tuple[float, float]:
-    """Two-sample Kolmogorov-Smirnov statistic and p-value (scipy), window against reference."""
-    from scipy import stats  # noqa: PLC0415 - scipy.stats takes seconds to import; only the monitor needs it
+def ks(reference_sample: ArrayLike, window: ArrayLike) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov statistic and asymptotic p-value, window against reference.
 
-    result = stats.ks_2samp(
-        np.asarray(reference_sample, dtype=float), np.asarray(window, dtype=float)
-    )
-    return float(result.statistic), float(result.pvalue)
+    The statistic is exact; the p-value is the Kolmogorov distribution's tail at
+    ``sqrt(n m / (n + m)) D`` (scipy's ``ks_2samp(method="asymp")``). Written out with numpy because
+    the monitor runs it a dozen times every few hundred events and ``scipy.stats.ks_2samp`` costs
+    about a millisecond in argument handling alone. Pass ``reference_sample`` sorted to save a sort.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> d, p = ks(np.sort(rng.normal(size=500)), rng.normal(loc=0.5, size=800))
+    >>> round(d, 3), p < 1e-10
+    (0.226, True)
+    """
+    from scipy.special import kolmogorov  # noqa: PLC0415 - imported on first use, like the rest of scipy
+
+    a = np.asarray(reference_sample, dtype=float)
+    if a.size > 1 and np.any(a[1:] < a[:-1]):
+        a = np.sort(a)
+    b = np.sort(np.asarray(window, dtype=float))
+    if a.size == 0 or b.size == 0:
+        raise ValueError("KS needs two non-empty samples")
+    points = np.concatenate([a, b])
+    cdf_a = np.searchsorted(a, points, side="right") / a.size
+    cdf_b = np.searchsorted(b, points, side="right") / b.size
+    statistic = float(np.max(np.abs(cdf_a - cdf_b)))
+    effective = a.size * b.size / (a.size + b.size)
+    return statistic, float(min(1.0, kolmogorov(np.sqrt(effective) * statistic)))
 
 
 @dataclass(frozen=True)
@@ -81,10 +101,17 @@ class FeatureDrift:
     """Shift of the window's mean in reference standard deviations (the effect size)."""
 
 
-def feature_drift(name: str, reference: DistributionProfile, window: ArrayLike) -> FeatureDrift:
-    """PSI, KS and standardised mean shift of one feature's ``window``."""
+def feature_drift(
+    name: str,
+    reference: DistributionProfile,
+    window: ArrayLike,
+    reference_sorted: np.ndarray | None = None,
+) -> FeatureDrift:
+    """PSI, KS and standardised mean shift of one feature's ``window``; ``reference_sorted`` is the
+    reference sample already sorted, when the caller keeps one."""
     data = np.asarray(window, dtype=float)
-    statistic, p_value = ks(reference.sample, data)
+    sample = reference_sorted if reference_sorted is not None else np.sort(reference.sample)
+    statistic, p_value = ks(sample, data)
     scale = reference.std if reference.std > 0 else 1.0
     return FeatureDrift(
         feature=name,

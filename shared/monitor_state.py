@@ -24,6 +24,7 @@ from shared.join import JoinBuffer
 from shared.monitoring import ModelWatch
 from shared.redis_io import redis_errors
 from shared.redis_keys import RedisKeys
+from shared.reorder import Reorder
 
 ALLOWED_MODULES = ("shared", "river", "numpy", "collections", "datetime", "copyreg", "msgspec")
 ALLOWED_BUILTINS = frozenset(
@@ -109,7 +110,7 @@ class MonitorStateStore:
     def save(
         self,
         partitions: dict[int, PartitionState],
-        analytics: ModelWatch | None,
+        analytics: tuple[ModelWatch, Reorder] | None,
     ) -> int:
         """Write every partition's state and the analytics atomically; return the bytes written."""
         pipe = self._client.pipeline(transaction=True)
@@ -131,10 +132,16 @@ class MonitorStateStore:
             data = self._client.get(self._keys.monitor_join(self._model, partition))
         return None if data is None else _expect(loads(data), PartitionState)  # type: ignore[arg-type]
 
-    def load_analytics(self, partitions: list[int]) -> ModelWatch | None:
+    def load_analytics(self, partitions: list[int]) -> tuple[ModelWatch, Reorder] | None:
+        """The analytics and the events they still hold, saved for exactly ``partitions``."""
         with redis_errors("reading the monitor's checkpoint"):
             data = self._client.get(self._keys.monitor_analytics(self._model, partitions))
-        return None if data is None else _expect(loads(data), ModelWatch)  # type: ignore[arg-type]
+        if data is None:
+            return None
+        found = loads(data)  # type: ignore[arg-type]
+        if not (isinstance(found, tuple) and len(found) == 2):
+            raise pickle.UnpicklingError("the analytics checkpoint is not (watch, reorder)")
+        return _expect(found[0], ModelWatch), _expect(found[1], Reorder)
 
     def clear(self) -> int:
         """Delete this model's checkpoints (``driftline monitor --reset``); return how many."""

@@ -148,6 +148,8 @@ class VersionWatch:
         self._since_check = 0
         tests = len(info.features) + (1 if reference and reference.score else 0)
         self.alpha = config.ks_alpha(tests)
+        self._sorted: dict[str, np.ndarray] = {}
+        """Each reference sample, sorted once for the KS tests."""
         self.drift: dict[str, FeatureDrift] = {}
         """Latest drift evidence per feature; ``"__score__"`` is the prediction's."""
         self._gates: dict[tuple[str, str | None], AlertGate] = {}
@@ -186,7 +188,12 @@ class VersionWatch:
             profile = reference.features.get(name)
             if profile is None or len(values) < window:
                 continue
-            self.drift[name] = feature_drift(name, profile, np.fromiter(values, dtype=float))
+            self.drift[name] = feature_drift(
+                name,
+                profile,
+                np.fromiter(values, dtype=float),
+                self._reference_sorted(name, profile),
+            )
         ranking = self._ranking()
         for name in self.features:
             evidence = self.drift.get(name)
@@ -197,13 +204,22 @@ class VersionWatch:
                 alerts.append(self._describe_data_drift(alert, evidence, ranking))
         if reference.score is not None and len(self.scores) >= window:
             evidence = feature_drift(
-                "prediction", reference.score, np.fromiter(self.scores, dtype=float)
+                "prediction",
+                reference.score,
+                np.fromiter(self.scores, dtype=float),
+                self._reference_sorted("__score__", reference.score),
             )
             self.drift["__score__"] = evidence
             alert = self._drift_gate("prediction_drift", None, evidence, len(self.scores), ts)
             if alert is not None:
                 alerts.append(alert)
         return alerts
+
+    def _reference_sorted(self, name: str, profile: DistributionProfile) -> np.ndarray:
+        found = self._sorted.get(name)
+        if found is None:
+            found = self._sorted[name] = np.sort(np.asarray(profile.sample, dtype=float))
+        return found
 
     def _ranking(self) -> list[str]:
         """Features drifting now (significant and past the PSI floor), largest effect first."""

@@ -42,6 +42,7 @@ from shared.messages import (
 )
 from shared.monitor_state import MonitorStateStore, PartitionState
 from shared.monitoring import ModelWatch, MonitorConfig, Signals, VersionInfo
+from shared.reorder import Reorder
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,21 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, monitor: Monitor) -> None:
         self._monitor = monitor
 
+    # kafka-python reports a failing callback only as "User rebalance callback throws an error":
+    # log the cause before it is swallowed.
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self._monitor.on_revoked(revoked)
+        try:
+            self._monitor.on_revoked(revoked)
+        except Exception:
+            log.exception("saving state for revoked partitions failed")
+            raise
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self._monitor.on_assigned(assigned)
+        try:
+            self._monitor.on_assigned(assigned)
+        except Exception:
+            log.exception("restoring state for assigned partitions failed")
+            raise
 
 
 class Monitor:
@@ -109,6 +120,8 @@ class Monitor:
         self._stop = threading.Event()
         self.partitions: dict[int, PartitionState] = {}
         self.watch: ModelWatch | None = None
+        self.reorder = Reorder()
+        """Completed events waiting for every partition to pass their event time."""
         self._outputs = Outputs()
         self._lags: deque[int] = deque(maxlen=10_000)
         self._last_checkpoint = time.monotonic()
@@ -149,12 +162,15 @@ class Monitor:
                     polled = self._consumer.poll(timeout_ms=100, max_records=self._batch_max)
                 for tp, records in polled.items():
                     self._process(tp, records)
+                self._analyse(self.reorder.release(_now_ms()))
                 for state in self.partitions.values():
                     state.join.expire()
                 if time.monotonic() - self._last_checkpoint >= self._checkpoint_s:
                     self.checkpoint()
         finally:
             if self.partitions:
+                # Stopping: what is held would wait for data that a restart reads anyway.
+                self._analyse(self.reorder.release(_now_ms(), everything=True))
                 self.checkpoint()
             self._closing = True  # the close that follows revokes everything: nothing left to save
         return self.processed
@@ -167,6 +183,8 @@ class Monitor:
             return
         join = state.join
         topic = tp.topic
+        partition = tp.partition
+        now = _now_ms()
         self._metrics.records.labels(self.model, _noun(self._topics, topic)).inc(len(records))
         for record in records:
             state.offsets[topic] = record.offset + 1
@@ -177,19 +195,23 @@ class Monitor:
                     if prediction.model != self.model:
                         continue
                     self._task(prediction.version)  # learn the task before its labels arrive
-                    self._handle(join.add_prediction(prediction))
+                    self.reorder.observe(partition, prediction.ts, now)
+                    self._hold(partition, join.add_prediction(prediction), now)
                 elif topic == self._topics.labels:
                     label = Label.decode(
                         self._value(record), max_bytes=self._max_bytes, default_ts=record.timestamp
                     )
                     self._check_label(label)
-                    self._handle(join.add_label(label))
+                    self._hold(partition, join.add_label(label), now)
                 else:
                     event = FeatureEvent.decode(
                         self._value(record), max_bytes=self._max_bytes, default_ts=record.timestamp
                     )
                     assert event.ts is not None  # noqa: S101 - default_ts fills it
-                    self._handle(join.add_features(event.event_id, event.ts, event.features))
+                    self.reorder.observe(partition, event.ts, now)
+                    self._hold(
+                        partition, join.add_features(event.event_id, event.ts, event.features), now
+                    )
             except BadMessage as exc:
                 if topic == self._topics.features:
                     continue  # the predictor dead-letters bad feature events; once is enough
@@ -221,14 +243,11 @@ class Monitor:
                 "label", f"expected a number for regression model {self.model}, got {value!r}"
             )
 
-    def _handle(self, completed: list[Scored | Joined]) -> None:
-        watch = self._ensure_watch()
+    def _hold(self, partition: int, completed: list[Scored | Joined], now: int) -> None:
+        """Send each joined event to ``examples`` now; hand both kinds to the analytics once every
+        partition has passed their event time (:class:`~shared.reorder.Reorder`)."""
         for item in completed:
-            before = watch.current
-            if isinstance(item, Scored):
-                signals = watch.observe(item)
-            else:
-                signals = watch.learn(item)
+            if isinstance(item, Joined):
                 self._lags.append(item.lag_ms)
                 example = Example(
                     event_id=item.event_id,
@@ -240,6 +259,15 @@ class Monitor:
                     version=item.version,
                 )
                 self._send(self._topics.examples, item.event_id, example.encode())
+            self.reorder.push(partition, item.ts, item, now)
+
+    def _analyse(self, items: list[Scored | Joined]) -> None:
+        if not items:
+            return
+        watch = self._ensure_watch()
+        for item in items:
+            before = watch.current
+            signals = watch.observe(item) if isinstance(item, Scored) else watch.learn(item)
             if before is not None and watch.current != before:
                 log.info("%s v%s is now served; retrain request cleared", self.model, watch.current)
                 self._release_retrain()
@@ -290,7 +318,9 @@ class Monitor:
             raise KafkaError(
                 f"{len(failed)} sends failed ({failed[0]}); restart the monitor to replay them"
             )
-        written = self._store.save(self.partitions, self.watch)
+        written = self._store.save(
+            self.partitions, None if self.watch is None else (self.watch, self.reorder)
+        )
         offsets = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
             for partition, state in self.partitions.items()
@@ -319,6 +349,7 @@ class Monitor:
             self.checkpoint(commit=False)
         for partition in lost:
             del self.partitions[partition]
+        self.reorder.forget(lost)
 
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
         new = sorted({tp.partition for tp in assigned} - set(self.partitions))
@@ -335,12 +366,12 @@ class Monitor:
             if offset is not None:
                 self._consumer.seek(tp, offset)
         restored = self._store.load_analytics(sorted(self.partitions))
-        if restored is not None and restored.config == self._config:
-            restored.describe = self._describe
-            self.watch = restored
+        if restored is not None and restored[0].config == self._config:
+            self.watch, self.reorder = restored
+            self.watch.describe = self._describe
         elif restored is not None:
             log.warning("monitor settings changed since the checkpoint: analytics start afresh")
-            self.watch = None
+            self.watch, self.reorder = None, Reorder()
         log.info(
             "partitions assigned: %s (%s)",
             sorted(self.partitions),
@@ -363,6 +394,7 @@ class Monitor:
             "partitions": sorted(self.partitions),
             "join": counts,
             "pending": sum(state.join.pending for state in self.partitions.values()),
+            "held": len(self.reorder),
             "label_coverage": counts["joined"] / closed if closed else None,
             "join_lag_s": {
                 "0.5": float(np.quantile(lags, 0.5)) if lags.size else None,
@@ -373,6 +405,10 @@ class Monitor:
             "versions": summary["versions"],
             "updated_at": int(time.time() * 1000),
         }
+
+
+def _now_ms() -> int:
+    return int(time.monotonic() * 1000)
 
 
 def _noun(topics: Topics, topic: str) -> str:

@@ -146,11 +146,13 @@ def start_monitor(
     )
 
 
-def status(deployment: Deployment, model: str | None = None) -> dict[str, Any] | None:
-    """The latest status a monitor of ``model`` published in Redis."""
+def status(
+    deployment: Deployment, model: str | None = None, pid: int | None = None
+) -> dict[str, Any] | None:
+    """The latest status a monitor of ``model`` (with process id ``pid``) published in Redis."""
     client = deployment.registry.client
     keys = deployment.registry.keys
-    pattern = keys.monitor_status(model or deployment.model, "*")
+    pattern = keys.monitor_status(model or deployment.model, "*" if pid is None else f"*-{pid}")
     found = [client.get(name) for name in client.scan_iter(match=pattern)]
     texts = [text for text in found if text]
     return json.loads(texts[0]) if texts else None
@@ -163,14 +165,16 @@ def wait_joined(
     *,
     model: str | None = None,
     timeout_s: float = 240.0,
+    settled: bool = True,
 ) -> dict[str, Any]:
-    """Wait until the monitor has joined ``count`` events (or more); its status then."""
+    """Wait until the monitor has joined ``count`` events (or more) and, when ``settled``, its
+    analytics hold none back (:class:`~shared.reorder.Reorder`); its status then."""
     deadline = time.monotonic() + timeout_s
     last: dict[str, Any] | None = None
     while True:
         assert process.proc.poll() is None, f"monitor exited:\n{process.log()[-5000:]}"
-        last = status(deployment, model)
-        if last and last["join"]["joined"] >= count:
+        last = status(deployment, model, process.proc.pid)
+        if last and last["join"]["joined"] >= count and (last["held"] == 0 or not settled):
             return last
         assert time.monotonic() < deadline, (
             f"monitor joined {last and last['join']} of {count} in {timeout_s} s:\n"

@@ -86,3 +86,15 @@ def test_locate_change_and_unknown_detector() -> None:
     assert locate_change(np.array([0.0] * 100 + [1.0] * 50)) == 100
     with pytest.raises(ValueError, match="unknown concept-drift detector"):
         ConceptDrift("nope")
+
+
+def test_a_checkpoint_with_held_events_loads_under_the_restricted_unpickler() -> None:
+    from shared.reorder import Reorder
+
+    infos = {1: _info(1)}
+    watch = ModelWatch("m", MonitorConfig(), infos.__getitem__)
+    _feed(watch, Scenario(), 600)
+    held = Reorder()
+    held.push(0, 5, Scored("e", 5, {"x0": 1.0}, 1, 0.5, 1), now_ms=0)
+    restored_watch, restored_held = loads(dumps((watch, held)))
+    assert len(restored_held) == 1 and restored_watch.versions[1].scored == 600
