@@ -45,7 +45,10 @@ class Reorder:
         self._marks[partition] = (max(mark, ts), now_ms)
 
     def push(self, partition: int, ts: int, item: Any, now_ms: int) -> None:
-        self.observe(partition, ts, now_ms)
+        """Hold ``item``; ``partition``'s watermark moves with ``ts`` unless already past it."""
+        mark = self._marks.get(partition)
+        if mark is None or ts > mark[0]:
+            self.observe(partition, ts, now_ms)
         self._arrival += 1
         heapq.heappush(self._heap, (ts, self._arrival, item))
 

@@ -150,7 +150,11 @@ def run(
     group = f"driftline-monitor-{model}"
     instance = settings.instance_id or socket.gethostname()
     client_id = f"{group}-{instance}-{os.getpid()}"
-    producer = make_producer(endpoints.bootstrap, client_id=client_id)
+    # Examples are one record per joined event: a longer linger and bigger batches keep
+    # kafka-python's accumulator lock (contended with its sender thread) out of the hot path.
+    producer = make_producer(
+        endpoints.bootstrap, client_id=client_id, linger_ms=50, batch_size=512 * 1024
+    )
     consumer = make_consumer(
         endpoints.bootstrap,
         group_id=group,

@@ -195,7 +195,6 @@ class Monitor:
                     if prediction.model != self.model:
                         continue
                     self._task(prediction.version)  # learn the task before its labels arrive
-                    self.reorder.observe(partition, prediction.ts, now)
                     self._hold(partition, join.add_prediction(prediction), now)
                 elif topic == self._topics.labels:
                     label = Label.decode(
@@ -208,7 +207,6 @@ class Monitor:
                         self._value(record), max_bytes=self._max_bytes, default_ts=record.timestamp
                     )
                     assert event.ts is not None  # noqa: S101 - default_ts fills it
-                    self.reorder.observe(partition, event.ts, now)
                     self._hold(
                         partition, join.add_features(event.event_id, event.ts, event.features), now
                     )

@@ -3,6 +3,9 @@ fed seeded synthetic streams with late, out-of-order labels."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import threading
 
 import pytest
@@ -36,6 +39,19 @@ def test_concept_flip_raises_one_alert_and_one_retrain_request(deployment: Deplo
     monitor = start_monitor(deployment)
     produce(deployment, scored, rate=3_000)
     final = wait_joined(deployment, monitor, len(scored.events))
+
+    # What a user sees while it runs: the status (from the live monitor) and the alerts.
+    shown = json.loads(_cli(deployment, "status", "--model", deployment.model, "--json"))
+    [entry] = shown["models"]
+    assert entry["active_version"] == version
+    assert entry["monitors"][0]["join"]["joined"] == len(scored.events)
+    assert entry["monitors"][0]["versions"][0]["metrics"]["accuracy"] is not None
+    assert [a["kind"] for a in entry["recent_alerts"]] == ["concept_drift"]
+    text = _cli(deployment, "status", "--model", deployment.model)
+    assert f"{deployment.model}: active v{version}" in text and "joined 24000" in text
+    lines = _cli(deployment, "alerts", "--model", deployment.model, "--json").splitlines()
+    assert [json.loads(line)["kind"] for line in lines] == ["concept_drift"]
+    assert "firing   critical" in _cli(deployment, "alerts", "--model", deployment.model)
     assert monitor.stop() == 0
 
     alerts = messages(deployment, "alerts", deployment.model)
@@ -52,6 +68,19 @@ def test_concept_flip_raises_one_alert_and_one_retrain_request(deployment: Deplo
     assert abs(requests[0]["since_ts"] - flip_ts) <= 500 * step, (requests[0], flip_ts)
     assert final["join"]["joined"] == len(scored.events)
     assert final["join"]["expired"] == final["join"]["orphans"] == 0
+
+
+def _cli(deployment: Deployment, *args: str) -> str:
+    done = subprocess.run(
+        [shutil.which("driftline") or "driftline", *args],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def test_stationary_stream_stays_quiet(deployment: Deployment) -> None:

@@ -11,6 +11,7 @@ from shared.join import Joined, Scored
 from shared.monitor_state import dumps, loads
 from shared.monitoring import ModelWatch, MonitorConfig, VersionInfo
 from shared.profile import build_profile
+from shared.reorder import Reorder
 from shared.synthetic import Scenario, SyntheticStream
 
 FEATURES = [f"x{i}" for i in range(10)]
@@ -89,8 +90,6 @@ def test_locate_change_and_unknown_detector() -> None:
 
 
 def test_a_checkpoint_with_held_events_loads_under_the_restricted_unpickler() -> None:
-    from shared.reorder import Reorder
-
     infos = {1: _info(1)}
     watch = ModelWatch("m", MonitorConfig(), infos.__getitem__)
     _feed(watch, Scenario(), 600)
