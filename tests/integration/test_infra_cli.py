@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from shared.infra.ports import free_port, port_is_free
 from shared.infra.process import is_running
+from shared.kafka_io import AssignmentWatchdog, make_consumer
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -82,29 +83,23 @@ def _group_round(bootstrap: str, topic: str, group: str, expect: int) -> list[by
     """Read ``expect`` records as ``group`` and commit them; fail if they do not arrive.
 
     kafka-python 3.0.12 sometimes assigns a member joining right after a broker restart no
-    partitions and never rejoins; a fresh member (same group, same committed offsets) is tried
-    after 20 s, up to three times. The resume semantics under test are unchanged.
+    partitions and never rejoins; the services' watchdog (re-join after an empty assignment)
+    guards this read too, after 5 s. The resume semantics under test are unchanged.
     """
-    for _attempt in range(3):
-        consumer = KafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        values: list[bytes] = []
-        deadline = time.monotonic() + 20
-        try:
-            while len(values) < expect and time.monotonic() < deadline:
-                for batch in consumer.poll(timeout_ms=500).values():
-                    values.extend(record.value for record in batch)
-            if len(values) >= expect:
-                consumer.commit()
-                return values
-        finally:
-            consumer.close()
-    raise AssertionError(f"read {len(values)} of {expect} records in three attempts")
+    consumer = make_consumer(bootstrap, group_id=group, topics=[topic])
+    watchdog = AssignmentWatchdog(consumer, lambda: consumer.subscribe([topic]), after_s=5.0)
+    values: list[bytes] = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(values) < expect and time.monotonic() < deadline:
+            watchdog.check(bool(consumer.assignment()))
+            for batch in consumer.poll(timeout_ms=500).values():
+                values.extend(record.value for record in batch)
+        assert len(values) >= expect, f"read {len(values)} of {expect} records in 60 s"
+        consumer.commit()
+        return values
+    finally:
+        consumer.close()
 
 
 def test_up_status_down_lifecycle(home: Path) -> None:

@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from shared.errors import ConfigError, KafkaError
 from shared.kafka_io import (
+    AssignmentWatchdog,
     DeadLetterWriter,
     decode_or_dead_letter,
     ensure_topics,
@@ -42,10 +43,17 @@ def producer(servers: Servers) -> Iterator[KafkaProducer]:
 
 
 def _consume(consumer: KafkaConsumer, count: int, timeout_s: float = POLL_TIMEOUT_S) -> list:
-    """Poll until ``count`` records arrived; fail with how many did when time runs out."""
+    """Poll until ``count`` records arrived; fail with how many did when time runs out.
+
+    Like the services, it re-joins when kafka-python leaves the member with no partition.
+    """
     records: list = []
     deadline = time.monotonic() + timeout_s
+    subscribed = sorted(consumer.subscription() or [])
+    watchdog = AssignmentWatchdog(consumer, lambda: consumer.subscribe(subscribed), after_s=5.0)
     while len(records) < count:
+        if subscribed:
+            watchdog.check(bool(consumer.assignment()))
         assert time.monotonic() < deadline, (
             f"got {len(records)} of {count} records in {timeout_s} s"
         )

@@ -47,11 +47,8 @@ def test_concept_flip_raises_one_alert_and_one_retrain_request(deployment: Deplo
     assert entry["monitors"][0]["join"]["joined"] == len(scored.events)
     assert entry["monitors"][0]["versions"][0]["metrics"]["accuracy"] is not None
     assert [a["kind"] for a in entry["recent_alerts"]] == ["concept_drift"]
-    text = _cli(deployment, "status", "--model", deployment.model)
-    assert f"{deployment.model}: active v{version}" in text and "joined 24000" in text
-    lines = _cli(deployment, "alerts", "--model", deployment.model, "--json").splitlines()
-    assert [json.loads(line)["kind"] for line in lines] == ["concept_drift"]
-    assert "firing   critical" in _cli(deployment, "alerts", "--model", deployment.model)
+    listed = _cli(deployment, "alerts", "--model", deployment.model).splitlines()
+    assert len(listed) == 1 and "firing   critical" in listed[0] and "concept_drift" in listed[0]
     assert monitor.stop() == 0
 
     alerts = messages(deployment, "alerts", deployment.model)
@@ -88,7 +85,7 @@ def test_stationary_stream_stays_quiet(deployment: Deployment) -> None:
     _, serving = register_model(deployment, scenario)
     scored = score(scenario, 50_000, serving, seed=3)
     monitor = start_monitor(deployment)
-    produce(deployment, scored, rate=4_000)
+    produce(deployment, scored, rate=None)  # as fast as it goes: the monitor drains a backlog
     final = wait_joined(deployment, monitor, len(scored.events))
     assert monitor.stop() == 0
     assert messages(deployment, "alerts", deployment.model) == []
