@@ -145,11 +145,9 @@ class MonitorStateStore:
 
     def clear(self) -> int:
         """Delete this model's checkpoints (``driftline monitor --reset``); return how many."""
-        pattern = self._keys.monitor_join(self._model, 0)[: -len(":join:0")] + ":*"
+        pattern = self._keys.monitor_checkpoints(self._model)
         with redis_errors("deleting the monitor's checkpoints"):
-            names = [
-                name for name in self._client.scan_iter(match=pattern) if b":status:" not in name
-            ]
+            names = list(self._client.scan_iter(match=pattern))
             return int(self._client.delete(*names)) if names else 0
 
 

@@ -34,6 +34,7 @@ from shared.rolling import RollingMetrics
 
 PERFORMANCE_EVERY = 20
 """Labelled events between two checks of the performance thresholds."""
+_NUMBERS = (int, float)
 LOWER_IS_BETTER = frozenset({"mse", "mae", "rmse", "log_loss"})
 NAMESPACE = uuid.UUID("6f1c1d52-5f43-4c8e-9a55-6d0f3c1f7a10")
 
@@ -170,7 +171,7 @@ class VersionWatch:
             if value is not None:
                 window.append(value)
         watched = event.prediction if self.info.task == "regression" else event.score
-        if isinstance(watched, int | float) and not isinstance(watched, bool):
+        if isinstance(watched, _NUMBERS) and not isinstance(watched, bool):
             self.scores.append(float(watched))
         self._since_check += 1
         if self._since_check < self.config.drift_every or self.retired:

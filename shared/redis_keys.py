@@ -47,13 +47,18 @@ class RedisKeys:
         """Pub/sub channel announcing a promotion or rollback."""
         return f"{self._model(model)}:changed"
 
+    def monitor_checkpoints(self, model: str) -> str:
+        """Pattern matching every checkpoint key of the model's monitor (not its status)."""
+        return f"{self._model(model)}:monitor:checkpoint:*"
+
     def monitor_join(self, model: str, partition: int) -> str:
         """The monitor's checkpoint of one partition: its join buffer and input offsets."""
-        return f"{self._model(model)}:monitor:join:{partition}"
+        return f"{self._model(model)}:monitor:checkpoint:join:{partition}"
 
     def monitor_analytics(self, model: str, partitions: list[int]) -> str:
         """The monitor's checkpoint of the analytics over one set of partitions."""
-        return f"{self._model(model)}:monitor:analytics:{','.join(map(str, sorted(partitions)))}"
+        joined = ",".join(map(str, sorted(partitions)))
+        return f"{self._model(model)}:monitor:checkpoint:analytics:{joined}"
 
     def monitor_status(self, model: str, instance: str) -> str:
         """One monitor instance's latest status (JSON, expires when the monitor stops)."""

@@ -113,6 +113,9 @@ class _Window:
             if value is not None:
                 (metric.revert if revert else metric.update)(y_true, value)
 
+    def tracks(self, name: str) -> bool:
+        return name in self.metrics or (name == "roc_auc" and self._auc)
+
     def value(self, name: str) -> float | None:
         if not self.events:
             return None
@@ -182,7 +185,7 @@ class RollingMetrics:
 
     def value(self, name: str) -> float | None:
         """One metric over the count window; None while it is empty (KeyError if not tracked)."""
-        if name not in self._by_count.metrics and not (name == "roc_auc" and self._by_count._auc):
+        if not self._by_count.tracks(name):
             raise KeyError(name)
         return self._by_count.value(name)
 

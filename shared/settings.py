@@ -227,17 +227,27 @@ class Settings(BaseSettings):
         return self.verify_key or self.home / "keys" / "signing.pub"
 
     @property
+    def performance_rules(self) -> list[tuple[str, str, float]]:
+        """DRIFTLINE_MONITOR_PERFORMANCE as ``(metric, "<" or ">", threshold)`` rules.
+
+        >>> Settings(monitor_performance="accuracy<0.8, mse>2.5").performance_rules
+        [('accuracy', '<', 0.8), ('mse', '>', 2.5)]
+        """
+        rules = []
+        for part in filter(None, (p.strip() for p in self.monitor_performance.split(","))):
+            op = "<" if "<" in part else ">"
+            metric, _, threshold = part.partition(op)
+            rules.append((metric.strip(), op, float(threshold)))
+        return rules
+
+    @property
     def performance_thresholds(self) -> dict[str, float]:
         """DRIFTLINE_MONITOR_PERFORMANCE as ``{metric: threshold}``.
 
         >>> Settings(monitor_performance="accuracy<0.8, mse>2.5").performance_thresholds
         {'accuracy': 0.8, 'mse': 2.5}
         """
-        out: dict[str, float] = {}
-        for part in filter(None, (p.strip() for p in self.monitor_performance.split(","))):
-            metric, _, threshold = part.replace(">", "<").partition("<")
-            out[metric.strip()] = float(threshold)
-        return out
+        return {metric: threshold for metric, _, threshold in self.performance_rules}
 
     @property
     def secret(self) -> str | None:

@@ -103,20 +103,18 @@ def add_command(
 def monitor_config(settings: Settings) -> MonitorConfig:
     """The analytics settings, checked: a performance threshold must name a known metric in its
     natural direction (``accuracy<0.8``, ``mse>2``)."""
-    performance = settings.performance_thresholds
-    for part in filter(None, (p.strip() for p in settings.monitor_performance.split(","))):
-        metric = part.replace(">", "<").partition("<")[0].strip()
+    for metric, op, threshold in settings.performance_rules:
         if metric not in KNOWN_METRICS:
             raise ConfigError(
                 f"DRIFTLINE_MONITOR_PERFORMANCE: unknown metric {metric!r}; "
                 f"choose from {', '.join(sorted(KNOWN_METRICS))}"
             )
         expected = ">" if metric in LOWER_IS_BETTER else "<"
-        if expected not in part:
+        if op != expected:
             raise ConfigError(
-                f"DRIFTLINE_MONITOR_PERFORMANCE: {part!r} alerts when {metric} is "
+                f"DRIFTLINE_MONITOR_PERFORMANCE: '{metric}{op}{threshold}' alerts when {metric} is "
                 f"{'above' if expected == '>' else 'below'} the threshold; write "
-                f"'{metric}{expected}{performance[metric]}'"
+                f"'{metric}{expected}{threshold}'"
             )
     return MonitorConfig(
         metrics_window=settings.monitor_metrics_window,
@@ -127,7 +125,7 @@ def monitor_config(settings: Settings) -> MonitorConfig:
         false_alarms_per_million=settings.monitor_false_alarms_per_million,
         detector=settings.monitor_detector,
         concept_min_labels=settings.monitor_concept_min_labels,
-        performance=performance,
+        performance=settings.performance_thresholds,
         cooldown_ms=int(settings.monitor_cooldown_s * 1000),
         retrain_timeout_ms=int(settings.retrain_timeout_s * 1000),
     )
