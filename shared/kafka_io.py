@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import kafka.errors
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.producer.future import FutureRecordMetadata
 
@@ -259,6 +259,20 @@ def decode_or_dead_letter(
     except BadMessage as exc:
         dead_letters.write(record, str(exc))
         return None
+
+
+def has_unread(consumer: KafkaConsumer, tp: TopicPartition) -> bool:
+    """Whether ``tp`` may hold records this consumer has not been handed yet: its position is below
+    the partition's last known high watermark, or either is still unknown (no fetch answered yet).
+    Cheap once positions are known: no request goes out. False for a partition not assigned here."""
+    try:
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            return True
+        position = consumer.position(tp, timeout_ms=0)
+    except kafka.errors.IllegalStateError:  # revoked in the meantime
+        return False
+    return position is None or position < highwater
 
 
 class AssignmentWatchdog:

@@ -5,17 +5,24 @@ One monitor reads several partitions, and Kafka hands them over in chunks: a par
 already delivered. Windows and detectors fed in arrival order would then see the stream jump back
 and forth in time: a shift looks like it comes and goes, a flip like noise. :class:`Reorder` holds
 completed events until every active partition has moved past their event time (the low watermark),
-then releases them oldest first. A partition that has sent nothing for ``idle_ms`` of wall time no
-longer holds the others back.
+then releases them oldest first.
+
+A partition is active while it has records left to read (the caller says so with :meth:`busy`) or
+while it sent something in the last ``idle_ms`` of wall time; a partition that has caught up and gone
+quiet no longer holds the others back. An assigned partition that has sent nothing yet holds
+everything back until it sends or goes idle.
 
 >>> r = Reorder(idle_ms=10_000)
->>> r.push(0, 100, "a", now_ms=0); r.push(1, 50, "b", now_ms=0); r.push(0, 200, "c", now_ms=0)
->>> r.release(now_ms=1)  # partition 1 has only reached 50
+>>> r.assign({0, 1}, now_ms=0)
+>>> r.push(0, 100, "a", now_ms=0); r.release(now_ms=1)  # partition 1 has sent nothing yet
+[]
+>>> r.push(1, 50, "b", now_ms=1); r.push(0, 200, "c", now_ms=1)
+>>> r.release(now_ms=2)  # partition 1 has only reached 50
 ['b']
->>> r.push(1, 300, "d", now_ms=2); r.release(now_ms=3)
-['a', 'c']
->>> r.release(now_ms=20_000)  # both partitions idle: nothing left to wait for
-['d']
+>>> r.busy(1, now_ms=15_000); r.release(now_ms=16_000)  # quiet, but with a backlog: still waited for
+[]
+>>> r.push(1, 300, "d", now_ms=16_000); r.release(now_ms=16_001)  # partition 0 idle since 1
+['a', 'c', 'd']
 """
 
 from __future__ import annotations
@@ -32,34 +39,47 @@ class Reorder:
         self.max_held = max_held
         self._heap: list[tuple[int, int, Any]] = []
         self._arrival = 0
-        self._marks: dict[int, tuple[int, int]] = {}
-        """partition -> (highest event time seen, wall time it last advanced or sent)."""
+        self._marks: dict[int, tuple[int | None, int]] = {}
+        """partition -> (highest event time seen or None, wall time it last advanced or was busy)."""
 
     def __len__(self) -> int:
         return len(self._heap)
 
-    def observe(self, partition: int, ts: int, now_ms: int) -> None:
-        """A record of ``partition`` with event time ``ts`` arrived (whether or not it completes
-        an event): it moves that partition's watermark."""
-        mark, _ = self._marks.get(partition, (ts, now_ms))
-        self._marks[partition] = (max(mark, ts), now_ms)
-
-    def push(self, partition: int, ts: int, item: Any, now_ms: int) -> None:
-        """Hold ``item``; ``partition``'s watermark moves with ``ts`` unless already past it."""
-        mark = self._marks.get(partition)
-        if mark is None or ts > mark[0]:
-            self.observe(partition, ts, now_ms)
-        self._arrival += 1
-        heapq.heappush(self._heap, (ts, self._arrival, item))
+    def assign(self, partitions: set[int], now_ms: int) -> None:
+        """These partitions are now read here: each holds the watermark until it sends or idles.
+        Marks restored from a checkpoint keep their event time; their wall time starts now."""
+        for partition in partitions:
+            mark = self._marks.get(partition)
+            self._marks[partition] = (None if mark is None else mark[0], now_ms)
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions revoked from this monitor no longer hold the watermark."""
         for partition in partitions:
             self._marks.pop(partition, None)
 
-    def watermark(self, now_ms: int) -> int | None:
+    def busy(self, partition: int, now_ms: int) -> None:
+        """``partition`` has records not yet read: it cannot be idle, whatever the wall clock says."""
+        mark = self._marks.get(partition)
+        if mark is not None:
+            self._marks[partition] = (mark[0], now_ms)
+
+    def push(self, partition: int, ts: int, item: Any, now_ms: int) -> None:
+        """Hold ``item``; ``partition``'s watermark moves with ``ts`` unless already past it."""
+        mark = self._marks.get(partition)
+        if mark is None or mark[0] is None or ts > mark[0]:
+            self._marks[partition] = (ts, now_ms)
+        self._arrival += 1
+        heapq.heappush(self._heap, (ts, self._arrival, item))
+
+    def watermark(self, now_ms: int) -> float | None:
+        """The event time below which every active partition has passed; ``-inf`` while an active
+        partition has sent nothing, None when no partition is active."""
         active = [mark for mark, seen in self._marks.values() if now_ms - seen < self.idle_ms]
-        return min(active) if active else None
+        if not active:
+            return None
+        if any(mark is None for mark in active):
+            return float("-inf")
+        return min(mark for mark in active if mark is not None)
 
     def release(self, now_ms: int, *, everything: bool = False) -> list[Any]:
         """Items at or below the low watermark (all of them with ``everything``), oldest first;

@@ -30,7 +30,7 @@ from kafka.structs import OffsetAndMetadata
 from services.monitor.metrics import MonitorMetrics
 from shared.errors import BadMessage, KafkaError
 from shared.join import COUNTS, JoinBuffer, Joined, Scored
-from shared.kafka_io import AssignmentWatchdog, DeadLetterWriter, kafka_errors
+from shared.kafka_io import AssignmentWatchdog, DeadLetterWriter, has_unread, kafka_errors
 from shared.messages import (
     DEFAULT_MAX_BYTES,
     DriftAlert,
@@ -162,7 +162,13 @@ class Monitor:
                     polled = self._consumer.poll(timeout_ms=100, max_records=self._batch_max)
                 for tp, records in polled.items():
                     self._process(tp, records)
-                self._analyse(self.reorder.release(_now_ms()))
+                now = _now_ms()
+                for partition in self.partitions:
+                    if any(
+                        has_unread(self._consumer, TopicPartition(t, partition)) for t in inputs
+                    ):
+                        self.reorder.busy(partition, now)
+                self._analyse(self.reorder.release(now))
                 for state in self.partitions.values():
                     state.join.expire()
                 if time.monotonic() - self._last_checkpoint >= self._checkpoint_s:
@@ -370,6 +376,7 @@ class Monitor:
         elif restored is not None:
             log.warning("monitor settings changed since the checkpoint: analytics start afresh")
             self.watch, self.reorder = None, Reorder()
+        self.reorder.assign(set(self.partitions), _now_ms())
         log.info(
             "partitions assigned: %s (%s)",
             sorted(self.partitions),
