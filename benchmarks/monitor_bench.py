@@ -1,7 +1,7 @@
 """Monitor benchmark: prints tables; asserts nothing (figures go in the README).
 
     python benchmarks/monitor_bench.py detectors            # no servers needed
-    driftline infra up && python benchmarks/monitor_bench.py throughput [--events 30000]
+    driftline infra up && python benchmarks/monitor_bench.py throughput [--events 30000] [--monitors 2]
 
 1. ``detectors``: replayed error streams of four scenarios (sudden, gradual and recurring concept
    drift, and a stationary stream), each run with many seeds, through the monitor's concept-drift
@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
 import shutil
@@ -29,6 +30,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -175,7 +177,7 @@ def data_drift(events: int) -> None:
             print(f"{label}: " + ", ".join(f"{k} after {i - 5_000} events" for i, k in fired))
 
 
-def throughput(events: int) -> None:
+def throughput(events: int, monitors: int = 1) -> None:
     from shared.infra.stack import Infra  # noqa: PLC0415
     from shared.settings import load_settings  # noqa: PLC0415
     from shared.synthetic import Scenario  # noqa: PLC0415
@@ -183,7 +185,6 @@ def throughput(events: int) -> None:
         produce,
         register_model,
         score,
-        status,
     )
     from tests.integration.predictor_harness import make_deployment  # noqa: PLC0415
 
@@ -204,28 +205,40 @@ def throughput(events: int) -> None:
         command = [sys.executable, "-m", "cProfile", "-o", os.environ["PROFILE"], *command]
     env = {**deployment.env}
     started = time.monotonic()
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
+    processes = [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        for _ in range(monitors)
+    ]
     first: tuple[float, int] | None = None
     try:
         while True:
-            found = status(deployment)
-            joined = found["join"]["joined"] if found else 0
+            joined = joined_total(deployment)
             if first is None and joined > 0:
                 first = (time.monotonic(), joined)
             if joined >= events:
                 break
+            if any(process.poll() is not None for process in processes):
+                raise SystemExit("a monitor exited early")
             time.sleep(0.2)
         done = time.monotonic()
     finally:
-        process.terminate()
-        process.wait(60)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(60)
     if first is None:
         raise SystemExit("the monitor joined nothing")
     rate = (events - first[1]) / (done - first[0])
-    print(f"joined events/s (steady, after start-up): {rate:,.0f}")
+    print(f"joined events/s (steady, after start-up), {monitors} monitor(s): {rate:,.0f}")
     print(f"wall time including start-up: {done - started:.1f} s")
+
+
+def joined_total(deployment: Any) -> int:
+    """Events joined by all monitors of the deployment, from the statuses they publish."""
+    client = deployment.registry.client
+    pattern = deployment.registry.keys.monitor_status(deployment.model, "*")
+    texts = [client.get(name) for name in client.scan_iter(match=pattern)]
+    return sum(json.loads(text)["join"]["joined"] for text in texts if text)
 
 
 def main() -> None:
@@ -235,13 +248,16 @@ def main() -> None:
     parser.add_argument("part", choices=["detectors", "data-drift", "throughput"])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument(
+        "--monitors", type=int, default=1, help="throughput: monitor processes in one group"
+    )
     args = parser.parse_args()
     if args.part == "detectors":
         detectors(args.seeds)
     elif args.part == "data-drift":
         data_drift(args.events)
     else:
-        throughput(args.events)
+        throughput(args.events, args.monitors)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -55,6 +56,17 @@ def clients(settings: Settings, *, kafka: bool) -> Iterator[Clients]:
         if producer is not None:
             producer.close()
         redis_client.close()
+
+
+def settle_gc() -> None:
+    """For a long-running service, once it has started: move everything loaded so far (modules,
+    models, restored state) out of the collector's reach, and collect young objects less often.
+    A stream service allocates many short-lived objects and holds large windows; with the default
+    thresholds the collector rescans those windows again and again (a third of the monitor's
+    analytics time in a micro-benchmark)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def install_signal_handlers(stop: Callable[[], None]) -> None:

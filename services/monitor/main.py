@@ -14,9 +14,10 @@ import socket
 import time
 from typing import Any
 
+import redis
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
-from services.commands.common import install_signal_handlers
+from services.commands.common import install_signal_handlers, settle_gc
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.service import Monitor
 from shared.errors import ConfigError, DriftlineError
@@ -131,6 +132,26 @@ def monitor_config(settings: Settings) -> MonitorConfig:
     )
 
 
+class RetrainClaim:
+    """The one outstanding retrain request per model, shared by every monitor of it: a Redis key
+    set only if absent, expiring after the retrain timeout in case no new version ever comes."""
+
+    def __init__(self, client: redis.Redis, key: str, timeout_s: float) -> None:
+        self._client = client
+        self._key = key
+        self._timeout_ms = int(timeout_s * 1000)
+
+    def claim(self, request: RetrainRequest) -> bool:
+        with redis_errors("claiming the retrain request"):
+            return bool(
+                self._client.set(self._key, request.request_id, nx=True, px=self._timeout_ms)
+            )
+
+    def release(self) -> None:
+        with redis_errors("clearing the retrain request"):
+            self._client.delete(self._key)
+
+
 def run(
     settings: Settings, model: str, *, reset: bool = False, timeout_s: float | None = None
 ) -> int:
@@ -174,22 +195,7 @@ def run(
             classes=found.classes,
         )
 
-    outstanding = keys.retrain_outstanding(model)
-
-    def claim_retrain(request: RetrainRequest) -> bool:
-        with redis_errors("claiming the retrain request"):
-            return bool(
-                client.set(
-                    outstanding,
-                    request.request_id,
-                    nx=True,
-                    px=int(settings.retrain_timeout_s * 1000),
-                )
-            )
-
-    def release_retrain() -> None:
-        with redis_errors("clearing the retrain request"):
-            client.delete(outstanding)
+    outstanding = RetrainClaim(client, keys.retrain_outstanding(model), settings.retrain_timeout_s)
 
     status_key = keys.monitor_status(model, f"{instance}-{os.getpid()}")
 
@@ -214,8 +220,8 @@ def run(
         config=config,
         dead_letters=DeadLetterWriter(producer, topics.dlq, service="monitor"),
         metrics=metrics,
-        claim_retrain=claim_retrain,
-        release_retrain=release_retrain,
+        claim_retrain=outstanding.claim,
+        release_retrain=outstanding.release,
         publish_status=publish_status,
         label_window_ms=int(settings.monitor_label_window_s * 1000),
         max_pending=settings.monitor_max_pending,
@@ -230,6 +236,7 @@ def run(
     port = DEFAULT_HTTP_PORT if settings.http_port is None else settings.http_port
     http = HealthServer(settings.http_host, port, metrics.registry, liveness, monitor.readiness)
     install_signal_handlers(monitor.stop)
+    settle_gc()
     http.start()
     log.info(
         "monitor for %s started (group %s, detector %s, label window %.0f s)",
