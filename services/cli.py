@@ -15,6 +15,7 @@ from services.commands import infra, models, observe
 from services.commands.common import EXIT_ERROR, EXIT_INTERRUPTED
 from services.monitor import main as monitor
 from services.predictor import main as predictor
+from services.trainer import main as trainer
 from shared import __version__
 from shared.errors import DriftlineError
 from shared.logs import configure_logging
@@ -51,6 +52,9 @@ SETTING_FLAGS = (
     "monitor_label_window_s",
     "monitor_performance",
     "monitor_checkpoint_s",
+    "trainer_algorithm",
+    "trainer_min_examples",
+    "trainer_margin",
 )
 
 
@@ -89,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_command(commands, parents)
     predictor.add_command(commands, parents)
     monitor.add_command(commands, parents)
+    trainer.add_command(commands, parents)
     observe.add_command(commands, parents)
     return parser
 

@@ -142,7 +142,11 @@ class Prediction(Message, frozen=True, kw_only=True):
 
 
 class Example(Message, frozen=True, kw_only=True):
-    """A prediction joined with its label, by the monitor to ``examples``, for the trainer."""
+    """A prediction joined with its label, by the monitor to ``examples``, for the trainer.
+
+    ``prediction`` and ``version`` are absent on labelled history that no model scored, which a
+    user may write to ``examples`` to train a first model from (the trainer's bootstrap).
+    """
 
     topic: ClassVar[str] = "examples"
     numeric: ClassVar[tuple[str, ...]] = ("features", "label", "prediction")
@@ -151,8 +155,8 @@ class Example(Message, frozen=True, kw_only=True):
     model: Name
     features: Features
     label: Target
-    prediction: Target
-    version: Version
+    prediction: Target | None = None
+    version: Version | None = None
 
 
 class DriftAlert(Message, frozen=True, kw_only=True):

@@ -68,6 +68,14 @@ class RedisKeys:
         """The retrain request awaiting a new version; held with an expiry, one per model."""
         return f"{self._model(model)}:retrain:outstanding"
 
+    def trainer_requests(self, model: str) -> str:
+        """Hash: retrain request id -> what the trainer made of it (JSON); replays stop here."""
+        return f"{self._model(model)}:trainer:requests"
+
+    def trainer_status(self, model: str, instance: str) -> str:
+        """One trainer instance's latest status (JSON, expires when the trainer stops)."""
+        return f"{self._model(model)}:trainer:status:{instance}"
+
     def lock(self, name: str) -> str:
         """A named lock (the trainer's leader lock, for example)."""
         return f"{self.prefix}lock:{name}"

@@ -194,6 +194,60 @@ class Settings(BaseSettings):
     monitor_checkpoint_s: float = Field(
         default=5.0, gt=0, description="How often the monitor checkpoints its state to Redis."
     )
+    trainer_algorithm: str = Field(
+        default="logistic",
+        description="What the trainer fits: an algorithm of `driftline train` (e.g. linear, svm).",
+    )
+    trainer_params: str = Field(
+        default="",
+        description="Estimator parameters for the trainer, `KEY=VALUE` pairs separated by commas.",
+    )
+    trainer_task: Literal["regression", "classification"] | None = Field(
+        default=None,
+        description="Task of a first model (bootstrap); later versions keep their parent's.",
+    )
+    trainer_window_count: int = Field(
+        default=50_000, ge=10, description="Most labelled examples the trainer keeps."
+    )
+    trainer_window_s: float = Field(
+        default=7 * 86_400.0,
+        gt=0,
+        description="Event time the trainer's example window spans, behind the newest example.",
+    )
+    trainer_min_examples: int = Field(
+        default=1_000,
+        ge=10,
+        description="Examples (after the change point) needed before the trainer trains.",
+    )
+    trainer_holdout: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description="Most recent share of the training set that candidate and champion are judged on.",
+    )
+    trainer_margin: float = Field(
+        default=0.01,
+        ge=0,
+        description="How much better a candidate must be: accuracy points, or a relative MSE cut.",
+    )
+    trainer_alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="Significance level of the gate's paired test."
+    )
+    trainer_lock_ttl_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Expiry of the trainer's leader lock; a standby takes over within it.",
+    )
+    trainer_guard_labels: int = Field(
+        default=300,
+        ge=1,
+        description="Live labels a promoted version is judged on by the rollback guard.",
+    )
+    trainer_guard_margin: float = Field(
+        default=0.05,
+        ge=0,
+        description="How much worse than its predecessor a promoted version may do before rollback.",
+    )
     retrain_timeout_s: float = Field(
         default=3_600.0,
         gt=0,

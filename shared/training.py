@@ -9,7 +9,7 @@ import csv
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,19 @@ class Candidate:
     classes: list[Any] | None
     trained_on: dict[str, Any]
     libraries: dict[str, str]
+    scorer: Scorer | None = field(default=None, repr=False, compare=False)
+    """The fitted model, to score the hold-out slice again (the trainer's gate); not stored."""
+
+
+def split_point(rows: int, holdout: float) -> int:
+    """How many of ``rows`` (oldest first) are trained on; the rest are held out.
+
+    >>> split_point(100, 0.2), split_point(3, 0.2)
+    (80, 2)
+    """
+    if not 0.0 < holdout < 1.0:
+        raise ConfigError(f"holdout must be between 0 and 1, got {holdout}")
+    return rows - max(1, round(rows * holdout))
 
 
 def parse_label(text: str) -> Any:
@@ -209,10 +222,8 @@ def train(
     """Fit ``algo`` on the older part of ``data``, evaluate on the most recent ``holdout`` share,
     profile the training part, and sign the artifact for ``model``.
     """
-    if not 0.0 < holdout < 1.0:
-        raise ConfigError(f"holdout must be between 0 and 1, got {holdout}")
-    n_test = max(1, round(len(data) * holdout))
-    n_train = len(data) - n_test
+    n_train = split_point(len(data), holdout)
+    n_test = len(data) - n_train
     if n_train < 2:
         raise ConfigError(f"{len(data)} rows are too few to train and hold out {holdout:.0%}")
     chosen = task or infer_task(algo, data.y)
@@ -260,6 +271,7 @@ def train(
         classes=classes,
         trained_on=trained_on,
         libraries=library_versions(),
+        scorer=scorer,
     )
 
 

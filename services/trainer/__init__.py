@@ -1,0 +1,1 @@
+"""The trainer service: retrain on request, promote only a better model."""

@@ -1,0 +1,203 @@
+"""`driftline trainer --model NAME`: retrain on request, promote only a better model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from services.commands.common import install_signal_handlers, settle_gc
+from services.commands.models import parse_params
+from services.trainer.metrics import TrainerMetrics
+from services.trainer.service import GuardSettings, RequestLog, Trainer
+from shared.errors import DriftlineError
+from shared.example_window import ExampleWindow
+from shared.http import HealthServer
+from shared.infra.stack import Infra
+from shared.kafka_io import DeadLetterWriter, make_consumer, make_producer
+from shared.leader import LeaderLock
+from shared.lifecycle import ModelEvents
+from shared.modeling import ALGORITHMS
+from shared.redis_io import connect_redis, redis_errors
+from shared.redis_keys import RedisKeys
+from shared.registry import Registry
+from shared.retraining import TrainerConfig
+from shared.settings import Settings
+from shared.signing import load_signer, load_verifier
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HTTP_PORT = 9313
+STUCK_AFTER_S = 3_600.0
+"""Training holds the loop; only an hour without a loop counts as stuck."""
+
+
+def add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: list[argparse.ArgumentParser],
+) -> None:
+    parser = commands.add_parser(
+        "trainer",
+        parents=parents,
+        help="retrain on drift, promote only a better model, roll back a worse one",
+        description="Keep a window of recent labelled examples (from the monitor's `examples` "
+        "topic) and read retrain requests. One trainer per model leads (a Redis lock with "
+        "expiry); others stand by, with warm windows, and take over when it dies. On a request "
+        "the leader trains ALGO on the examples at or after the request's change point, scores "
+        "the candidate and the active model on the same most recent held-out slice, and promotes "
+        "the candidate only if it wins by the margin and a paired test (McNemar, or a bootstrap "
+        "on the squared error); otherwise it registers it as rejected. With no model yet it "
+        "trains and promotes a first one as soon as it holds enough examples. A promoted version "
+        "that does worse on live labels than its predecessor is rolled back. Every outcome is a "
+        "model-events record. Health on /healthz, readiness on /readyz, metrics on /metrics.",
+    )
+    parser.add_argument("--model", required=True, help="name of the model to train")
+    parser.add_argument(
+        "--algo",
+        dest="trainer_algorithm",
+        choices=list(ALGORITHMS),
+        metavar="ALGO",
+        help="one of: "
+        + ", ".join(ALGORITHMS)
+        + " (DRIFTLINE_TRAINER_ALGORITHM, default logistic)",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="estimator parameter, repeatable (DRIFTLINE_TRAINER_PARAMS, comma-separated)",
+    )
+    parser.add_argument(
+        "--min-examples",
+        dest="trainer_min_examples",
+        type=int,
+        metavar="N",
+        help="examples needed before training (DRIFTLINE_TRAINER_MIN_EXAMPLES, default 1000)",
+    )
+    parser.add_argument(
+        "--margin",
+        dest="trainer_margin",
+        type=float,
+        metavar="X",
+        help="how much better a candidate must be (DRIFTLINE_TRAINER_MARGIN, default 0.01)",
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        help=f"health/metrics port, default {DEFAULT_HTTP_PORT}; 0: any (DRIFTLINE_HTTP_PORT)",
+    )
+    parser.add_argument(
+        "--instance-id", help="stable instance name for the lock and status (DRIFTLINE_INSTANCE_ID)"
+    )
+    parser.add_argument("--timeout-s", type=float, help="stop after this many seconds")
+    parser.set_defaults(
+        run=lambda settings, args: run(
+            settings, args.model, params=args.param, timeout_s=args.timeout_s
+        )
+    )
+
+
+def trainer_config(settings: Settings, params: list[str] | None = None) -> TrainerConfig:
+    """The trainer's settings, checked; `--param` pairs override DRIFTLINE_TRAINER_PARAMS."""
+    pairs = [p.strip() for p in settings.trainer_params.split(",") if p.strip()]
+    return TrainerConfig(
+        algorithm=settings.trainer_algorithm,
+        params=parse_params([*pairs, *(params or [])]),
+        task=settings.trainer_task,
+        min_examples=settings.trainer_min_examples,
+        holdout=settings.trainer_holdout,
+        margin=settings.trainer_margin,
+        alpha=settings.trainer_alpha,
+    )
+
+
+def run(
+    settings: Settings,
+    model: str,
+    *,
+    params: list[str] | None = None,
+    timeout_s: float | None = None,
+) -> int:
+    """Run a trainer for ``model`` until stopped; return the exit code."""
+    config = trainer_config(settings, params)
+    signer = load_signer(settings.signing_key_path, settings.secret)
+    verifier = load_verifier(settings.verify_key_path, settings.secret)
+    endpoints = Infra(settings).endpoints()
+    topics = Topics(settings.topic_prefix)
+    keys = RedisKeys(settings.redis_prefix)
+    client = connect_redis(endpoints.redis_url, timeout_s=5.0)
+    registry = Registry(client, keys)
+    instance = f"{settings.instance_id or socket.gethostname()}-{os.getpid()}"
+    group = f"driftline-trainer-{model}"
+    producer = make_producer(endpoints.bootstrap, client_id=f"{group}-{instance}")
+    # Assigned, not subscribed: every trainer reads every partition. The group id only holds the
+    # leader's committed retrain offset.
+    consumer = make_consumer(
+        endpoints.bootstrap, group_id=group, client_id=f"{group}-{instance}", max_poll_records=5_000
+    )
+    metrics = TrainerMetrics.create(model)
+    status_key = keys.trainer_status(model, instance)
+
+    def publish_status(status: dict[str, Any]) -> None:
+        with redis_errors("publishing the trainer's status"):
+            client.set(status_key, json.dumps(status, default=str), px=30_000)
+
+    trainer = Trainer(
+        model=model,
+        consumer=consumer,
+        topics=topics,
+        registry=registry,
+        events=ModelEvents(producer, topics.model_events),
+        lock=LeaderLock(
+            client, keys.lock(f"trainer:{model}"), instance, ttl_s=settings.trainer_lock_ttl_s
+        ),
+        signer=signer,
+        verifier=verifier,
+        config=config,
+        window=ExampleWindow(settings.trainer_window_count, int(settings.trainer_window_s * 1000)),
+        requests=RequestLog(client, keys.trainer_requests(model)),
+        dead_letters=DeadLetterWriter(producer, topics.dlq, service="trainer"),
+        metrics=metrics,
+        guard=GuardSettings(settings.trainer_guard_labels, settings.trainer_guard_margin),
+        publish_status=publish_status,
+        max_bytes=settings.max_message_bytes,
+    )
+
+    def liveness() -> tuple[bool, str]:
+        idle = time.monotonic() - trainer.last_loop
+        return idle < STUCK_AFTER_S, f"loop last ran {idle:.1f} s ago"
+
+    port = DEFAULT_HTTP_PORT if settings.http_port is None else settings.http_port
+    http = HealthServer(settings.http_host, port, metrics.registry, liveness, trainer.readiness)
+    install_signal_handlers(trainer.stop)
+    settle_gc()
+    http.start()
+    log.info(
+        "trainer for %s started (%s, window %d examples / %.0f s, min %d examples)",
+        model,
+        config.algorithm,
+        settings.trainer_window_count,
+        settings.trainer_window_s,
+        config.min_examples,
+    )
+    try:
+        trainer.run(timeout_s=timeout_s)
+    finally:
+        consumer.close(autocommit=False)
+        producer.flush()
+        producer.close()
+        http.stop()
+        try:
+            with redis_errors("clearing the trainer's status"):
+                client.delete(status_key)
+        except DriftlineError:
+            pass
+        client.close()
+    log.info("trainer for %s stopped", model)
+    return 0
