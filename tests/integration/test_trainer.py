@@ -1,0 +1,102 @@
+"""The trainer through real `driftline trainer` processes on the real broker and Redis: a first
+model from labelled history, a retrain on post-change examples that is promoted, a replayed request
+that trains nothing, a worse candidate that is rejected, and a standby that takes over."""
+
+from __future__ import annotations
+
+from shared.serving import load_serving_model
+from shared.signing import load_verifier
+from shared.synthetic import Scenario, SyntheticStream
+from tests.integration.monitor_harness import messages, register_model
+from tests.integration.predictor_harness import Deployment
+from tests.integration.trainer_harness import (
+    produce_examples,
+    request_retrain,
+    start_trainer,
+    trainer_status,
+    wait_for,
+)
+
+
+def _events(deployment: Deployment, noun: str) -> list[tuple[int, str]]:
+    return [(m["version"], m["event"]) for m in messages(deployment, noun, deployment.model)]
+
+
+def test_regression_first_model_retrain_replay_and_reject(deployment: Deployment) -> None:
+    registry, model = deployment.registry, deployment.model
+    scenario = Scenario(task="regression", drift="sudden", at=1_000)
+    events = list(SyntheticStream(scenario, seed=5).events(2_200))
+    trainer = start_trainer(deployment, "linear", env={"DRIFTLINE_TRAINER_TASK": "regression"})
+
+    # No model yet: labelled history that no model scored is enough for a first version.
+    produce_examples(deployment, events[:1_000])
+    wait_for("a first version", lambda: registry.active(model) == 1, [trainer])
+    first = registry.get(model, 1)
+    assert first.parent is None and first.algorithm == "linear" and first.task == "regression"
+    assert first.trained_on["examples"] >= 400 and first.trained_on["offsets"]
+
+    # The concept flips; v1 serves the post-change events, and a request names the change.
+    verifier = load_verifier(deployment.home / "keys" / "signing.pub", None)
+    served = load_serving_model(registry, model, 1, verifier)
+    produce_examples(deployment, events[1_000:], served)
+    change_ts = events[1_000].ts
+    request_retrain(deployment, "r1", change_ts)
+    wait_for("v2 promoted", lambda: registry.active(model) == 2, [trainer])
+    second = registry.get(model, 2)
+    assert second.parent == 1 and second.trained_on["request_id"] == "r1"
+    assert second.trained_on["since_ts"] == change_ts
+    assert second.trained_on["start_ts"] >= change_ts, "trained on pre-change examples"
+    gate = second.trained_on["gate"]
+    assert gate["metric"] == "mse" and gate["candidate"] < 0.1 * gate["champion"], gate
+
+    # A replayed request trains nothing new.
+    request_retrain(deployment, "r1", change_ts)
+    wait_for(
+        "the replay to be read",
+        lambda: trainer.metric("driftline_trainer_retrain_requests_total", 'result="replayed"'),
+        [trainer],
+    )
+    assert [v.version for v in registry.versions(model)] == [1, 2]
+
+    # A candidate from the same data as the champion is no better: registered as rejected.
+    request_retrain(deployment, "r2", change_ts)
+    wait_for("v3 rejected", lambda: len(registry.versions(model)) == 3, [trainer])
+    third = registry.get(model, 3)
+    assert third.status == "rejected" and registry.active(model) == 2
+    assert "does not beat" in third.trained_on["gate"]["reason"]
+    rejected = [m for m in messages(deployment, "model-events", model) if m["event"] == "rejected"]
+    assert [m["version"] for m in rejected] == [3] and rejected[0]["reason"]
+    assert _events(deployment, "model-events") == [
+        (1, "registered"),
+        (1, "promoted"),
+        (2, "registered"),
+        (2, "promoted"),
+        (3, "rejected"),
+    ]
+    assert trainer.stop() == 0
+
+
+def test_standby_takes_over_when_the_leader_is_killed(deployment: Deployment) -> None:
+    registry, model = deployment.registry, deployment.model
+    _, served = register_model(deployment, Scenario(), algo="svm")
+    leader = start_trainer(deployment, "svm", env={"DRIFTLINE_INSTANCE_ID": "first"})
+    wait_for("a leader", lambda: (trainer_status(deployment, leader) or {}).get("leader"), [leader])
+    standby = start_trainer(deployment, "svm", env={"DRIFTLINE_INSTANCE_ID": "second"})
+    wait_for("the standby", lambda: trainer_status(deployment, standby), [leader, standby])
+    assert not trainer_status(deployment, standby)["leader"]  # type: ignore[index]
+
+    flipped = list(SyntheticStream(Scenario(drift="sudden", at=0), seed=8).events(1_200))
+    produce_examples(deployment, flipped, served)
+    wait_for(
+        "the standby's window to fill",
+        lambda: (trainer_status(deployment, standby) or {}).get("examples", 0) >= 1_200,
+        [leader, standby],
+    )
+    leader.kill()
+    request_retrain(deployment, "after-the-crash", None)
+    wait_for("v2 promoted by the standby", lambda: registry.active(model) == 2, [standby])
+    assert trainer_status(deployment, standby)["leader"]  # type: ignore[index]
+    second = registry.get(model, 2)
+    assert second.algorithm == "svm" and second.trained_on["request_id"] == "after-the-crash"
+    assert second.trained_on["gate"]["candidate"] > 0.9, second.trained_on["gate"]
+    assert standby.stop() == 0
