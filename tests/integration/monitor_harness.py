@@ -65,15 +65,17 @@ def produce(
     seed: int = 7,
     rate: float | None = 2_000.0,
     extra: list[tuple[str, str, bytes]] = (),  # type: ignore[assignment]
+    predictions: bool = True,
 ) -> None:
-    """Produce features, predictions (one per model in ``models``) and labels, at ``rate`` events
-    per second (a live stream: the monitor sees partitions interleaved as they would be in life).
+    """Produce features, predictions (one per model in ``models``; none without ``predictions``,
+    when a real predictor makes them) and labels, at ``rate`` events per second (a live stream:
+    the monitor sees partitions interleaved as they would be in life).
 
     The label of event ``i`` is sent after event ``i + d`` with ``d`` uniform in
     ``[0, max_label_delay)``: late and out of order, as labels are in life.
     """
     rng = np.random.default_rng(seed)
-    names = models or (deployment.model,)
+    names = (models or (deployment.model,)) if predictions else ()
     delays = rng.integers(0, max_label_delay, size=len(scored.events)) if max_label_delay else None
     labels_due: list[tuple[int, int]] = sorted(
         (i + (int(delays[i]) if delays is not None else 0), i) for i in range(len(scored.events))
