@@ -12,33 +12,33 @@ import logging
 import os
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.commands.common import install_signal_handlers, settle_gc
-from services.monitor.metrics import MonitorMetrics
-from services.monitor.service import Monitor
 from shared.errors import ConfigError, DriftlineError
 from shared.http import HealthServer
 from shared.infra.stack import Infra
 from shared.kafka_io import DeadLetterWriter, make_consumer, make_producer
 from shared.messages import RetrainRequest
-from shared.monitor_state import MonitorStateStore
-from shared.monitoring import LOWER_IS_BETTER, MonitorConfig, VersionInfo
 from shared.redis_io import connect_redis, redis_errors
 from shared.redis_keys import RedisKeys
 from shared.registry import Registry
-from shared.rolling import BINARY, MULTICLASS, PROBABILISTIC, REGRESSION
 from shared.settings import Settings
 from shared.topics import Topics
+
+if TYPE_CHECKING:
+    from shared.monitoring import MonitorConfig
+
+# The analytics import river (and, through it, scikit-learn): seconds of start-up that every
+# other `driftline` command should not pay. They are imported when the monitor runs.
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 9312
 STUCK_AFTER_S = 60.0
-KNOWN_METRICS = set(REGRESSION) | set(BINARY) | set(MULTICLASS) | set(PROBABILISTIC)
 
 
 def add_command(
@@ -104,11 +104,15 @@ def add_command(
 def monitor_config(settings: Settings) -> MonitorConfig:
     """The analytics settings, checked: a performance threshold must name a known metric in its
     natural direction (``accuracy<0.8``, ``mse>2``)."""
+    from shared.monitoring import LOWER_IS_BETTER, MonitorConfig  # noqa: PLC0415
+    from shared.rolling import BINARY, MULTICLASS, PROBABILISTIC, REGRESSION  # noqa: PLC0415
+
+    known = set(REGRESSION) | set(BINARY) | set(MULTICLASS) | set(PROBABILISTIC)
     for metric, op, threshold in settings.performance_rules:
-        if metric not in KNOWN_METRICS:
+        if metric not in known:
             raise ConfigError(
                 f"DRIFTLINE_MONITOR_PERFORMANCE: unknown metric {metric!r}; "
-                f"choose from {', '.join(sorted(KNOWN_METRICS))}"
+                f"choose from {', '.join(sorted(known))}"
             )
         expected = ">" if metric in LOWER_IS_BETTER else "<"
         if op != expected:
@@ -156,6 +160,11 @@ def run(
     settings: Settings, model: str, *, reset: bool = False, timeout_s: float | None = None
 ) -> int:
     """Run a monitor for ``model`` until stopped; return the exit code."""
+    from services.monitor.metrics import MonitorMetrics  # noqa: PLC0415
+    from services.monitor.service import Monitor  # noqa: PLC0415
+    from shared.monitor_state import MonitorStateStore  # noqa: PLC0415
+    from shared.monitoring import VersionInfo  # noqa: PLC0415
+
     config = monitor_config(settings)
     endpoints = Infra(settings).endpoints()
     topics = Topics(settings.topic_prefix)
