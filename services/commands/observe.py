@@ -134,12 +134,20 @@ def collect_status(settings: Settings, model: str | None, recent: int) -> dict[s
                     text = client.get(key)
                     if text:
                         monitors.append(json.loads(text))
+            trainers = []
+            with redis_errors("reading trainer status"):
+                for key in client.scan_iter(match=keys.trainer_status(name, "*")):
+                    text = client.get(key)
+                    if text:
+                        trainers.append(json.loads(text))
+            trainers.sort(key=lambda t: not t["leader"])
             mine = [a for a in alerts if a.model == name]
             out["models"].append(
                 {
                     "model": name,
                     "active_version": registry.active(name),
                     "monitors": monitors,
+                    "trainers": trainers,
                     "recent_alerts": [json.loads(a.encode()) for a in mine[-recent:]],
                 }
             )
@@ -187,6 +195,20 @@ def run_status(settings: Settings, args: argparse.Namespace) -> int:
                     )
                 if version["firing"]:
                     print(f"      firing: {', '.join(version['firing'])}")
+        if not entry["trainers"]:
+            print("  no trainer running (driftline trainer --model NAME)")
+        for trainer in entry["trainers"]:
+            role = "leader" if trainer["leader"] else "standby"
+            print(
+                f"  trainer {trainer['holder']} ({role}, {trainer['algorithm']}): "
+                f"{trainer['examples']} examples in the window"
+            )
+            for pending in trainer["pending"]:
+                print(f"    request {pending['request_id']}: {pending['waiting'] or 'queued'}")
+            last = trainer["last_outcome"]
+            if last:
+                version = f" v{last['version']}" if last.get("version") else ""
+                print(f"    last: {last['outcome']}{version}: {last.get('reason', '')}")
         for alert in entry["recent_alerts"]:
             print("  " + format_alert(DriftAlert.decode(json.dumps(alert).encode())))
     return EXIT_OK

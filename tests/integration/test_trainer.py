@@ -4,6 +4,9 @@ that trains nothing, a worse candidate that is rejected, and a standby that take
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 from shared.serving import load_serving_model
 from shared.signing import load_verifier
 from shared.synthetic import Scenario, SyntheticStream
@@ -73,6 +76,25 @@ def test_regression_first_model_retrain_replay_and_reject(deployment: Deployment
         (2, "promoted"),
         (3, "rejected"),
     ]
+
+    # What `driftline status` shows of it.
+    wait_for(
+        "the status to show the rejection",
+        lambda: (
+            ((trainer_status(deployment, trainer) or {}).get("last_outcome") or {}).get("outcome")
+            == "reject"
+        ),
+        [trainer],
+    )
+    shown = subprocess.run(
+        [shutil.which("driftline") or "driftline", "status", "--model", model],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "(leader, linear): " in shown and "last: reject v3" in shown, shown
     assert trainer.stop() == 0
 
 
