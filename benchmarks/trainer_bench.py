@@ -1,14 +1,15 @@
 """Trainer benchmark: prints tables; asserts nothing (figures go in the README).
 
     python benchmarks/trainer_bench.py training [--sizes 1000,5000,20000,50000]   # no servers
-    driftline infra up && python benchmarks/trainer_bench.py loop [--events 14000]
+    driftline infra up && python benchmarks/trainer_bench.py loop [--events 30000 --flip 5000]
 
 1. ``training``: for every algorithm and window size, the time :func:`shared.retraining.retrain`
    takes to fit a candidate on a flipped synthetic stream (10 features, classification; linear and
    ridge on its regression twin) and to judge it against a champion on the held-out quarter.
    RBF SVMs grow with the square of the rows; sizes above ``--rbf-max`` are left out.
 2. ``loop``: real predictor, monitor and trainer processes; a stream of N events at a steady rate
-   whose concept flips at N/4. From Kafka record timestamps (wall clock when each record was
+   whose concept flips at ``--flip`` (the stream goes on long enough for the new version to
+   serve). From Kafka record timestamps (wall clock when each record was
    written) and the trainer's metrics, the time from the flip to the new version serving, broken
    into: detection (flipped events produced -> concept alert), waiting for enough post-change
    examples, training and gate, and swap (promotion -> first prediction by the new version).
@@ -83,7 +84,7 @@ def training(sizes: list[int], rbf_max: int) -> None:
         print(f"| {name} | {task} | " + " | ".join(cells) + " |")
 
 
-def loop(events: int, rate: float) -> None:
+def loop(events: int, flip: int, rate: float) -> None:
     from shared.infra.stack import Infra  # noqa: PLC0415
     from shared.settings import load_settings  # noqa: PLC0415
     from tests.integration.monitor_harness import (  # noqa: PLC0415
@@ -102,7 +103,6 @@ def loop(events: int, rate: float) -> None:
     deployment = make_deployment(
         endpoints.bootstrap, endpoints.redis_url, home, uuid.uuid4().hex[:8]
     )
-    flip = events // 4
     scenario = Scenario(drift="sudden", at=flip)
     _, served = register_model(deployment, scenario)
     stream = score(scenario, events, served, seed=11)
@@ -170,13 +170,14 @@ def main() -> None:
     parser.add_argument("part", choices=["training", "loop"])
     parser.add_argument("--sizes", default="1000,5000,20000,50000")
     parser.add_argument("--rbf-max", type=int, default=20_000)
-    parser.add_argument("--events", type=int, default=14_000)
+    parser.add_argument("--events", type=int, default=30_000)
+    parser.add_argument("--flip", type=int, default=5_000)
     parser.add_argument("--rate", type=float, default=1_000.0)
     args = parser.parse_args()
     if args.part == "training":
         training([int(n) for n in args.sizes.split(",")], args.rbf_max)
     else:
-        loop(args.events, args.rate)
+        loop(args.events, args.flip, args.rate)
 
 
 if __name__ == "__main__":

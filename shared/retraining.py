@@ -60,6 +60,16 @@ class Outcome:
     examples: int = 0
 
 
+def preload() -> None:
+    """Import what training, judging and loading artifacts need (scikit-learn, skops, river): it
+    takes seconds, which a trainer should spend at start-up, not while a request waits."""
+    import river.linear_model  # noqa: F401, PLC0415
+    import sklearn.linear_model  # noqa: PLC0415
+    import sklearn.metrics  # noqa: PLC0415
+    import sklearn.svm  # noqa: F401, PLC0415
+    import skops.io  # noqa: F401, PLC0415
+
+
 def retrain(
     window: ExampleWindow,
     *,

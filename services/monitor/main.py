@@ -15,13 +15,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import redis
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.commands.common import install_signal_handlers, settle_gc
 from shared.errors import ConfigError, DriftlineError
 from shared.http import HealthServer
 from shared.infra.stack import Infra
-from shared.kafka_io import DeadLetterWriter, make_consumer, make_producer
+from shared.kafka_io import DeadLetterWriter, kafka_errors, make_consumer, make_producer
 from shared.messages import RetrainRequest
 from shared.redis_io import connect_redis, redis_errors
 from shared.redis_keys import RedisKeys
@@ -156,6 +157,28 @@ class RetrainClaim:
             self._client.delete(self._key)
 
 
+def _kafka_clients(
+    bootstrap: str, group: str, client_id: str, topics: Topics
+) -> tuple[KafkaProducer, KafkaConsumer]:
+    # Examples are one record per joined event: a longer linger and bigger batches keep
+    # kafka-python's accumulator lock (contended with its sender thread) out of the hot path.
+    producer = make_producer(bootstrap, client_id=client_id, linger_ms=50, batch_size=512 * 1024)
+    with kafka_errors("reading the metadata of the monitor's output topics"):
+        # A first send to a topic waits for its metadata: learn it now, not when an alert fires.
+        for topic in (topics.examples, topics.alerts, topics.retrain, topics.dlq):
+            producer.partitions_for(topic)
+    consumer = make_consumer(
+        bootstrap,
+        group_id=group,
+        client_id=client_id,
+        max_poll_records=1_000,
+        # Range keeps partition p of features, predictions and labels on one member: the join
+        # needs it. Round-robin would scatter them.
+        partition_assignment_strategy=(RangePartitionAssignor,),
+    )
+    return producer, consumer
+
+
 def run(
     settings: Settings, model: str, *, reset: bool = False, timeout_s: float | None = None
 ) -> int:
@@ -178,20 +201,7 @@ def run(
     group = f"driftline-monitor-{model}"
     instance = settings.instance_id or socket.gethostname()
     client_id = f"{group}-{instance}-{os.getpid()}"
-    # Examples are one record per joined event: a longer linger and bigger batches keep
-    # kafka-python's accumulator lock (contended with its sender thread) out of the hot path.
-    producer = make_producer(
-        endpoints.bootstrap, client_id=client_id, linger_ms=50, batch_size=512 * 1024
-    )
-    consumer = make_consumer(
-        endpoints.bootstrap,
-        group_id=group,
-        client_id=client_id,
-        max_poll_records=1_000,
-        # Range keeps partition p of features, predictions and labels on one member: the join
-        # needs it. Round-robin would scatter them.
-        partition_assignment_strategy=(RangePartitionAssignor,),
-    )
+    producer, consumer = _kafka_clients(endpoints.bootstrap, group, client_id, topics)
 
     @functools.cache
     def describe(version: int) -> VersionInfo:

@@ -34,7 +34,7 @@ from shared.lifecycle import ModelEvents
 from shared.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest
 from shared.redis_io import redis_errors
 from shared.registry import Registry
-from shared.retraining import Outcome, TrainerConfig, retrain
+from shared.retraining import Outcome, TrainerConfig, preload, retrain
 from shared.rollback_guard import RollbackGuard, Verdict
 from shared.serving import ServingModel, load_serving_model
 from shared.signing import Signer, Verifier
@@ -70,6 +70,8 @@ class Pending:
     waiting_since: float
     last_said: float = 0.0
     why: str = ""
+    checked: bool = False
+    """Whether the request log was consulted (once is enough: only the leader records)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,9 @@ class Trainer:
 
     def run(self, timeout_s: float | None = None) -> None:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        started = time.monotonic()
+        preload()  # scikit-learn, skops, river: seconds to import, better now than mid-request
+        log.info("training libraries loaded in %.1f s", time.monotonic() - started)
         self._position()
         try:
             while not self._stop.is_set():
@@ -282,7 +287,8 @@ class Trainer:
 
     def _serve(self, pending: Pending) -> None:
         request = pending.request
-        done = self._handled(request.request_id)
+        done = None if pending.checked else self._handled(request.request_id)
+        pending.checked = True
         if done is not None:
             log.info(
                 "retrain request %s was handled already (%s): nothing to train",
@@ -292,7 +298,11 @@ class Trainer:
             self._metrics.requests.labels(self.model, "replayed").inc()
             self._finish(pending)
             return
-        outcome = self._train(request.request_id, request.since_ts)
+        have = self.window.count(request.since_ts)
+        if have < self.config.min_examples:
+            outcome = Outcome("waiting", _waiting(have, self.config.min_examples, request.since_ts))
+        else:
+            outcome = self._train(request.request_id, request.since_ts)
         if outcome.kind == "waiting":
             now = time.monotonic()
             pending.why = outcome.reason
@@ -497,6 +507,11 @@ class Trainer:
             self._publish_status(self.status())
         except DriftlineError as exc:
             log.warning("could not publish the trainer's status: %s", exc)
+
+
+def _waiting(have: int, need: int, since_ts: int | None) -> str:
+    where = "" if since_ts is None else f" at or after the change (event time {since_ts})"
+    return f"{have} of the {need} examples needed{where}; waiting for more"
 
 
 def _value(record: ConsumerRecord) -> bytes:
