@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from services.commands import infra, models, observe
+from services.commands import demo, infra, models, observe
 from services.commands.common import EXIT_ERROR, EXIT_INTERRUPTED
 from services.monitor import main as monitor
 from services.predictor import main as predictor
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_command(commands, parents)
     trainer.add_command(commands, parents)
     observe.add_command(commands, parents)
+    demo.add_command(commands, parents)
     return parser
 
 

@@ -275,6 +275,32 @@ def has_unread(consumer: KafkaConsumer, tp: TopicPartition) -> bool:
     return position is None or position < highwater
 
 
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from its beginning up to its end as of now (no group)."""
+    with kafka_errors(f"reading {topic}", bootstrap):
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        with kafka_errors(f"reading {topic}", bootstrap):
+            partitions = [
+                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
+            ]
+            if not partitions:
+                return []
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            ends = consumer.end_offsets(partitions)
+            records: list[ConsumerRecord] = []
+            deadline = time.monotonic() + timeout_s
+            while any(consumer.position(tp) < ends[tp] for tp in partitions):
+                if time.monotonic() > deadline:
+                    raise KafkaError(f"could not read {topic} to its end in {timeout_s:.0f} s")
+                for batch in consumer.poll(timeout_ms=500).values():
+                    records.extend(batch)
+            return records
+    finally:
+        consumer.close()
+
+
 class AssignmentWatchdog:
     """Re-joins the group when this member has held no partition for too long.
 

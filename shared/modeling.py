@@ -193,6 +193,15 @@ class Scorer:
     def task(self) -> Task:
         return self._task
 
+    @property
+    def model(self) -> Any:
+        """The fitted model itself."""
+        return self._model
+
+    @property
+    def family(self) -> Family:
+        return self._family
+
     def score(self, X: NDArray[np.float64]) -> tuple[list[Any], list[float] | None]:
         if self._family == "sklearn":
             return self._score_sklearn(X)

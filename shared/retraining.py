@@ -40,6 +40,12 @@ class TrainerConfig:
     holdout: float = 0.25
     margin: float = 0.01
     alpha: float = 0.05
+    online_snapshot_s: float = 0.0
+    """River algorithms: learn from every example and judge a snapshot this often (0: off)."""
+
+    @property
+    def online(self) -> bool:
+        return self.online_snapshot_s > 0 and algorithm(self.algorithm).family == "river"
 
     def __post_init__(self) -> None:
         try:

@@ -233,6 +233,11 @@ class Settings(BaseSettings):
     trainer_alpha: float = Field(
         default=0.05, gt=0, lt=1, description="Significance level of the gate's paired test."
     )
+    trainer_online_snapshot_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="River models only: seconds between snapshots of a model learning from every example; 0: off.",
+    )
     trainer_lock_ttl_s: float = Field(
         default=10.0,
         gt=0,

@@ -242,26 +242,59 @@ def train(
     scorer = Scorer(fitted, algo.family, chosen, data.features, classes)
     predictions, scores = scorer.score(X_test)
     metrics = evaluate(chosen, y_test, predictions, scores)
-    # Prediction drift watches the scores of a classifier and the predictions of a regressor.
-    train_predictions, train_scores = scorer.score(X_train)
-    watched = train_predictions if chosen == "regression" else train_scores
-    reference = build_profile(
-        X_train, data.features, None if watched is None else np.asarray(watched, dtype=float)
-    )
-    artifact = dump(fitted, algo.format)
-    digest = sha256_hex(artifact)
-    header = signed_header(model, algo.format, chosen, data.features, digest)
     trained_on: dict[str, Any] = {"source": source, "rows": n_train, "holdout_rows": n_test}
     if data.ts:
         trained_on.update(
             start_ts=data.ts[0], end_ts=data.ts[n_train - 1], holdout_end_ts=data.ts[-1]
         )
-    return Candidate(
+    return package(
+        fitted,
         model=model,
-        algorithm=algo.name,
+        algo=algo,
         task=chosen,
         features=data.features,
         params=options,
+        X_profile=X_train,
+        scorer=scorer,
+        metrics=metrics,
+        classes=classes,
+        trained_on=trained_on,
+        signer=signer,
+    )
+
+
+def package(
+    fitted: Any,
+    *,
+    model: str,
+    algo: Algorithm,
+    task: Task,
+    features: list[str],
+    params: dict[str, Any],
+    X_profile: NDArray[np.float64],
+    scorer: Scorer,
+    metrics: dict[str, float],
+    classes: list[Any] | None,
+    trained_on: dict[str, Any],
+    signer: Signer,
+) -> Candidate:
+    """A fitted model as a signed candidate: artifact, sha256, signature, and the reference
+    profile of ``X_profile`` (its training rows) that drift will be measured against."""
+    # Prediction drift watches the scores of a classifier and the predictions of a regressor.
+    train_predictions, train_scores = scorer.score(X_profile)
+    watched = train_predictions if task == "regression" else train_scores
+    reference = build_profile(
+        X_profile, features, None if watched is None else np.asarray(watched, dtype=float)
+    )
+    artifact = dump(fitted, algo.format)
+    digest = sha256_hex(artifact)
+    header = signed_header(model, algo.format, task, features, digest)
+    return Candidate(
+        model=model,
+        algorithm=algo.name,
+        task=task,
+        features=features,
+        params=params,
         format=algo.format,
         artifact=artifact,
         sha256=digest,

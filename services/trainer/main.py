@@ -114,6 +114,7 @@ def trainer_config(settings: Settings, params: list[str] | None = None) -> Train
         holdout=settings.trainer_holdout,
         margin=settings.trainer_margin,
         alpha=settings.trainer_alpha,
+        online_snapshot_s=settings.trainer_online_snapshot_s,
     )
 
 

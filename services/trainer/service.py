@@ -11,6 +11,7 @@ loop and the side effects.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -32,6 +33,8 @@ from shared.kafka_io import DeadLetterWriter, kafka_errors
 from shared.leader import LeaderLock
 from shared.lifecycle import ModelEvents
 from shared.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest
+from shared.modeling import algorithm
+from shared.online import OnlineLearner
 from shared.redis_io import redis_errors
 from shared.registry import Registry
 from shared.retraining import Outcome, TrainerConfig, preload, retrain
@@ -44,6 +47,8 @@ from shared.training import Candidate
 log = logging.getLogger(__name__)
 
 WAITING_LOG_EVERY_S = 10.0
+REPLAY_ON_START = 10_000
+"""Examples from the window a new continuous learner learns first (seconds of River time)."""
 
 
 class RequestLog:
@@ -123,6 +128,9 @@ class Trainer:
         self._stop = threading.Event()
         self._pending: list[Pending] = []
         self._champion: ServingModel | None = None
+        self._learner: OnlineLearner | None = None
+        self._learner_version: int | None = None
+        self._next_snapshot = time.monotonic() + config.online_snapshot_s
         self._retrain_tp = TopicPartition(topics.retrain, 0)
         self._positioned = False
         self._next_lock_try = 0.0
@@ -165,6 +173,9 @@ class Trainer:
                 self._metrics.window.labels(self.model).set(len(self.window))
                 if self.lock.held and not self._stop.is_set():
                     self._act()
+                    if self.config.online and time.monotonic() >= self._next_snapshot:
+                        self._next_snapshot = time.monotonic() + self.config.online_snapshot_s
+                        self._snapshot()
                 if time.monotonic() - self._last_status >= self._status_every_s:
                     self._report()
         finally:
@@ -217,6 +228,7 @@ class Trainer:
                 log.info("trainer for %s is the leader (%s)", self.model, self.lock.holder)
                 self._metrics.leader.labels(self.model).set(1)
                 self._champion = None  # the registry may have moved while standing by
+                self._learner = None
         except DriftlineError as exc:
             log.warning("cannot reach the leader lock: %s", exc)
 
@@ -244,6 +256,14 @@ class Trainer:
             self._metrics.duplicates.labels(self.model).inc()
             return
         self._metrics.examples.labels(self.model).inc()
+        if self._learner is not None and self.lock.held:
+            self._learner.learn(
+                example.features,
+                example.label,
+                served=example.prediction,
+                version=example.version,
+                ts=example.ts,
+            )
         if self.guard is not None:
             verdict = self.guard.observe(example.version, example.label, example.prediction)
             if verdict is not None:
@@ -441,8 +461,71 @@ class Trainer:
                 self._make_guard(candidate.task)
             if parent is not None and self.guard is not None:
                 self.guard.promoted(record.version, parent)
+            self._learner = None  # continuous learning goes on from the version now served
         self.last_outcome = result
         return result
+
+    def _snapshot(self) -> None:
+        """Continuous learning (River): start a learner from the serving version; on schedule,
+        judge it against that version on the same recent events and promote it if it wins. A
+        snapshot that does not win is logged, not registered (the registry would fill with them)."""
+        champion = self._load_champion()
+        if champion is None:
+            return
+        if self._learner is None or self._learner_version != champion.version:
+            self._learner = OnlineLearner(
+                self._start_model(champion),
+                champion.task,  # type: ignore[arg-type]
+                list(champion.features),
+                recent=max(self.config.min_examples, 2_000),
+            )
+            self._learner_version = champion.version
+            replay = self.window.examples()[-REPLAY_ON_START:]
+            for stored in replay:
+                self._learner.learn(
+                    stored.features,
+                    stored.label,
+                    served=stored.prediction,
+                    version=stored.version,
+                    ts=stored.ts,
+                )
+            log.info(
+                "continuous learning for %s starts from v%d (learnt the window's last %d examples)",
+                self.model,
+                champion.version,
+                len(replay),
+            )
+            return
+        if self._learner.learnt < self.config.min_examples:
+            return
+        decision = self._learner.judge(
+            champion.version, margin=self.config.margin, alpha=self.config.alpha
+        )
+        if decision is None:
+            return
+        if not decision.promote:
+            log.info("continuous-learning snapshot not promoted: %s", decision.reason)
+            self._metrics.outcomes.labels(self.model, "snapshot_kept").inc()
+            return
+        record = self._registry.get(self.model, champion.version)
+        candidate = self._learner.snapshot(
+            model=self.model,
+            algo=algorithm(self.config.algorithm),
+            params=self.config.params,
+            classes=record.classes,
+            signer=self._signer,
+            decision=decision,
+        )
+        reason = f"continuous learning: {decision.reason}"
+        self._apply(Outcome("promote", reason, candidate, decision, self._learner.learnt), None)
+
+    def _start_model(self, champion: ServingModel) -> Any:
+        """The serving version itself when it is a model of the configured River algorithm (it
+        goes on learning), else a fresh one."""
+        record = self._registry.get(self.model, champion.version)
+        if champion.scorer.family == "river" and record.algorithm == self.config.algorithm:
+            return copy.deepcopy(champion.scorer.model)
+        return algorithm(self.config.algorithm).make(champion.task, self.config.params)  # type: ignore[arg-type]
 
     def _judge(self, verdict: Verdict) -> None:
         if not verdict.rollback:

@@ -117,8 +117,33 @@ def test_standby_takes_over_when_the_leader_is_killed(deployment: Deployment) ->
     leader.kill()
     request_retrain(deployment, "after-the-crash", None)
     wait_for("v2 promoted by the standby", lambda: registry.active(model) == 2, [standby])
-    assert trainer_status(deployment, standby)["leader"]  # type: ignore[index]
+    holder = registry.client.get(registry.keys.lock(f"trainer:{model}"))
+    assert holder is not None and holder.decode().startswith(f"second-{standby.proc.pid}:")
     second = registry.get(model, 2)
     assert second.algorithm == "svm" and second.trained_on["request_id"] == "after-the-crash"
     assert second.trained_on["gate"]["candidate"] > 0.9, second.trained_on["gate"]
     assert standby.stop() == 0
+
+
+def test_a_river_model_learns_continuously_and_a_better_snapshot_is_promoted(
+    deployment: Deployment,
+) -> None:
+    registry, model = deployment.registry, deployment.model
+    _, served = register_model(deployment, Scenario(), algo="river-logistic")
+    trainer = start_trainer(
+        deployment, "river-logistic", env={"DRIFTLINE_TRAINER_ONLINE_SNAPSHOT_S": "1"}
+    )
+    wait_for(
+        "a leader", lambda: (trainer_status(deployment, trainer) or {}).get("leader"), [trainer]
+    )
+    flipped = list(SyntheticStream(Scenario(drift="sudden", at=0), seed=9).events(2_000))
+    produce_examples(deployment, flipped, served)
+    # No retrain request: the snapshot on the schedule wins the gate by itself.
+    wait_for("a snapshot promoted", lambda: registry.active(model) == 2, [trainer])
+    second = registry.get(model, 2)
+    assert second.trained_on["mode"] == "online" and second.algorithm == "river-logistic"
+    assert second.parent == 1 and second.format == "pickle"
+    gain = second.metrics["gate_candidate_accuracy"] - second.metrics["gate_champion_accuracy"]
+    assert gain > 0.3, second.metrics
+    assert messages(deployment, "retrain") == []
+    assert trainer.stop() == 0
