@@ -12,7 +12,7 @@ the serving version actually predicted for them (the examples carry it), with th
 >>> for i in range(200):
 ...     x = (i % 7) - 3.0
 ...     learner.learn({"x": x}, int(x > 0), served=int(x < 0), version=1)  # v1 is always wrong
->>> decision = learner.judge(1, margin=0.01, alpha=0.05)
+>>> decision = learner.judge(1, margin=0.01, alpha=0.05, last=50)
 >>> decision.promote, decision.n
 (True, 50)
 """
@@ -69,10 +69,15 @@ class OnlineLearner:
         self.model.learn_one(x, label)
         self.learnt += 1
 
-    def judge(self, champion: int, *, margin: float, alpha: float) -> Decision | None:
-        """The gate on the recent events the serving version ``champion`` predicted; None when
-        there are none yet."""
+    def judge(
+        self, champion: int, *, margin: float, alpha: float, last: int | None = None
+    ) -> Decision | None:
+        """The gate on the ``last`` most recent events the serving version ``champion`` predicted
+        (all of those kept without it); None when there are none yet. The learner improves as it
+        goes, so its recent predictions say more about the snapshot than its early ones."""
         mine = [s for s in self.recent if s.version == champion and s.served is not None]
+        if last is not None:
+            mine = mine[-last:]
         if not mine or any(s.predicted is None for s in mine):
             return None
         return decide(

@@ -150,7 +150,7 @@ class DemoView:
         now = time.monotonic()
         for name, (group, topics) in groups.items():
             try:
-                committed = self._admin.list_consumer_group_offsets(group)
+                committed = self._admin.list_group_offsets(group).get(group, {})
                 tps = [
                     TopicPartition(topic, p)
                     for topic in topics

@@ -429,6 +429,9 @@ class Trainer:
                 "holdout": decision.n,
             }
             candidate = _with_gate(candidate, gate)
+        candidate = dataclasses.replace(
+            candidate, trained_on={**candidate.trained_on, "topic": self._topics.examples}
+        )
         champion = self._champion
         parent = champion.version if champion is not None else None
         rejected = outcome.kind == "reject"
@@ -499,7 +502,10 @@ class Trainer:
         if self._learner.learnt < self.config.min_examples:
             return
         decision = self._learner.judge(
-            champion.version, margin=self.config.margin, alpha=self.config.alpha
+            champion.version,
+            margin=self.config.margin,
+            alpha=self.config.alpha,
+            last=max(100, int(self.config.min_examples * self.config.holdout)),
         )
         if decision is None:
             return

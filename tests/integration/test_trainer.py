@@ -37,6 +37,7 @@ def test_regression_first_model_retrain_replay_and_reject(deployment: Deployment
     first = registry.get(model, 1)
     assert first.parent is None and first.algorithm == "linear" and first.task == "regression"
     assert first.trained_on["examples"] >= 400 and first.trained_on["offsets"]
+    assert first.trained_on["topic"] == deployment.topic("examples")
 
     # The concept flips; v1 serves the post-change events, and a request names the change.
     verifier = load_verifier(deployment.home / "keys" / "signing.pub", None)
