@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -169,44 +170,17 @@ class DemoView:
         return lags
 
     def _render(self, state: dict[str, Any]) -> Group:
-        sent = self._progress.sent
-        head = Table.grid(padding=(0, 2))
-        phase = "before drift" if sent < self.drift_at else "drift injected"
-        head.add_row(
-            f"[b]driftline demo[/b] {self.model}",
-            f"events {sent:,} / {self.events:,} ({phase} at {self.drift_at:,})",
-            f"serving [b]v{state['active']}[/b]",
+        return render_panel(
+            Panel(
+                self.model,
+                self.events,
+                self.drift_at,
+                self._progress.sent,
+                state,
+                dict(self._rates),
+                list(self.timeline),
+            )
         )
-        services = Table(title="services", expand=False)
-        for column in ("service", "events/s", "lag"):
-            services.add_column(column)
-        for name in ("predictor", "monitor"):
-            rate = self._rates.get(name)
-            services.add_row(
-                name, "-" if rate is None else f"{rate:,.0f}", str(state["lags"].get(name, "-"))
-            )
-        trainer = state["trainer"]
-        if trainer:
-            waiting = "; ".join(p["waiting"] for p in trainer["pending"] if p["waiting"])
-            services.add_row("trainer", f"{trainer['examples']:,} examples", waiting or "idle")
-        versions = Table(title="rolling error per version")
-        for column in ("version", "labelled", "metrics (last window)", "drifting"):
-            versions.add_column(column)
-        monitor = state["monitor"]
-        for version in (monitor or {}).get("versions", [])[:3]:
-            metrics = ", ".join(
-                f"{k} {v:.3g}" for k, v in version["metrics"].items() if v is not None
-            )
-            drifting = ", ".join(d["feature"] for d in version["drift"] if d["drifting"])
-            versions.add_row(
-                f"v{version['version']}", str(version["labelled"]), metrics or "-", drifting or "-"
-            )
-        events = Table(title="alerts and swaps")
-        events.add_column("event")
-        for line in self.timeline[-6:]:
-            events.add_row(line)
-        bar = ProgressBar(total=self.events, completed=sent)
-        return Group(head, bar, services, versions, events)
 
     def _plain(self, state: dict[str, Any]) -> str:
         monitor = state["monitor"] or {}
@@ -243,3 +217,56 @@ class DemoView:
             for record in read_to_end(self._bootstrap, self._topics.dlq)
             if record.timestamp >= since_ms
         )
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Everything the live panel shows, gathered once per refresh."""
+
+    model: str
+    events: int
+    drift_at: int
+    sent: int
+    state: dict[str, Any]
+    """``lags``, ``active``, and the latest ``monitor`` and ``trainer`` status (or None)."""
+    rates: dict[str, float]
+    timeline: list[str]
+
+
+def render_panel(panel: Panel) -> Group:
+    """The live panel: progress, services, rolling error per version, alerts and swaps."""
+    state = panel.state
+    head = Table.grid(padding=(0, 2))
+    phase = "before drift" if panel.sent < panel.drift_at else "drift injected"
+    head.add_row(
+        f"[b]driftline demo[/b] {panel.model}",
+        f"events {panel.sent:,} / {panel.events:,} ({phase} at {panel.drift_at:,})",
+        f"serving [b]v{state['active']}[/b]",
+    )
+    services = Table(title="services", expand=False)
+    for column in ("service", "events/s", "lag"):
+        services.add_column(column)
+    for name in ("predictor", "monitor"):
+        rate = panel.rates.get(name)
+        services.add_row(
+            name, "-" if rate is None else f"{rate:,.0f}", str(state["lags"].get(name, "-"))
+        )
+    trainer = state["trainer"]
+    if trainer:
+        waiting = "; ".join(p["waiting"] for p in trainer["pending"] if p["waiting"])
+        services.add_row("trainer", f"{trainer['examples']:,} examples", waiting or "idle")
+    versions = Table(title="rolling error per version")
+    for column in ("version", "labelled", "metrics (last window)", "drifting"):
+        versions.add_column(column)
+    for version in (state["monitor"] or {}).get("versions", [])[:3]:
+        metrics = ", ".join(f"{k} {v:.3g}" for k, v in version["metrics"].items() if v is not None)
+        drifting = ", ".join(d["feature"] for d in version["drift"] if d["drifting"])
+        versions.add_row(
+            f"v{version['version']}", str(version["labelled"]), metrics or "-", drifting or "-"
+        )
+    events = Table(title="alerts and swaps")
+    events.add_column("event")
+    for line in panel.timeline[-6:]:
+        events.add_row(line)
+    bar = ProgressBar(total=panel.events, completed=panel.sent)
+    return Group(head, bar, services, versions, events)
