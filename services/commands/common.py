@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import logging
 import os
@@ -56,6 +57,18 @@ def clients(settings: Settings, *, kafka: bool) -> Iterator[Clients]:
         if producer is not None:
             producer.close()
         redis_client.close()
+
+
+def add_service_flags(parser: argparse.ArgumentParser, default_port: int, instance: str) -> None:
+    """The flags every service has: its HTTP port and a stable instance name (what it is for)."""
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        help=f"health/metrics port, default {default_port}; 0: any (DRIFTLINE_HTTP_PORT)",
+    )
+    parser.add_argument(
+        "--instance-id", help=f"stable instance name, {instance} (DRIFTLINE_INSTANCE_ID)"
+    )
 
 
 def settle_gc() -> None:

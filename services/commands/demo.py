@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.commands.common import EXIT_ERROR, EXIT_OK, progress
-from services.commands.demo_view import DemoView
 from shared.errors import ConfigError, DriftlineError
 from shared.infra.stack import Endpoints, Infra
 from shared.settings import Settings
@@ -199,6 +198,7 @@ def _stream(
     initial: int,
 ) -> dict[str, Any]:
     """Feed the events, wait for the loop to settle, stop the services, and summarize."""
+    from services.commands.demo_view import DemoView  # noqa: PLC0415 - rich: only for the demo
     from shared.demo_summary import RunFacts, summarize  # noqa: PLC0415
     from shared.feed import feed  # noqa: PLC0415
     from shared.kafka_io import make_producer  # noqa: PLC0415

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import redis
 from kafka import KafkaConsumer, TopicPartition
 
 from services.commands.common import EXIT_OK
@@ -128,18 +129,8 @@ def collect_status(settings: Settings, model: str | None, recent: int) -> dict[s
         alerts = list(read_alerts(endpoints.bootstrap, Topics(settings.topic_prefix).alerts))
         out: dict[str, Any] = {"models": []}
         for name in names:
-            monitors = []
-            with redis_errors("reading monitor status"):
-                for key in client.scan_iter(match=keys.monitor_status(name, "*")):
-                    text = client.get(key)
-                    if text:
-                        monitors.append(json.loads(text))
-            trainers = []
-            with redis_errors("reading trainer status"):
-                for key in client.scan_iter(match=keys.trainer_status(name, "*")):
-                    text = client.get(key)
-                    if text:
-                        trainers.append(json.loads(text))
+            monitors = _statuses(client, keys.monitor_status(name, "*"), "monitor")
+            trainers = _statuses(client, keys.trainer_status(name, "*"), "trainer")
             trainers.sort(key=lambda t: not t["leader"])
             mine = [a for a in alerts if a.model == name]
             out["models"].append(
@@ -155,6 +146,17 @@ def collect_status(settings: Settings, model: str | None, recent: int) -> dict[s
         return out
     finally:
         client.close()
+
+
+def _statuses(client: redis.Redis, pattern: str, service: str) -> list[dict[str, Any]]:
+    """The latest status each running instance of ``service`` published."""
+    found = []
+    with redis_errors(f"reading {service} status"):
+        for key in client.scan_iter(match=pattern):
+            text = client.get(key)
+            if text:
+                found.append(json.loads(text))
+    return found
 
 
 def run_status(settings: Settings, args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
-from services.commands.common import install_signal_handlers, settle_gc
+from services.commands.common import add_service_flags, install_signal_handlers, settle_gc
 from shared.errors import ConfigError, DriftlineError
 from shared.http import HealthServer
 from shared.infra.stack import Infra
@@ -81,14 +81,7 @@ def add_command(
         type=float,
         help="seconds between checkpoints to Redis (DRIFTLINE_MONITOR_CHECKPOINT_S)",
     )
-    parser.add_argument(
-        "--http-port",
-        type=int,
-        help=f"health/metrics port, default {DEFAULT_HTTP_PORT}; 0: any (DRIFTLINE_HTTP_PORT)",
-    )
-    parser.add_argument(
-        "--instance-id", help="stable instance name for status keys (DRIFTLINE_INSTANCE_ID)"
-    )
+    add_service_flags(parser, DEFAULT_HTTP_PORT, "for its status key")
     parser.add_argument(
         "--reset",
         action="store_true",

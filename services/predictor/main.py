@@ -13,7 +13,7 @@ import socket
 import time
 import uuid
 
-from services.commands.common import install_signal_handlers
+from services.commands.common import add_service_flags, install_signal_handlers
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
 from shared.errors import ArtifactRejected
@@ -60,14 +60,7 @@ def add_command(
     parser.add_argument(
         "--batch-wait-ms", type=int, help="longest wait to fill a batch (DRIFTLINE_BATCH_WAIT_MS)"
     )
-    parser.add_argument(
-        "--http-port",
-        type=int,
-        help=f"health/metrics port, default {DEFAULT_HTTP_PORT}; 0: any (DRIFTLINE_HTTP_PORT)",
-    )
-    parser.add_argument(
-        "--instance-id", help="stable instance name, the transactional id (DRIFTLINE_INSTANCE_ID)"
-    )
+    add_service_flags(parser, DEFAULT_HTTP_PORT, "its transactional id")
     parser.add_argument(
         "--max-messages", type=int, help="stop after this many records (for tests and benchmarks)"
     )

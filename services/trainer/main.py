@@ -10,7 +10,7 @@ import socket
 import time
 from typing import Any
 
-from services.commands.common import install_signal_handlers, settle_gc
+from services.commands.common import add_service_flags, install_signal_handlers, settle_gc
 from services.commands.models import parse_params
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.service import GuardSettings, RequestLog, Trainer
@@ -87,14 +87,7 @@ def add_command(
         metavar="X",
         help="how much better a candidate must be (DRIFTLINE_TRAINER_MARGIN, default 0.01)",
     )
-    parser.add_argument(
-        "--http-port",
-        type=int,
-        help=f"health/metrics port, default {DEFAULT_HTTP_PORT}; 0: any (DRIFTLINE_HTTP_PORT)",
-    )
-    parser.add_argument(
-        "--instance-id", help="stable instance name for the lock and status (DRIFTLINE_INSTANCE_ID)"
-    )
+    add_service_flags(parser, DEFAULT_HTTP_PORT, "for the lock and status")
     parser.add_argument("--timeout-s", type=float, help="stop after this many seconds")
     parser.set_defaults(
         run=lambda settings, args: run(
