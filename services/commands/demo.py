@@ -161,6 +161,13 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError("Kafka or Redis did not come up; see `driftline infra status`")
     endpoints = infra.endpoints()
     started_infra = not was_running and settings.kafka_bootstrap is None
+    if plan.services:
+        # A run of its own on topics of its own: a new model's consumer groups start from the
+        # beginning of a topic, and would otherwise score every earlier run's events again.
+        settings = settings.model_copy(
+            update={"topic_prefix": f"{settings.topic_prefix}demo-{plan.run_id}."}
+        )
+        _create_topics(settings, endpoints)
     services: list[Service] = []
     scenario = Scenario(task=plan.task, drift=plan.drift, at=plan.drift_at)  # type: ignore[arg-type]
     try:
@@ -174,7 +181,7 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         else:
             progress(f"streaming to the services already running for {plan.model}")
         summary = _stream(settings, endpoints, plan, scenario, services, initial)
-        summary.update(model=plan.model, logs=str(workdir))
+        summary.update(model=plan.model, topic_prefix=settings.topic_prefix, logs=str(workdir))
     except KeyboardInterrupt:
         progress("interrupted: stopping the services")
         raise
@@ -324,6 +331,14 @@ def _service_env(settings: Settings, endpoints: Endpoints, algo: str, task: str)
     if settings.secret:
         env["DRIFTLINE_HMAC_SECRET"] = settings.secret
     return env
+
+
+def _create_topics(settings: Settings, endpoints: Endpoints) -> None:
+    from shared.kafka_io import ensure_topics  # noqa: PLC0415
+    from shared.topics import Topics  # noqa: PLC0415
+
+    ensure_topics(endpoints.bootstrap, Topics(settings.topic_prefix).specs(settings.partitions))
+    progress(f"this run streams on its own topics: {settings.topic_prefix}*")
 
 
 def _free_port() -> int:

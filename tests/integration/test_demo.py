@@ -10,7 +10,6 @@ import shutil
 import subprocess
 
 from shared.synthetic import Scenario
-from tests.integration.monitor_harness import messages
 from tests.integration.predictor_harness import Deployment, read_all, versions_never_go_backwards
 
 
@@ -37,7 +36,8 @@ def test_demo_fast_closes_the_loop_and_loses_nothing(deployment: Deployment) -> 
     assert summary["events_lost"] == 0 and summary["dead_letters"] == 0, summary
 
     # What is behind it, read from the registry and the topics.
-    model = summary["model"]
+    model, prefix = summary["model"], summary["topic_prefix"]
+    assert prefix.startswith(deployment.topic_prefix)  # a run of its own, on its own topics
     registry = deployment.registry
     lineage = registry.get(model, 2).trained_on
     flip_ts = Scenario().start_ts + summary["drift_injected_at"] * Scenario().step_ms
@@ -45,18 +45,22 @@ def test_demo_fast_closes_the_loop_and_loses_nothing(deployment: Deployment) -> 
     assert lineage["start_ts"] >= lineage["since_ts"] and lineage["examples"] >= 1_000, lineage
     assert lineage["request_id"] and lineage["gate"]["test"] == "mcnemar"
     found: dict[str, list[tuple[int, int, int]]] = {}
-    for record in read_all(deployment.bootstrap, deployment.topic("predictions")):
+    for record in read_all(deployment.bootstrap, f"{prefix}predictions"):
         data = json.loads(record.value)
         if data["model"] == model:
             found.setdefault(data["event_id"], []).append(
                 (data["version"], record.partition, record.offset)
             )
     assert len(found) == 12_000 and versions_never_go_backwards(found)
-    events = [(m["version"], m["event"]) for m in messages(deployment, "model-events", model)]
+    events = [(m["version"], m["event"]) for m in _messages(deployment, f"{prefix}model-events")]
     assert events == [(1, "registered"), (1, "promoted"), (2, "registered"), (2, "promoted")]
     concept = [
         a
-        for a in messages(deployment, "alerts", model)
+        for a in _messages(deployment, f"{prefix}alerts")
         if a["kind"] == "concept_drift" and a["state"] == "firing"
     ]
     assert concept and all(a["version"] == 1 for a in concept), concept
+
+
+def _messages(deployment: Deployment, topic: str) -> list[dict[str, object]]:
+    return [json.loads(r.value) for r in read_all(deployment.bootstrap, topic)]
