@@ -275,10 +275,17 @@ def has_unread(consumer: KafkaConsumer, tp: TopicPartition) -> bool:
     return position is None or position < highwater
 
 
-def read_to_end(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[ConsumerRecord]:
-    """Every record of ``topic`` from its beginning up to its end as of now (no group)."""
+def read_to_end(
+    bootstrap: str, topic: str, timeout_s: float = 60.0, *, committed_only: bool = False
+) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from its beginning up to its end as of now (no group); with
+    ``committed_only``, up to its last stable offset, without aborted or open transactions."""
     with kafka_errors(f"reading {topic}", bootstrap):
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed" if committed_only else "read_uncommitted",
+        )
     try:
         with kafka_errors(f"reading {topic}", bootstrap):
             partitions = [

@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.commands.common import EXIT_ERROR, EXIT_OK, progress
 from shared.errors import ConfigError, DriftlineError
+from shared.infra.ports import free_port
 from shared.infra.stack import Endpoints, Infra
 from shared.settings import Settings
 
@@ -341,14 +341,8 @@ def _create_topics(settings: Settings, endpoints: Endpoints) -> None:
     progress(f"this run streams on its own topics: {settings.topic_prefix}*")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start(name: str, model: str, env: dict[str, str], workdir: Path) -> Service:
-    port = _free_port()
+    port = free_port()
     log = workdir / f"{name}.log"
     command = [
         sys.executable,

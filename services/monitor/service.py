@@ -130,6 +130,7 @@ class Monitor:
         self._tasks: dict[int, str] = {}
         self._closing = False
         self._examples_copartitioned: bool | None = None
+        self._next_backlog_check = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -164,11 +165,12 @@ class Monitor:
                 for tp, records in polled.items():
                     self._process(tp, records)
                 now = _now_ms()
-                for partition in self.partitions:
-                    if any(
-                        has_unread(self._consumer, TopicPartition(t, partition)) for t in inputs
-                    ):
-                        self.reorder.busy(partition, now)
+                if now >= self._next_backlog_check:
+                    # A partition idles after Reorder.idle_ms (2 s) without news: checking its
+                    # backlog a few times a second is enough, and keeps position() lookups off
+                    # every poll.
+                    self._next_backlog_check = now + BACKLOG_CHECK_MS
+                    self._mark_backlogs(inputs, now)
                 self._analyse(self.reorder.release(now))
                 for state in self.partitions.values():
                     state.join.expire()
@@ -181,6 +183,12 @@ class Monitor:
                 self.checkpoint()
             self._closing = True  # the close that follows revokes everything: nothing left to save
         return self.processed
+
+    def _mark_backlogs(self, inputs: list[str], now: int) -> None:
+        """Partitions with records still unread hold the reorder watermark, however quiet."""
+        for partition in self.partitions:
+            if any(has_unread(self._consumer, TopicPartition(t, partition)) for t in inputs):
+                self.reorder.busy(partition, now)
 
     # ---- records ---------------------------------------------------------------------------
 
@@ -429,6 +437,9 @@ class Monitor:
             "versions": summary["versions"],
             "updated_at": int(time.time() * 1000),
         }
+
+
+BACKLOG_CHECK_MS = 250
 
 
 def _now_ms() -> int:

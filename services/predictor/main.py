@@ -13,7 +13,7 @@ import socket
 import time
 import uuid
 
-from services.commands.common import add_service_flags, install_signal_handlers
+from services.commands.common import add_service_flags, install_signal_handlers, settle_gc
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
 from shared.errors import ArtifactRejected
@@ -168,6 +168,7 @@ def run(
     port = DEFAULT_HTTP_PORT if settings.http_port is None else settings.http_port
     http = HealthServer(settings.http_host, port, metrics.registry, liveness, readiness)
     install_signal_handlers(predictor.stop)
+    settle_gc()
     http.start()
     watcher.start()
     log.info(

@@ -42,7 +42,6 @@ from shared.rollback_guard import RollbackGuard, Verdict
 from shared.serving import ServingModel, load_serving_model
 from shared.signing import Signer, Verifier
 from shared.topics import Topics
-from shared.training import Candidate
 
 log = logging.getLogger(__name__)
 
@@ -417,9 +416,10 @@ class Trainer:
             log.error("retrain for %s failed: %s", self.model, outcome.reason)
             self.last_outcome = result
             return result
+        lineage: dict[str, Any] = {"topic": self._topics.examples}
         decision = outcome.decision
         if decision is not None:
-            gate = {
+            lineage["gate"] = {
                 "reason": decision.reason,
                 "metric": decision.metric,
                 "champion": decision.champion,
@@ -428,10 +428,7 @@ class Trainer:
                 "test": decision.test,
                 "holdout": decision.n,
             }
-            candidate = _with_gate(candidate, gate)
-        candidate = dataclasses.replace(
-            candidate, trained_on={**candidate.trained_on, "topic": self._topics.examples}
-        )
+        candidate = dataclasses.replace(candidate, trained_on={**candidate.trained_on, **lineage})
         champion = self._champion
         parent = champion.version if champion is not None else None
         rejected = outcome.kind == "reject"
@@ -607,7 +604,3 @@ def _value(record: ConsumerRecord) -> bytes:
     if record.value is None:
         raise BadMessage("$", "empty record (a tombstone) where a message was expected")
     return bytes(record.value)
-
-
-def _with_gate(candidate: Candidate, gate: dict[str, Any]) -> Candidate:
-    return dataclasses.replace(candidate, trained_on={**candidate.trained_on, "gate": gate})

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
-from shared.kafka_io import ensure_topics, make_producer
+from shared.kafka_io import ensure_topics, make_producer, read_to_end
 from shared.modeling import algorithm
 from shared.redis_io import connect_redis
 from shared.redis_keys import RedisKeys
@@ -261,27 +261,7 @@ def read_all(
     """Every record of ``topic`` up to its end now (or its last stable offset when committed_only)."""
     if settle_s:
         time.sleep(settle_s)
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        isolation_level="read_committed" if committed_only else "read_uncommitted",
-    )
-    try:
-        partitions = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
-        ]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        records: list[Any] = []
-        deadline = time.monotonic() + 60
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            assert time.monotonic() < deadline, "could not read to the end of " + topic
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
+    return read_to_end(bootstrap, topic, committed_only=committed_only)
 
 
 def wait_for_predictions(

@@ -7,7 +7,7 @@ import pytest
 from shared.errors import ConfigError
 from shared.example_window import ExampleWindow, Stored
 from shared.modeling import algorithm
-from shared.retraining import TrainerConfig, retrain
+from shared.retraining import Outcome, TrainerConfig, retrain
 from shared.rollback_guard import RollbackGuard
 from shared.serving import ServingModel
 from shared.signing import Signer
@@ -32,30 +32,32 @@ def _champion(scenario: Scenario) -> ServingModel:
     return ServingModel("m", 1, fitted.task, tuple(fitted.features), fitted.scorer)
 
 
-def test_too_few_examples_waits_and_says_how_many() -> None:
-    outcome = retrain(
-        _window(Scenario(), 300),
+def _retrain(
+    window: ExampleWindow,
+    champion: ServingModel | None,
+    *,
+    request_id: str | None,
+    since_ts: int | None,
+) -> Outcome:
+    return retrain(
+        window,
         model="m",
         config=CONFIG,
         signer=SIGNER,
-        champion=None,
-        request_id=None,
-        since_ts=None,
+        champion=champion,
+        request_id=request_id,
+        since_ts=since_ts,
     )
+
+
+def test_too_few_examples_waits_and_says_how_many() -> None:
+    outcome = _retrain(_window(Scenario(), 300), None, request_id=None, since_ts=None)
     assert outcome.kind == "waiting" and outcome.candidate is None
     assert "300 of the 400 examples" in outcome.reason
 
 
 def test_first_model_from_the_window_names_its_schema_and_lineage() -> None:
-    outcome = retrain(
-        _window(Scenario(), 1_000),
-        model="m",
-        config=CONFIG,
-        signer=SIGNER,
-        champion=None,
-        request_id=None,
-        since_ts=None,
-    )
+    outcome = _retrain(_window(Scenario(), 1_000), None, request_id=None, since_ts=None)
     assert outcome.kind == "bootstrap" and outcome.candidate is not None
     assert outcome.candidate.features == Scenario().features
     assert outcome.candidate.trained_on["examples"] == 1_000
@@ -66,15 +68,7 @@ def test_after_a_flip_the_candidate_learns_post_change_only_and_wins() -> None:
     scenario = Scenario(drift="sudden", at=1_000)
     window = _window(scenario, 2_500)
     change = Scenario().start_ts + 1_000 * scenario.step_ms
-    outcome = retrain(
-        window,
-        model="m",
-        config=CONFIG,
-        signer=SIGNER,
-        champion=_champion(scenario),
-        request_id="r1",
-        since_ts=change,
-    )
+    outcome = _retrain(window, _champion(scenario), request_id="r1", since_ts=change)
     assert outcome.kind == "promote", outcome.reason
     assert outcome.decision is not None and outcome.decision.candidate > 0.9
     lineage = outcome.candidate.trained_on  # type: ignore[union-attr]
@@ -82,29 +76,13 @@ def test_after_a_flip_the_candidate_learns_post_change_only_and_wins() -> None:
     assert lineage["request_id"] == "r1"
 
     # The same flip with the whole window (pre-change rows too) makes a worse candidate.
-    mixed = retrain(
-        window,
-        model="m",
-        config=CONFIG,
-        signer=SIGNER,
-        champion=_champion(scenario),
-        request_id="r2",
-        since_ts=None,
-    )
+    mixed = _retrain(window, _champion(scenario), request_id="r2", since_ts=None)
     assert mixed.decision is not None and mixed.decision.candidate < outcome.decision.candidate
 
 
 def test_no_better_than_the_champion_is_rejected_with_the_reason() -> None:
     scenario = Scenario()
-    outcome = retrain(
-        _window(scenario, 1_500),
-        model="m",
-        config=CONFIG,
-        signer=SIGNER,
-        champion=_champion(scenario),
-        request_id="r",
-        since_ts=None,
-    )
+    outcome = _retrain(_window(scenario, 1_500), _champion(scenario), request_id="r", since_ts=None)
     assert outcome.kind == "reject"
     assert "does not beat" in outcome.reason or "not significant" in outcome.reason
 
