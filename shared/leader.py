@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 
 import redis
 
@@ -48,12 +49,16 @@ class LeaderLock:
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._held = threading.Event()
+        self._valid_until = 0.0
+        """Monotonic time the key expires at, as of the last write that succeeded."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
     def held(self) -> bool:
-        return self._held.is_set()
+        """Ours, and not past the expiry of the last successful write: a renewal thread starved
+        of CPU cannot make a lock that Redis has already expired look held."""
+        return self._held.is_set() and time.monotonic() < self._valid_until
 
     def current_holder(self) -> str | None:
         """Who holds the lock now (its holder name), or None."""
@@ -66,12 +71,14 @@ class LeaderLock:
 
     def try_acquire(self) -> bool:
         """Take the lock if it is free (or already ours); start renewing it. True when held."""
-        if self.held:
-            return True
+        if self._held.is_set():
+            return self.held  # the renewal thread is running: it extends or gives up the lock
+        started = time.monotonic()
         with redis_errors("taking the leader lock"):
             taken = self._client.set(self.key, self._token, nx=True, px=self.ttl_ms)
         if not taken:
             return False
+        self._valid_until = started + self.ttl_ms / 1000
         self._held.set()
         self._stop.clear()
         self._thread = threading.Thread(target=self._keep, name="leader-lock", daemon=True)
@@ -80,6 +87,7 @@ class LeaderLock:
 
     def renew(self) -> bool:
         """Extend the lock if it is still ours; otherwise mark it lost. True while held."""
+        started = time.monotonic()
         try:
             with redis_errors("renewing the leader lock"):
                 extended = self._renew(keys=[self.key], args=[self._token, self.ttl_ms])
@@ -89,9 +97,11 @@ class LeaderLock:
             log.warning("could not renew the leader lock %s: %s", self.key, exc)
             return self.held
         if not extended:
-            if self.held:
+            if self._held.is_set():
                 log.warning("lost the leader lock %s", self.key)
             self._held.clear()
+        else:
+            self._valid_until = started + self.ttl_ms / 1000
         return self.held
 
     def _keep(self) -> None:
