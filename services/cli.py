@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from services.commands import demo, infra, models, observe
+from services.commands import demo, infra, models, observe, report
 from services.commands.common import EXIT_ERROR, EXIT_INTERRUPTED
 from services.monitor import main as monitor
 from services.predictor import main as predictor
@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_command(commands, parents)
     observe.add_command(commands, parents)
     demo.add_command(commands, parents)
+    report.add_command(commands, parents)
     return parser
 
 

@@ -276,10 +276,16 @@ def has_unread(consumer: KafkaConsumer, tp: TopicPartition) -> bool:
 
 
 def read_to_end(
-    bootstrap: str, topic: str, timeout_s: float = 60.0, *, committed_only: bool = False
+    bootstrap: str,
+    topic: str,
+    timeout_s: float = 60.0,
+    *,
+    committed_only: bool = False,
+    last: int | None = None,
 ) -> list[ConsumerRecord]:
     """Every record of ``topic`` from its beginning up to its end as of now (no group); with
-    ``committed_only``, up to its last stable offset, without aborted or open transactions."""
+    ``committed_only``, up to its last stable offset, without aborted or open transactions; with
+    ``last``, only the newest ``last`` records of each partition."""
     with kafka_errors(f"reading {topic}", bootstrap):
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -296,6 +302,10 @@ def read_to_end(
             consumer.assign(partitions)
             consumer.seek_to_beginning(*partitions)
             ends = consumer.end_offsets(partitions)
+            if last is not None:
+                starts = consumer.beginning_offsets(partitions)
+                for tp in partitions:
+                    consumer.seek(tp, max(starts[tp], ends[tp] - last))
             records: list[ConsumerRecord] = []
             deadline = time.monotonic() + timeout_s
             while any(consumer.position(tp) < ends[tp] for tp in partitions):

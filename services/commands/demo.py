@@ -182,6 +182,7 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
             progress(f"streaming to the services already running for {plan.model}")
         summary = _stream(settings, endpoints, plan, scenario, services, initial)
         summary.update(model=plan.model, topic_prefix=settings.topic_prefix, logs=str(workdir))
+        summary["report"] = _report(settings, plan, scenario, workdir, summary)
     except KeyboardInterrupt:
         progress("interrupted: stopping the services")
         raise
@@ -193,7 +194,24 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
             progress("stopping the local Kafka and Redis this demo started (--keep leaves them)")
             infra.down()
     _print_summary(summary, plan.as_json)
-    return EXIT_OK if summary["events_lost"] == 0 else EXIT_ERROR
+    return EXIT_OK if summary["events_lost"] == 0 and summary["report"] else EXIT_ERROR
+
+
+def _report(
+    settings: Settings, plan: Plan, scenario: Any, workdir: Path, summary: dict[str, Any]
+) -> str | None:
+    """Write the run's report (the same page as `driftline report`); its path, or None."""
+    from services.commands.report import write_report  # noqa: PLC0415
+
+    injected_ts = scenario.start_ts + plan.drift_at * scenario.step_ms
+    try:
+        written = write_report(
+            settings, plan.model, workdir / "report", injected_ts=injected_ts, summary=summary
+        )
+    except DriftlineError as exc:
+        progress(f"the report could not be written: {exc}")
+        return None
+    return str(written["page"])
 
 
 def _stream(
@@ -406,6 +424,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         f"  events in {summary['events_in']:,}, predictions out {summary['predictions_out']:,}, "
         f"dead letters {summary['dead_letters']}, events lost {summary['events_lost']}",
         f"  service logs: {summary['logs']}",
+        f"  report: {fmt(summary['report'])}",
     ]
     print("\n".join(lines), file=sys.stderr if as_json else sys.stdout)
     if as_json:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 from shared.synthetic import Scenario
 from tests.integration.predictor_harness import Deployment, read_all, versions_never_go_backwards
@@ -60,6 +61,43 @@ def test_demo_fast_closes_the_loop_and_loses_nothing(deployment: Deployment) -> 
         if a["kind"] == "concept_drift" and a["state"] == "firing"
     ]
     assert concept and all(a["version"] == 1 for a in concept), concept
+
+    # The report written at the end tells the same story (its rendering: test_report_browser).
+    page = Path(summary["report"])
+    assert page.name == "index.html" and page.read_text().count("<svg") == 3
+    figures = json.loads((page.parent / "report.json").read_text())
+    assert figures["examples"] == 12_000
+    assert [span["version"] for span in figures["spans"]] == [1, summary["promoted_version"]]
+    kinds = {marker["kind"] for marker in figures["markers"]}
+    assert {"injected", "concept_drift", "swap"} <= kinds, kinds
+    v1 = figures["errors"]["1"]["values"]
+    assert max(v1) > 0.7 and min(v1) < 0.15  # v1's error rose after the flip
+
+    # `driftline report` draws the same page from the same records, at any time after.
+    again = _driftline(
+        deployment,
+        "report",
+        "--model",
+        model,
+        "--topic-prefix",
+        prefix,
+        "--out",
+        str(page.parent / "again"),
+        "--json",
+    )
+    assert again.returncode == 0, again.stderr
+    written = json.loads(again.stdout)
+    assert written["examples"] == 12_000 and written["versions"] == [1, 2]
+    assert Path(written["page"]).read_text().count("<svg") == 3
+    unknown = _driftline(deployment, "report", "--model", "no-such-model")
+    assert unknown.returncode == 1 and "`driftline models list`" in unknown.stderr
+
+
+def _driftline(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [shutil.which("driftline") or "driftline", *args]
+    return subprocess.run(
+        command, env=deployment.env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def _messages(deployment: Deployment, topic: str) -> list[dict[str, object]]:
