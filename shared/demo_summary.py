@@ -11,6 +11,14 @@
 (2, 1.5, 0.0, 1.0, 0.0)
 >>> s["events_lost"], s["promoted_version"]
 (0, 2)
+
+Two features shifted together fire two alerts in one batch, with one record timestamp:
+
+>>> both = [(101_000, {"kind": "data_drift", "state": "firing", "ts": ts, "feature": f})
+...     for ts, f in ((30, "x7"), (20, "x2"))]
+>>> covariate = RunFacts(**{**facts.__dict__, "drift": "covariate"})
+>>> summarize(covariate, predictions, both, active_version=2, dead_letters=0)["drift_detected_at"]
+2
 """
 
 from __future__ import annotations
@@ -74,9 +82,12 @@ def summarize(
     drift_ts = facts.start_ts + facts.drift_at * facts.step_ms
     wanted = "data_drift" if facts.drift == "covariate" else "concept_drift"
     found = sorted(
-        (stamp, alert)
-        for stamp, alert in alerts
-        if alert["kind"] == wanted and alert["state"] == "firing" and alert["ts"] >= drift_ts
+        (
+            (stamp, alert)
+            for stamp, alert in alerts
+            if alert["kind"] == wanted and alert["state"] == "firing" and alert["ts"] >= drift_ts
+        ),
+        key=lambda pair: (pair[0], pair[1]["ts"]),  # alerts sent together share a timestamp
     )
     detected_at = delay_s = None
     if found:
