@@ -166,6 +166,26 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
     return created
 
 
+def delete_topics(bootstrap: str, prefix: str, timeout_s: float = 30.0) -> list[str]:
+    """Delete every topic whose name starts with ``prefix``; return the names deleted."""
+    if not prefix:
+        raise ValueError("an empty prefix would delete every topic")
+    with kafka_errors(f"deleting the topics {prefix}*", bootstrap):
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="driftline-admin",
+            request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+        )
+        try:
+            names = sorted(name for name in admin.list_topics() if name.startswith(prefix))
+            if names:
+                admin.delete_topics(names, timeout_ms=int(timeout_s * 1000))
+        finally:
+            admin.close()
+    return names
+
+
 def _partition_counts(
     admin: KafkaAdminClient, names: list[str], timeout_s: float
 ) -> dict[str, int]:

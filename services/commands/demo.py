@@ -73,7 +73,11 @@ def add_command(
         help="use the predictor, monitor and trainer already running for --model "
         "(docker compose) instead of starting them",
     )
-    demo.add_argument("--keep", action="store_true", help="leave the local servers running")
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep this run's topics and leave the local servers running",
+    )
     demo.add_argument("--json", action="store_true", help="end with one JSON line (the summary)")
     demo.set_defaults(run=run_demo)
 
@@ -183,6 +187,8 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         summary = _stream(settings, endpoints, plan, scenario, services, initial)
         summary.update(model=plan.model, topic_prefix=settings.topic_prefix, logs=str(workdir))
         summary["report"] = _report(settings, plan, scenario, workdir, summary)
+        if plan.services and not args.keep:
+            _delete_topics(settings, endpoints)
     except KeyboardInterrupt:
         progress("interrupted: stopping the services")
         raise
@@ -349,6 +355,21 @@ def _service_env(settings: Settings, endpoints: Endpoints, algo: str, task: str)
     if settings.secret:
         env["DRIFTLINE_HMAC_SECRET"] = settings.secret
     return env
+
+
+def _delete_topics(settings: Settings, endpoints: Endpoints) -> None:
+    """The run's topics go when it ends (its report holds what they showed): demo runs would
+    otherwise pile up topics on a long-lived Kafka."""
+    from shared.kafka_io import delete_topics  # noqa: PLC0415
+
+    try:
+        deleted = delete_topics(endpoints.bootstrap, settings.topic_prefix)
+    except DriftlineError as exc:
+        progress(f"this run's topics {settings.topic_prefix}* were not deleted: {exc}")
+        return
+    progress(
+        f"deleted this run's {len(deleted)} topics {settings.topic_prefix}* (--keep keeps them)"
+    )
 
 
 def _create_topics(settings: Settings, endpoints: Endpoints) -> None:

@@ -16,7 +16,9 @@ from tests.integration.predictor_harness import Deployment, read_all, versions_n
 
 def test_demo_fast_closes_the_loop_and_loses_nothing(deployment: Deployment) -> None:
     done = subprocess.run(
-        [shutil.which("driftline") or "driftline", "demo", "--fast", "--json"],
+        # --keep: its topics stay, to be checked below (tests/integration/test_kafka_io.py
+        # checks the deletion that a run without it ends with).
+        [shutil.which("driftline") or "driftline", "demo", "--fast", "--json", "--keep"],
         env=deployment.env,
         capture_output=True,
         text=True,
