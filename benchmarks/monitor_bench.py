@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import time
@@ -200,10 +199,13 @@ def throughput(events: int, monitors: int = 1) -> None:
     scored = score(scenario, events, serving)
     produce(deployment, scored, rate=None)
     print(f"# monitor throughput: {events} events (features + predictions + labels) preloaded")
-    command = [shutil.which("driftline") or "driftline", "monitor", "--model", deployment.model]
+    # The monitor of this checkout (not whichever `driftline` is installed), so that two
+    # checkouts can be compared on one machine.
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    command = [sys.executable, "-m", "services.cli", "monitor", "--model", deployment.model]
     if os.environ.get("PROFILE"):
-        command = [sys.executable, "-m", "cProfile", "-o", os.environ["PROFILE"], *command]
-    env = {**deployment.env}
+        command = [sys.executable, "-m", "cProfile", "-o", os.environ["PROFILE"], *command[1:]]
+    env = {**deployment.env, "PYTHONPATH": root}
     started = time.monotonic()
     processes = [
         subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)

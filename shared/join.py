@@ -23,6 +23,12 @@ Pure: no I/O, no clock; picklable, so the monitor can checkpoint it.
 >>> buf.add_label(Label(event_id="e1", ts=6_000, label=1)); buf.counts["duplicates"]
 []
 1
+
+A prediction that carries its features (driftline's predictors write them) needs no feature event:
+
+>>> [type(j).__name__ for j in buf.add_prediction(Prediction(event_id="e2", ts=2_000, model="m",
+...     version=1, prediction=0, latency_ms=2.0, features={"x": 0.1}))]
+['Scored']
 """
 
 from __future__ import annotations
@@ -125,6 +131,8 @@ class JoinBuffer:
             self.counts["duplicates"] += 1
             return []
         entry.prediction = prediction
+        if entry.features is None and prediction.features is not None:
+            entry.features, entry.features_ts = prediction.features, prediction.ts
         return self._complete(prediction.event_id, entry)
 
     def add_label(self, label: Label) -> list[Scored | Joined]:

@@ -127,11 +127,13 @@ class Prediction(Message, frozen=True, kw_only=True):
     """A scored event, written by the predictor to ``predictions``, keyed by ``event_id``.
 
     ``prediction`` is the class or the regression value; ``score`` the positive-class probability
-    or decision value of a classifier.
+    or decision value of a classifier. ``features`` are the event's features as the model saw them:
+    a prediction is a complete record of what was decided from what, and the monitor reads two
+    topics per event (predictions, labels) instead of three.
     """
 
     topic: ClassVar[str] = "predictions"
-    numeric: ClassVar[tuple[str, ...]] = ("prediction", "score", "latency_ms")
+    numeric: ClassVar[tuple[str, ...]] = ("prediction", "score", "latency_ms", "features")
     event_id: EventId
     ts: Millis
     model: Name
@@ -139,6 +141,7 @@ class Prediction(Message, frozen=True, kw_only=True):
     prediction: Target
     score: float | None = None
     latency_ms: Annotated[float, msgspec.Meta(ge=0)]
+    features: Features | None = None
 
 
 class Example(Message, frozen=True, kw_only=True):
@@ -157,6 +160,48 @@ class Example(Message, frozen=True, kw_only=True):
     label: Target
     prediction: Target | None = None
     version: Version | None = None
+
+
+class ExampleBatch(Message, frozen=True, kw_only=True):
+    """Examples of one model in one record: the monitor writes one per partition and poll rather
+    than one per event, since in kafka-python a send costs far more than the example it carries.
+    Read ``examples`` records with :func:`decode_examples`, which takes either form.
+    """
+
+    topic: ClassVar[str] = "examples"
+    model: Name
+    examples: list[Example]
+
+    def encode(self) -> bytes:
+        for example in self.examples:
+            for name in example.numeric:
+                _require_finite(f"examples.{name}", getattr(example, name))
+        return _ENCODER.encode(self)
+
+
+class _ExamplesProbe(msgspec.Struct):
+    examples: msgspec.Raw = msgspec.Raw()
+
+
+def decode_examples(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Example]:
+    """What an ``examples`` record holds: one :class:`Example` (labelled history a user wrote) or
+    the examples of an :class:`ExampleBatch` (what the monitor writes).
+
+    >>> one = Example(event_id="e1", ts=1, model="m", features={"examples": 1.0}, label=0)
+    >>> [e.event_id for e in decode_examples(one.encode())]
+    ['e1']
+    >>> [e.event_id for e in decode_examples(ExampleBatch(model="m", examples=[one, one]).encode())]
+    ['e1', 'e1']
+    """
+    if len(data) > max_bytes:
+        raise BadMessage("$", f"payload is {len(data)} bytes, over the {max_bytes} byte limit")
+    try:
+        batched = len(msgspec.json.decode(data, type=_ExamplesProbe).examples) > 0
+    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
+        batched = False  # Example.decode says what is wrong with it
+    if batched:
+        return ExampleBatch.decode(data, max_bytes=max_bytes).examples
+    return [Example.decode(data, max_bytes=max_bytes)]
 
 
 class DriftAlert(Message, frozen=True, kw_only=True):
@@ -232,6 +277,7 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     Label,
     Prediction,
     Example,
+    ExampleBatch,
     DriftAlert,
     RetrainRequest,
     ModelEvent,

@@ -18,7 +18,7 @@ from services.commands.common import EXIT_OK, progress
 from shared.errors import BadMessage, ConfigError
 from shared.infra.stack import Infra
 from shared.kafka_io import read_to_end
-from shared.messages import DriftAlert, Example, Message, ModelEvent
+from shared.messages import DriftAlert, Example, Message, ModelEvent, decode_examples
 from shared.redis_io import connect_redis
 from shared.redis_keys import RedisKeys
 from shared.registry import Registry
@@ -27,8 +27,9 @@ from shared.topics import Topics
 
 M = TypeVar("M", bound=Message)
 
-DEFAULT_LAST = 200_000
-"""Joined events read per partition of ``examples`` by default: the newest."""
+DEFAULT_LAST = 2_000
+"""Records read per partition of ``examples`` by default, the newest: each holds the joined events
+of one monitor poll (up to a few hundred), or one event written by hand."""
 
 
 def add_command(
@@ -56,7 +57,8 @@ def add_command(
         "--last",
         type=int,
         default=DEFAULT_LAST,
-        help=f"newest joined events to read per partition of examples ({DEFAULT_LAST})",
+        help=f"newest records to read per partition of examples ({DEFAULT_LAST}); a monitor "
+        "writes the joined events of each poll in one record",
     )
     report.add_argument("--json", action="store_true", help="print one JSON object: path, counts")
     report.set_defaults(run=run_report)
@@ -64,7 +66,7 @@ def add_command(
 
 def run_report(settings: Settings, args: argparse.Namespace) -> int:
     if args.last < 1:
-        raise ConfigError("--last: at least 1 joined event per partition")
+        raise ConfigError("--last: at least 1 record per partition")
     out = args.out or settings.home / "reports" / args.model
     written = write_report(settings, args.model, out, last=args.last)
     if args.json:
@@ -102,7 +104,11 @@ def write_report(
         )
     topics = Topics(settings.topic_prefix)
     progress(f"reading {topics.examples}, {topics.alerts} and {topics.model_events}")
-    examples = _decoded(Example, read_to_end(endpoints.bootstrap, topics.examples, last=last))
+    examples = [
+        example
+        for record in read_to_end(endpoints.bootstrap, topics.examples, last=last)
+        for example in _examples(record)
+    ]
     alerts = _decoded(DriftAlert, read_to_end(endpoints.bootstrap, topics.alerts))
     events = _decoded(ModelEvent, read_to_end(endpoints.bootstrap, topics.model_events))
     data = build(
@@ -132,6 +138,13 @@ def write_report(
         "alerts": len(data.alerts),
         "versions": [span.version for span in data.spans],
     }
+
+
+def _examples(record: Any) -> list[Example]:
+    try:
+        return decode_examples(record.value or b"")
+    except BadMessage:
+        return []
 
 
 def _decoded(kind: type[M], records: list[Any]) -> list[M]:

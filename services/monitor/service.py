@@ -29,13 +29,13 @@ from kafka.structs import OffsetAndMetadata
 
 from services.monitor.metrics import MonitorMetrics
 from shared.errors import BadMessage, KafkaError
+from shared.example_batches import ExampleBatcher
 from shared.join import COUNTS, JoinBuffer, Joined, Scored
 from shared.kafka_io import AssignmentWatchdog, DeadLetterWriter, has_unread, kafka_errors
 from shared.messages import (
     DEFAULT_MAX_BYTES,
     DriftAlert,
     Example,
-    FeatureEvent,
     Label,
     Prediction,
     RetrainRequest,
@@ -123,6 +123,8 @@ class Monitor:
         self.reorder = Reorder()
         """Completed events waiting for every partition to pass their event time."""
         self._outputs = Outputs()
+        self._examples = ExampleBatcher(model)
+        """Joined events not yet sent to ``examples``: sent once per poll, and before a checkpoint."""
         self._lags: deque[int] = deque(maxlen=10_000)
         self._last_checkpoint = time.monotonic()
         self.last_loop = time.monotonic()
@@ -146,7 +148,7 @@ class Monitor:
     def run(self, timeout_s: float | None = None) -> int:
         """Monitor until :meth:`stop` or ``timeout_s``; return the records processed."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        inputs = [self._topics.features, self._topics.predictions, self._topics.labels]
+        inputs = [self._topics.predictions, self._topics.labels]
 
         def subscribe() -> None:
             with kafka_errors(f"subscribing to {', '.join(inputs)}"):
@@ -164,6 +166,7 @@ class Monitor:
                     polled = self._consumer.poll(timeout_ms=100, max_records=self._batch_max)
                 for tp, records in polled.items():
                     self._process(tp, records)
+                self._flush_examples()  # one record per partition and poll
                 now = _now_ms()
                 if now >= self._next_backlog_check:
                     # A partition idles after Reorder.idle_ms (2 s) without news: checking its
@@ -209,25 +212,21 @@ class Monitor:
                     prediction = Prediction.decode(self._value(record), max_bytes=self._max_bytes)
                     if prediction.model != self.model:
                         continue
+                    if prediction.features is None:
+                        raise BadMessage(
+                            "features",
+                            "missing: the monitor needs the features the model scored "
+                            "(driftline predictors write them with every prediction)",
+                        )
                     self._task(prediction.version)  # learn the task before its labels arrive
                     self._hold(partition, join.add_prediction(prediction), now)
-                elif topic == self._topics.labels:
+                else:
                     label = Label.decode(
                         self._value(record), max_bytes=self._max_bytes, default_ts=record.timestamp
                     )
                     self._check_label(label)
                     self._hold(partition, join.add_label(label), now)
-                else:
-                    event = FeatureEvent.decode(
-                        self._value(record), max_bytes=self._max_bytes, default_ts=record.timestamp
-                    )
-                    assert event.ts is not None  # noqa: S101 - default_ts fills it
-                    self._hold(
-                        partition, join.add_features(event.event_id, event.ts, event.features), now
-                    )
             except BadMessage as exc:
-                if topic == self._topics.features:
-                    continue  # the predictor dead-letters bad feature events; once is enough
                 self._outputs.futures.append(self._dead_letters.write(record, str(exc)))
                 self._metrics.dead.labels(self.model, _noun(self._topics, topic)).inc()
 
@@ -271,12 +270,9 @@ class Monitor:
                     prediction=item.prediction,
                     version=item.version,
                 )
-                self._send(
-                    self._topics.examples,
-                    item.event_id,
-                    example.encode(),
-                    self._example_partition(partition),
-                )
+                full = self._examples.add(partition, example)
+                if full is not None:
+                    self._send_examples(partition, full)
             self.reorder.push(partition, item.ts, item, now)
 
     def _analyse(self, items: list[Scored | Joined]) -> None:
@@ -315,6 +311,14 @@ class Monitor:
                 self._producer.send(topic, key=key.encode(), value=value, partition=partition)
             )
 
+    def _flush_examples(self) -> None:
+        for partition, batch in self._examples.drain():
+            self._send_examples(partition, batch)
+
+    def _send_examples(self, partition: int, batch: bytes) -> None:
+        key = f"{self.model}:{partition}"
+        self._send(self._topics.examples, key, batch, self._example_partition(partition))
+
     def _example_partition(self, partition: int) -> int | None:
         """An example keeps its event's partition when ``examples`` has as many partitions as the
         joined topics: the partitioner would hash its key to that same partition, and naming it
@@ -340,6 +344,7 @@ class Monitor:
         cannot block on a commit. Redis holds the offsets that count; Kafka's copy shows lag.
         """
         started = time.perf_counter()
+        self._flush_examples()
         with kafka_errors("flushing the monitor's outputs"):
             self._producer.flush()
         failed = [future.exception for future in self._outputs.futures if future.failed()]

@@ -93,6 +93,7 @@ def handle(
                 prediction=predictions[position],
                 score=None if scores is None else scores[position],
                 latency_ms=latency_ms,
+                features=event.features,
             )
             encoded = prediction.encode()
         except (BadMessage, TypeError, ValueError, msgspec.EncodeError) as exc:

@@ -32,7 +32,7 @@ from shared.example_window import ExampleWindow, Stored
 from shared.kafka_io import DeadLetterWriter, kafka_errors
 from shared.leader import LeaderLock
 from shared.lifecycle import ModelEvents
-from shared.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest
+from shared.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest, decode_examples
 from shared.modeling import algorithm
 from shared.online import OnlineLearner
 from shared.redis_io import redis_errors
@@ -168,7 +168,7 @@ class Trainer:
                         if tp.topic == self._topics.retrain:
                             self._on_request(record)
                         else:
-                            self._on_example(record)
+                            self._on_examples(record)
                 self._metrics.window.labels(self.model).set(len(self.window))
                 if self.lock.held and not self._stop.is_set():
                     self._act()
@@ -181,9 +181,27 @@ class Trainer:
             self.lock.release()
             self._metrics.leader.labels(self.model).set(0)
 
+    def _records_back(self, tp: TopicPartition, start: int, end: int) -> int:
+        """Records to read back for a full window: one per example for single examples, fewer for
+        the monitor's batches, judged by the newest record's size, with room to spare (twice)."""
+        if end <= start:
+            return 0
+        self._consumer.assign([tp])  # alone: a poll returns nothing else, and moves nothing else
+        self._consumer.seek(tp, end - 1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            newest = self._consumer.poll(timeout_ms=200, max_records=1).get(tp)
+            if newest:
+                try:
+                    per_record = len(decode_examples(_value(newest[-1])))
+                except BadMessage:
+                    per_record = 1
+                return -(-2 * self.window.max_count // max(per_record, 1))
+        return self.window.max_count  # not read in time: as if one example per record
+
     def _position(self) -> None:
-        """Assign every examples partition (from the newest ``window_count`` back) and the retrain
-        partition (from the last request the leader committed, else the start)."""
+        """Assign every examples partition (from far enough back for ``window_count`` examples)
+        and the retrain partition (from the last request the leader committed, else the start)."""
         deadline = time.monotonic() + 60
         while True:
             with kafka_errors(f"reading the partitions of {self._topics.examples}"):
@@ -197,11 +215,12 @@ class Trainer:
             time.sleep(0.5)
         examples = [TopicPartition(self._topics.examples, p) for p in sorted(partitions)]
         with kafka_errors("assigning the trainer's partitions"):
-            self._consumer.assign([*examples, self._retrain_tp])
             ends = self._consumer.end_offsets(examples)
             starts = self._consumer.beginning_offsets(examples)
+            back = {tp: self._records_back(tp, starts[tp], ends[tp]) for tp in examples}
+            self._consumer.assign([*examples, self._retrain_tp])
             for tp in examples:
-                self._consumer.seek(tp, max(starts[tp], ends[tp] - self.window.max_count))
+                self._consumer.seek(tp, max(starts[tp], ends[tp] - back[tp]))
             committed = self._consumer.committed(self._retrain_tp)
             if committed is None:
                 self._consumer.seek_to_beginning(self._retrain_tp)
@@ -233,14 +252,18 @@ class Trainer:
 
     # ---- records ---------------------------------------------------------------------------
 
-    def _on_example(self, record: ConsumerRecord) -> None:
+    def _on_examples(self, record: ConsumerRecord) -> None:
+        """A record of ``examples``: one example, or the monitor's batch of them."""
         try:
-            example = Example.decode(_value(record), max_bytes=self._max_bytes)
+            examples = decode_examples(_value(record), max_bytes=self._max_bytes)
         except BadMessage as exc:
             self._dead_letter(record, exc, "examples")
             return
-        if example.model != self.model:
-            return
+        for example in examples:
+            if example.model == self.model:
+                self._on_example(example, record)
+
+    def _on_example(self, example: Example, record: ConsumerRecord) -> None:
         stored = Stored(
             example.event_id,
             example.ts,

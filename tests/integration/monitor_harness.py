@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from shared.kafka_io import make_producer
+from shared.messages import decode_examples
 from shared.modeling import algorithm
 from shared.serving import ServingModel, load_serving_model
 from shared.signing import load_signer, load_verifier
@@ -110,6 +111,7 @@ def produce(
                         "prediction": scored.predictions[i],
                         "score": scored.scores[i],
                         "latency_ms": 1.0,
+                        "features": event.features,
                     }
                 ).encode(),
             )
@@ -189,6 +191,13 @@ def messages(deployment: Deployment, noun: str, model: str | None = None) -> lis
     """Every message on the topic (of ``model`` when given), decoded."""
     found = [json.loads(r.value) for r in read_all(deployment.bootstrap, deployment.topic(noun))]
     return [m for m in found if model is None or m.get("model") == model]
+
+
+def examples(deployment: Deployment, model: str | None = None) -> list[dict[str, Any]]:
+    """Every example on the topic (of ``model`` when given), out of the monitor's batches."""
+    records = read_all(deployment.bootstrap, deployment.topic("examples"))
+    found = [json.loads(e.encode()) for r in records for e in decode_examples(r.value)]
+    return [e for e in found if model is None or e["model"] == model]
 
 
 def distinct_alerts(alerts: list[dict[str, Any]]) -> list[tuple[str, str | None, str, int]]:

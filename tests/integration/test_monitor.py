@@ -14,6 +14,7 @@ from sklearn import metrics as sk
 from shared.synthetic import Scenario
 from tests.integration.monitor_harness import (
     distinct_alerts,
+    examples,
     messages,
     produce,
     register_model,
@@ -130,7 +131,12 @@ def test_restart_mid_stream_matches_an_uninterrupted_run(deployment: Deployment)
     version, serving = register_model(deployment, scenario, name=a)
     register_model(deployment, scenario, name=b)
     scored = score(scenario, 14_000, serving, seed=5)
-    bad = [("labels", "junk", b"{not json"), ("predictions", "junk", b'{"event_id": 1}')]
+    unfeatured = {"event_id": "f0", "ts": 1, "model": a, "version": 1, "prediction": 1}
+    bad = [
+        ("labels", "junk", b"{not json"),
+        ("predictions", "junk", b'{"event_id": 1}'),
+        ("predictions", "f0", json.dumps({**unfeatured, "latency_ms": 1.0}).encode()),
+    ]
     env = {"DRIFTLINE_MONITOR_METRICS_WINDOW": "100000"}
     steady = start_monitor(deployment, model=a, env=env)
     interrupted = start_monitor(deployment, model=b, env=env)
@@ -162,10 +168,10 @@ def test_restart_mid_stream_matches_an_uninterrupted_run(deployment: Deployment)
     assert len(messages(deployment, "retrain", a)) == len(messages(deployment, "retrain", b)) == 1
 
     # Rolling metrics (a window larger than the stream) equal scikit-learn's on the examples.
-    examples = {e["event_id"]: e for e in messages(deployment, "examples", a)}
-    assert len(examples) == len(scored.events)
-    y = [e["label"] for e in examples.values()]
-    p = [e["prediction"] for e in examples.values()]
+    joined = {e["event_id"]: e for e in examples(deployment, a)}
+    assert len(joined) == len(scored.events)
+    y = [e["label"] for e in joined.values()]
+    p = [e["prediction"] for e in joined.values()]
     for final in (final_a, final_b):
         got = final["versions"][0]["metrics"]
         assert got["accuracy"] == pytest.approx(sk.accuracy_score(y, p))
@@ -177,4 +183,5 @@ def test_restart_mid_stream_matches_an_uninterrupted_run(deployment: Deployment)
         deployment.topic("labels"),
         deployment.topic("predictions"),
     }
+    assert [d["error"][:17] for d in dead].count("features: missing") == 1  # a's model, not b's
     assert final["versions"][0]["version"] == version

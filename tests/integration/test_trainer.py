@@ -99,6 +99,23 @@ def test_regression_first_model_retrain_replay_and_reject(deployment: Deployment
     assert trainer.stop() == 0
 
 
+def test_a_trainer_started_late_fills_its_window_from_the_monitors_batches(
+    deployment: Deployment,
+) -> None:
+    """The monitor writes a poll's examples in one record: a trainer that starts after them reads
+    back far enough for a full window (600 here), not one record per example."""
+    events = list(SyntheticStream(Scenario(), seed=4).events(3_000))
+    produce_examples(deployment, events, batch=100)
+    trainer = start_trainer(deployment, "linear", env={"DRIFTLINE_TRAINER_WINDOW_COUNT": "600"})
+    status = wait_for(
+        "a full window",
+        lambda: (s := trainer_status(deployment, trainer)) and s["examples"] >= 600 and s,
+        [trainer],
+    )
+    assert status["examples"] == 600  # bounded, and full
+    assert trainer.stop() == 0
+
+
 def test_standby_takes_over_when_the_leader_is_killed(deployment: Deployment) -> None:
     registry, model = deployment.registry, deployment.model
     _, served = register_model(deployment, Scenario(), algo="svm")

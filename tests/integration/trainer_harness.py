@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from shared.kafka_io import make_producer
-from shared.messages import Example, RetrainRequest
+from shared.messages import Example, ExampleBatch, RetrainRequest
 from shared.serving import ServingModel
 from shared.synthetic import SyntheticEvent
 from tests.integration.predictor_harness import Deployment, ServiceProcess
@@ -31,15 +31,20 @@ def start_trainer(
 
 
 def produce_examples(
-    deployment: Deployment, events: Sequence[SyntheticEvent], serving: ServingModel | None = None
+    deployment: Deployment,
+    events: Sequence[SyntheticEvent],
+    serving: ServingModel | None = None,
+    *,
+    batch: int | None = None,
 ) -> None:
-    """Examples as the monitor writes them (with what ``serving`` predicted), or labelled
-    history that no model scored (``serving`` None)."""
+    """Examples with what ``serving`` predicted, or labelled history that no model scored
+    (``serving`` None); one per record, or ``batch`` per record as the monitor writes them."""
     predictions: list[Any] = [None] * len(events)
     if serving is not None:
         X = np.array([[e.features[name] for name in serving.features] for e in events])
         predictions = list(serving.score(X)[0])
     producer = make_producer(deployment.bootstrap, client_id="test-examples", linger_ms=20)
+    made = []
     for event, prediction in zip(events, predictions, strict=True):
         example = Example(
             event_id=event.event_id,
@@ -50,9 +55,18 @@ def produce_examples(
             prediction=prediction,
             version=None if serving is None else serving.version,
         )
-        producer.send(
-            deployment.topic("examples"), key=event.event_id.encode(), value=example.encode()
-        )
+        made.append(example)
+    if batch is None:
+        for example in made:
+            producer.send(
+                deployment.topic("examples"), key=example.event_id.encode(), value=example.encode()
+            )
+    else:
+        for start in range(0, len(made), batch):
+            record = ExampleBatch(model=deployment.model, examples=made[start : start + batch])
+            producer.send(
+                deployment.topic("examples"), key=str(start).encode(), value=record.encode()
+            )
     producer.flush()
     producer.close()
 

@@ -12,6 +12,7 @@ from shared.messages import (
     DeadLetter,
     DriftAlert,
     Example,
+    ExampleBatch,
     FeatureEvent,
     Label,
     ModelEvent,
@@ -27,6 +28,13 @@ GOOD = {
     ),
     Example: Example(
         event_id="e1", ts=1, model="churn", features={"x": 1.0}, label=0, prediction=1, version=2
+    ),
+    ExampleBatch: ExampleBatch(
+        model="churn",
+        examples=[
+            Example(event_id=f"e{i}", ts=i, model="churn", features={"x": 1.0}, label=i % 2)
+            for i in range(3)
+        ],
     ),
     DriftAlert: DriftAlert(
         alert_id="a1",
