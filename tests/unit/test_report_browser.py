@@ -56,9 +56,14 @@ def screenshot(page: Path, out: Path) -> np.ndarray:
     return np.asarray(pixels[:, :, :3] * 255, dtype=np.uint8)
 
 
-def test_the_report_renders_its_plots_in_headless_chromium(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def page_html() -> str:
+    return render(report_data())
+
+
+def test_the_report_renders_its_plots_in_headless_chromium(tmp_path: Path, page_html: str) -> None:
     page = tmp_path / "index.html"
-    page.write_text(render(report_data()), encoding="utf-8")
+    page.write_text(page_html, encoding="utf-8")
     shot = screenshot(page, tmp_path / "report.png")
     assert shot.shape[:2] == (HEIGHT, WIDTH)
     assert (shot < 250).any(axis=2).mean() > 0.05  # far from a blank page
@@ -69,9 +74,9 @@ def test_the_report_renders_its_plots_in_headless_chromium(tmp_path: Path) -> No
     assert _share_of(shot, FEATURE_COLOURS[1]) > 0.0005  # the second most drifted feature's PSI
 
 
-def test_a_page_without_plots_has_none_of_their_colours(tmp_path: Path) -> None:
+def test_a_page_without_plots_has_none_of_their_colours(tmp_path: Path, page_html: str) -> None:
     """The colour checks above can fail: the same page with its plots cut out shows none."""
-    html = render(report_data())
+    html = page_html
     while "<svg" in html:
         start = html.index("<svg")
         html = html[:start] + html[html.index("</svg>", start) + len("</svg>") :]
