@@ -121,6 +121,15 @@ def make_consumer(
         return consumer
 
 
+def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="driftline-admin",
+        request_timeout_ms=int(timeout_s * 1000),
+        bootstrap_timeout_ms=int(timeout_s * 1000),
+    )
+
+
 def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
     """Create the topics that do not exist yet; return the names created (idempotent).
 
@@ -130,12 +139,7 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
     """
     wanted = list(specs)
     with kafka_errors("creating topics", bootstrap):
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="driftline-admin",
-            request_timeout_ms=int(timeout_s * 1000),
-            bootstrap_timeout_ms=int(timeout_s * 1000),
-        )
+        admin = _admin(bootstrap, timeout_s)
         try:
             existing = set(admin.list_topics())
             missing = [spec for spec in wanted if spec.name not in existing]
@@ -171,12 +175,7 @@ def delete_topics(bootstrap: str, prefix: str, timeout_s: float = 30.0) -> list[
     if not prefix:
         raise ValueError("an empty prefix would delete every topic")
     with kafka_errors(f"deleting the topics {prefix}*", bootstrap):
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="driftline-admin",
-            request_timeout_ms=int(timeout_s * 1000),
-            bootstrap_timeout_ms=int(timeout_s * 1000),
-        )
+        admin = _admin(bootstrap, timeout_s)
         try:
             names = sorted(name for name in admin.list_topics() if name.startswith(prefix))
             if names:
