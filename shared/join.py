@@ -1,7 +1,9 @@
 """The monitor's join of one partition: features, predictions and labels of the same ``event_id``.
 
-The three topics are keyed by ``event_id`` with the same partition count, so partition ``p`` of each
-holds the same events and one :class:`JoinBuffer` per partition sees every piece of them. Pieces
+The topics are keyed by ``event_id`` with the same partition count, so partition ``p`` of each holds
+the same events and one :class:`JoinBuffer` per partition sees every piece of them. The monitor
+reads predictions and labels only: a driftline prediction carries its features, which
+:meth:`JoinBuffer.add_prediction` takes as the event's features. Pieces
 arrive in any order; an event is *joined* once its prediction, its label and its features are all
 in. Pending events wait up to ``window_ms`` of event time (the partition's watermark is the largest
 ``ts`` seen); then a prediction without a label is *expired*, a label without a prediction an

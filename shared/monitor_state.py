@@ -1,6 +1,6 @@
 """The monitor's checkpoints in Redis: what makes a restart or a rebalance lose nothing.
 
-Per partition, the join buffer and the next input offset of each of its three topics; per set of
+Per partition, the join buffer and the next input offset of each of its input topics; per set of
 partitions, the analytics (metrics, drift windows, detectors, gates). One checkpoint writes all of
 them in a single MULTI/EXEC, so a restored monitor resumes from a consistent cut: it seeks to the
 saved offsets and replays only what came after, counting nothing twice.

@@ -50,8 +50,9 @@ def add_command(
         "monitor",
         parents=parents,
         help="join predictions with labels; rolling error, drift, alerts and retrain requests",
-        description="Consume features, predictions and labels in consumer group "
-        "driftline-monitor-MODEL; join them by event_id within the label window; keep rolling "
+        description="Consume predictions (which carry the features the model scored) and labels "
+        "in consumer group driftline-monitor-MODEL; join them by event_id within the label "
+        "window; keep rolling "
         "error metrics, data, prediction and concept drift per model version; publish joined "
         "examples, alerts (with hysteresis and a cooldown) and one retrain request per drift. "
         "State is checkpointed to Redis, so a restart resumes where it stopped. "
@@ -165,8 +166,8 @@ def _kafka_clients(
         group_id=group,
         client_id=client_id,
         max_poll_records=1_000,
-        # Range keeps partition p of features, predictions and labels on one member: the join
-        # needs it. Round-robin would scatter them.
+        # Range keeps partition p of predictions and labels on one member: the join needs it.
+        # Round-robin would scatter them.
         partition_assignment_strategy=(RangePartitionAssignor,),
     )
     return producer, consumer

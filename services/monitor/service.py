@@ -1,13 +1,14 @@
-"""The monitor: features, predictions and labels in; examples, alerts and retrain requests out.
+"""The monitor: predictions and labels in; examples, alerts and retrain requests out.
 
-One consumer reads the three co-partitioned topics with the range assignor, so partition ``p`` of
-each lands on the same member and one :class:`~shared.join.JoinBuffer` per partition joins them.
+One consumer reads the two co-partitioned topics with the range assignor, so partition ``p`` of
+each lands on the same member and one :class:`~shared.join.JoinBuffer` per partition joins them
+(a prediction carries the features the model scored, so ``features`` need not be read).
 Joined events feed the model's :class:`~shared.monitoring.ModelWatch`; what it raises is produced
 as it happens. Every ``checkpoint_s`` (and on a rebalance or a stop) the monitor flushes what it
 sent, writes its state with the input offsets to Redis in one transaction, then commits the offsets
 to Kafka. A restarted monitor seeks to the checkpoint's offsets and replays from there: counts and
 metrics come out as if it never stopped; outputs sent after the last checkpoint are sent again with
-the same ids (alerts, requests) or keys (examples), which readers deduplicate.
+the same ids (alerts, requests) or event ids (examples), which readers deduplicate.
 """
 
 from __future__ import annotations
