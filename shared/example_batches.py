@@ -41,9 +41,6 @@ class ExampleBatcher:
         self._parts: dict[int, list[bytes]] = {}
         self._sizes: dict[int, int] = {}
 
-    def __len__(self) -> int:
-        return sum(len(parts) for parts in self._parts.values())
-
     def add(self, partition: int, example: Example) -> bytes | None:
         """Keep ``example`` for ``partition``; return a full batch when it would not fit."""
         encoded = example.encode()

@@ -12,20 +12,16 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from services.commands.common import EXIT_OK, progress
+from services.commands.common import EXIT_OK, clients, progress
+from services.commands.observe import read_alerts
 from shared.errors import BadMessage, ConfigError
 from shared.infra.stack import Infra
 from shared.kafka_io import read_to_end
-from shared.messages import DriftAlert, Example, Message, ModelEvent, decode_examples
-from shared.redis_io import connect_redis
-from shared.redis_keys import RedisKeys
-from shared.registry import Registry
+from shared.messages import Example, ModelEvent, decode_examples
 from shared.settings import Settings
 from shared.topics import Topics
-
-M = TypeVar("M", bound=Message)
 
 DEFAULT_LAST = 2_000
 """Records read per partition of ``examples`` by default, the newest: each holds the joined events
@@ -91,12 +87,8 @@ def write_report(
     from shared.report_html import render  # noqa: PLC0415 - matplotlib: only when reporting
 
     endpoints = Infra(settings).endpoints()
-    client = connect_redis(endpoints.redis_url)
-    try:
-        registry = Registry(client, RedisKeys(settings.redis_prefix))
-        versions = registry.versions(model)
-    finally:
-        client.close()
+    with clients(settings, kafka=False) as opened:
+        versions = opened.registry.versions(model)
     if not versions:
         raise ConfigError(
             f"no model {model!r} in the registry (prefix {settings.redis_prefix!r}); "
@@ -109,8 +101,8 @@ def write_report(
         for record in read_to_end(endpoints.bootstrap, topics.examples, last=last)
         for example in _examples(record)
     ]
-    alerts = _decoded(DriftAlert, read_to_end(endpoints.bootstrap, topics.alerts))
-    events = _decoded(ModelEvent, read_to_end(endpoints.bootstrap, topics.model_events))
+    alerts = list(read_alerts(endpoints.bootstrap, topics.alerts))
+    events = _model_events(read_to_end(endpoints.bootstrap, topics.model_events))
     data = build(
         model,
         versions[-1].task,
@@ -147,12 +139,12 @@ def _examples(record: Any) -> list[Example]:
         return []
 
 
-def _decoded(kind: type[M], records: list[Any]) -> list[M]:
+def _model_events(records: list[Any]) -> list[ModelEvent]:
     """The records that decode; others (already dead-lettered by their writer) are skipped."""
     found = []
     for record in records:
         try:
-            found.append(kind.decode(record.value or b""))
+            found.append(ModelEvent.decode(record.value or b""))
         except BadMessage:
             continue
     return found
