@@ -39,6 +39,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from shared.messages import Label, Prediction
 
 COUNTS = ("joined", "expired", "orphans", "unscored", "duplicates", "late", "evicted")
@@ -48,8 +50,7 @@ another model); second copies (duplicates); labels after their prediction expire
 events dropped at the memory cap (evicted)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Joined:
+class Joined(msgspec.Struct, frozen=True, gc=False):
     """One event with its features, its prediction and its label."""
 
     event_id: str
@@ -66,8 +67,7 @@ class Joined:
     """Event time from the event to its label's arrival: the join lag."""
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
+class Scored(msgspec.Struct, frozen=True, gc=False):
     """An event whose features and prediction are both in (label or not): what data drift and
     prediction drift watch, well before any label arrives."""
 
@@ -79,14 +79,24 @@ class Scored:
     version: int
 
 
-@dataclass(slots=True)
-class _Pending:
+class _Pending(msgspec.Struct, array_like=True, gc=False):
+    """The pieces of one event seen so far. ``features`` holds a feature event's; a prediction
+    that carries its own is not copied here."""
+
     first_ts: int
     features: dict[str, float] | None = None
-    features_ts: int | None = None
     prediction: Prediction | None = None
     label: Label | None = None
     scored: bool = False
+
+    def has_features(self) -> bool:
+        return self.features is not None or (
+            self.prediction is not None and self.prediction.features is not None
+        )
+
+
+_PENDING_ENCODER = msgspec.msgpack.Encoder()
+_PENDING_DECODER = msgspec.msgpack.Decoder(list[tuple[str, _Pending]])
 
 
 @dataclass
@@ -119,10 +129,10 @@ class JoinBuffer:
         entry = self._entry(event_id, ts)
         if entry is None:
             return []
-        if entry.features is not None:
+        if entry.has_features():
             self.counts["duplicates"] += 1
             return []
-        entry.features, entry.features_ts = features, ts
+        entry.features = features
         return self._complete(event_id, entry)
 
     def add_prediction(self, prediction: Prediction) -> list[Scored | Joined]:
@@ -133,8 +143,6 @@ class JoinBuffer:
             self.counts["duplicates"] += 1
             return []
         entry.prediction = prediction
-        if entry.features is None and prediction.features is not None:
-            entry.features, entry.features_ts = prediction.features, prediction.ts
         return self._complete(prediction.event_id, entry)
 
     def add_label(self, label: Label) -> list[Scored | Joined]:
@@ -180,8 +188,12 @@ class JoinBuffer:
         self.watermark = max(self.watermark, ts)
 
     def _complete(self, event_id: str, entry: _Pending) -> list[Scored | Joined]:
-        prediction, label, features = entry.prediction, entry.label, entry.features
-        if prediction is None or features is None:
+        prediction, label = entry.prediction, entry.label
+        if prediction is None:
+            return []
+        # A feature event's features win over the prediction's copy (the three-way join).
+        features = entry.features if entry.features is not None else prediction.features
+        if features is None:
             return []
         out: list[Scored | Joined] = []
         if not entry.scored:
@@ -233,3 +245,21 @@ class JoinBuffer:
         ids[event_id] = None
         if len(ids) > self.memory:
             ids.popitem(last=False)
+
+    # A checkpoint holds up to ``max_pending`` events per partition, and pickling that many small
+    # objects took half a second per 50,000 (the monitor stood still meanwhile): the pending
+    # events go into the checkpoint as one msgpack blob instead, about ten times faster.
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pending"] = _PENDING_ENCODER.encode(list(self._pending.items()))
+        state["_done"] = list(self._done)
+        state["_expired"] = list(self._expired)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state["_pending"] = OrderedDict(_PENDING_DECODER.decode(state["_pending"]))
+        state["_done"] = OrderedDict.fromkeys(state["_done"])
+        state["_expired"] = OrderedDict.fromkeys(state["_expired"])
+        self.__dict__.update(state)

@@ -69,3 +69,52 @@ def test_memory_is_capped_and_evictions_are_counted() -> None:
     assert buf.counts["evicted"] == 150
     assert buf.add_label(_label("e0", 300)) == []
     assert buf.counts["late"] == 1
+
+
+def test_a_checkpointed_buffer_finishes_every_event_as_the_original_does() -> None:
+    """Each kind of pending piece survives the checkpoint (restricted unpickler and all); the
+    restored buffer then joins, counts duplicates and late labels exactly as the original."""
+    from shared.monitor_state import dumps, loads  # noqa: PLC0415
+
+    def prediction(event_id: str, ts: int) -> Prediction:
+        return Prediction(
+            event_id=event_id,
+            ts=ts,
+            model="m",
+            version=2,
+            prediction=0.5,
+            score=None,
+            latency_ms=1.0,
+            features={"x": ts / 7},
+        )
+
+    original = JoinBuffer(window_ms=1_000, max_pending=50, memory=10)
+    original.add_prediction(prediction("expired", 0))
+    original.add_prediction(prediction("done", 5))
+    original.add_label(_label("done", 6))
+    original.add_prediction(prediction("scored", 900))  # waits for its label
+    original.add_label(_label("orphan", 901))  # waits for its prediction
+    original.add_features("three-way", 902, {"x": 2.0})  # a feature event, no prediction yet
+    original.add_prediction(prediction("later", 1_500))  # moves the watermark past "expired"
+    original.expire()
+    restored = loads(dumps(original))
+    assert isinstance(restored, JoinBuffer) and restored.pending == original.pending == 4
+
+    def finish(buf: JoinBuffer) -> list[Scored | Joined]:
+        return [
+            *buf.add_label(_label("scored", 1_600, 0)),
+            *buf.add_prediction(prediction("orphan", 901)),
+            *buf.add_prediction(prediction("three-way", 902)),  # carries {"x": 902 / 7} too
+            *buf.add_label(_label("three-way", 1_601)),
+            *buf.add_label(_label("done", 1_602)),  # a duplicate
+            *buf.add_label(_label("expired", 1_603)),  # late
+        ]
+
+    finished = finish(restored)
+    assert finished == finish(original)
+    assert restored.counts == original.counts
+    assert restored.counts["late"] == 1 and restored.counts["duplicates"] == 1
+    joined = {o.event_id: o for o in finished if isinstance(o, Joined)}
+    assert sorted(joined) == ["orphan", "scored", "three-way"]
+    assert joined["scored"].features == {"x": 900 / 7} and joined["scored"].label == 0
+    assert joined["three-way"].features == {"x": 2.0}  # the feature event's, not the prediction's
