@@ -25,7 +25,7 @@ import numpy as np
 
 from shared.alert_gate import AlertGate
 from shared.concept import ConceptDrift, Detection
-from shared.drift import FeatureDrift, feature_drift
+from shared.drift import FeatureDrift, Reference
 from shared.join import Joined, Scored
 from shared.messages import AlertKind, DriftAlert, RetrainRequest, Severity
 from shared.modeling import Task
@@ -149,8 +149,8 @@ class VersionWatch:
         self._since_check = 0
         tests = len(info.features) + (1 if reference and reference.score else 0)
         self.alpha = config.ks_alpha(tests)
-        self._sorted: dict[str, np.ndarray] = {}
-        """Each reference sample, sorted once for the KS tests."""
+        self._references: dict[str, Reference] = {}
+        """Each reference profile, prepared once for the drift tests (``"__score__"``: the score's)."""
         self.drift: dict[str, FeatureDrift] = {}
         """Latest drift evidence per feature; ``"__score__"`` is the prediction's."""
         self._gates: dict[tuple[str, str | None], AlertGate] = {}
@@ -161,6 +161,16 @@ class VersionWatch:
             raise ValueError(f"detector {config.detector!r} needs 0/1 errors: classification only")
         self._concept_last: int | None = None
         self.last_detection: Detection | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_references"]  # derived from the reference profile: prepared again on demand
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.pop("_sorted", None)  # what checkpoints before 0.1.1 cached instead
+        self.__dict__.update(state)
+        self._references = {}
 
     # ---- data and prediction drift (no labels needed) --------------------------------------
 
@@ -189,11 +199,8 @@ class VersionWatch:
             profile = reference.features.get(name)
             if profile is None or len(values) < window:
                 continue
-            self.drift[name] = feature_drift(
-                name,
-                profile,
-                np.fromiter(values, dtype=float),
-                self._reference_sorted(name, profile),
+            self.drift[name] = self._reference(name, profile).compare(
+                name, np.fromiter(values, dtype=float, count=len(values))
             )
         ranking = self._ranking()
         for name in self.features:
@@ -204,11 +211,8 @@ class VersionWatch:
             if alert is not None:
                 alerts.append(self._describe_data_drift(alert, evidence, ranking))
         if reference.score is not None and len(self.scores) >= window:
-            evidence = feature_drift(
-                "prediction",
-                reference.score,
-                np.fromiter(self.scores, dtype=float),
-                self._reference_sorted("__score__", reference.score),
+            evidence = self._reference("__score__", reference.score).compare(
+                "prediction", np.fromiter(self.scores, dtype=float, count=len(self.scores))
             )
             self.drift["__score__"] = evidence
             alert = self._drift_gate("prediction_drift", None, evidence, len(self.scores), ts)
@@ -216,10 +220,10 @@ class VersionWatch:
                 alerts.append(alert)
         return alerts
 
-    def _reference_sorted(self, name: str, profile: DistributionProfile) -> np.ndarray:
-        found = self._sorted.get(name)
+    def _reference(self, name: str, profile: DistributionProfile) -> Reference:
+        found = self._references.get(name)
         if found is None:
-            found = self._sorted[name] = np.sort(np.asarray(profile.sample, dtype=float))
+            found = self._references[name] = Reference(profile)
         return found
 
     def _ranking(self) -> list[str]:

@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from shared.alert_gate import AlertGate
-from shared.drift import bin_shares, feature_drift, ks, psi, ranked
-from shared.profile import build_profile
+from shared.drift import Reference, bin_shares, feature_drift, ks, psi, ranked
+from shared.profile import DistributionProfile, build_profile
 
 FEATURES = [f"f{i}" for i in range(10)]
 STABLE, HALF_SIGMA, SIGMA_AND_A_HALF = 0.0111, 0.2692, 2.0013
@@ -125,3 +125,26 @@ def test_ks_matches_scipy() -> None:
         # scipy refines the tail (kstwo at the rounded effective size): close, not equal, when tiny.
         assert p_value == pytest.approx(expected.pvalue, rel=0.25)
         assert ks(a, b)[0] == pytest.approx(statistic)  # an unsorted reference is sorted first
+
+
+def test_a_prepared_reference_gives_the_plain_definitions() -> None:
+    """The monitor's fast path (:class:`Reference`) against PSI as defined and scipy's KS, on
+    samples with ties and on repeated quantile edges, where a shortcut would most likely slip."""
+    rng = np.random.default_rng(11)
+    for decimals, shift in [(6, 0.0), (1, 0.3), (0, 1.0)]:
+        values = rng.normal(size=3_000).round(decimals)
+        edges = np.quantile(values, np.linspace(0, 1, 11)).tolist()
+        profile = DistributionProfile(
+            quantiles=edges,
+            mean=float(values.mean()),
+            std=float(values.std()),
+            sample=values[:500].tolist(),
+        )
+        window = rng.normal(loc=shift, size=1_000).round(decimals)
+        found = Reference(profile).compare("x", window)
+        expected = stats.ks_2samp(values[:500], window, method="asymp")
+        assert found.ks == pytest.approx(expected.statistic, abs=1e-12)
+        assert found.psi == pytest.approx(psi(edges, window), abs=1e-12)
+        assert found.mean_shift == pytest.approx(
+            abs(window.mean() - values.mean()) / values.std(), abs=1e-12
+        )
