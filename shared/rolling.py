@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -43,12 +44,64 @@ MULTICLASS: dict[str, type[metrics.base.Metric]] = {
     "f1": metrics.MacroF1,
 }
 PROBABILISTIC: dict[str, type[metrics.base.Metric] | None] = {
-    "log_loss": metrics.LogLoss,
+    "log_loss": None,
     "roc_auc": None,
 }
 """Need the positive-class probability, so only for binary classifiers whose scores are in [0, 1].
 ROC AUC is computed exactly when read (:func:`roc_auc`), not by river's ``ROCAUC``: that one
-approximates with 10 thresholds and updates 10 confusion matrices per event."""
+approximates with 10 thresholds and updates 10 confusion matrices per event. Log-loss is a window
+sum of river's own per-event term (:class:`WindowLogLoss`)."""
+
+
+class WindowLogLoss:
+    """River's ``LogLoss`` over a sliding window, at a fraction of its cost.
+
+    Each event's term is river's (``-log`` of the clamped probability given to the true class),
+    computed once when the event enters and kept with it, so leaving costs one subtraction. River's
+    metric recomputes the term through three layers of calls on entry and again on exit, which was
+    half of the monitor's rolling-metric time. The running sum is re-added exactly once per
+    window's worth of exits, so rounding cannot build up on a long stream.
+
+    >>> window = WindowLogLoss()
+    >>> terms = [window.term(y, p) for y, p in [(True, 0.9), (False, 0.1), (False, 0.2), (True, 0.65)]]
+    >>> for t in terms:
+    ...     window.add(t)
+    >>> round(window.get(), 6)  # river's LogLoss docstring gives 0.216162 for the same four events
+    0.216162
+    """
+
+    def __init__(self) -> None:
+        self._sum = 0.0
+        self._count = 0
+        self._terms: deque[float | None] = deque()
+        """One per event in the window; None for an event without a score, which has no term."""
+        self._exits = 0
+
+    @staticmethod
+    def term(y_true: Any, probability: float | None) -> float | None:
+        if probability is None:
+            return None
+        p_true = min(max(probability, 1e-15), 1 - 1e-15)  # river's LogLoss._clamp_proba
+        return -math.log(p_true) if y_true else -math.log(1 - p_true)
+
+    def add(self, term: float | None) -> None:
+        self._terms.append(term)
+        if term is not None:
+            self._sum += term
+            self._count += 1
+
+    def drop_oldest(self) -> None:
+        term = self._terms.popleft()
+        if term is not None:
+            self._sum -= term
+            self._count -= 1
+        self._exits += 1
+        if self._exits >= len(self._terms):
+            self._exits = 0
+            self._sum = math.fsum(t for t in self._terms if t is not None)
+
+    def get(self) -> float:
+        return self._sum / self._count if self._count else 0.0
 
 
 def roc_auc(truth: Iterable[bool], scores: Iterable[float]) -> float:
@@ -85,33 +138,40 @@ class _Window:
     ) -> None:
         self._cm: Any = metrics.ConfusionMatrix() if classification else None  # type: ignore[no-untyped-call]
         self.metrics: dict[str, Any] = {}
-        self._own: list[tuple[str, Any]] = []
+        self._own: list[Any] = []
         self._auc = "roc_auc" in chosen
+        self._log_loss = WindowLogLoss() if "log_loss" in chosen else None
         for name, kind in chosen.items():
             if kind is None:
                 continue
-            if self._cm is not None and name not in PROBABILISTIC:
+            if self._cm is not None:
                 self.metrics[name] = kind(cm=self._cm)  # type: ignore[call-arg]
             else:
                 self.metrics[name] = kind()
-                self._own.append((name, self.metrics[name]))
+                self._own.append(self.metrics[name])
+        if self._log_loss is not None:
+            self.metrics["log_loss"] = self._log_loss
         self.events: deque[tuple[int, Any, Any, float | None]] = deque()
 
-    def add(self, ts: int, y_true: Any, y_pred: Any, score: float | None) -> None:
+    def add(
+        self, ts: int, y_true: Any, y_pred: Any, score: float | None, term: float | None
+    ) -> None:
         self.events.append((ts, y_true, y_pred, score))
-        self._apply(y_true, y_pred, score, revert=False)
+        if self._cm is not None:
+            self._cm.update(y_true, y_pred)
+        for metric in self._own:
+            metric.update(y_true, y_pred)
+        if self._log_loss is not None:
+            self._log_loss.add(term)
 
     def drop_oldest(self) -> None:
-        _, y_true, y_pred, score = self.events.popleft()
-        self._apply(y_true, y_pred, score, revert=True)
-
-    def _apply(self, y_true: Any, y_pred: Any, score: float | None, *, revert: bool) -> None:
+        _, y_true, y_pred, _ = self.events.popleft()
         if self._cm is not None:
-            (self._cm.revert if revert else self._cm.update)(y_true, y_pred)
-        for name, metric in self._own:
-            value = score if name in PROBABILISTIC else y_pred
-            if value is not None:
-                (metric.revert if revert else metric.update)(y_true, value)
+            self._cm.revert(y_true, y_pred)
+        for metric in self._own:
+            metric.revert(y_true, y_pred)
+        if self._log_loss is not None:
+            self._log_loss.drop_oldest()
 
     def tracks(self, name: str) -> bool:
         return name in self.metrics or (name == "roc_auc" and self._auc)
@@ -157,17 +217,20 @@ class RollingMetrics:
         else:
             chosen = {**BINARY, **(PROBABILISTIC if probabilities else {})}
         classification = task == "classification"
+        self._binary = classification and positive is not None
+        self._log_loss = "log_loss" in chosen
         self._by_count = _Window(chosen, classification)
         self._by_time = _Window(chosen, classification)
 
     def update(self, y_true: Any, y_pred: Any, score: float | None, ts_ms: int) -> None:
         """Add one labelled event: its label, its prediction, its score and its event time."""
-        if self.task == "classification" and self._positive is not None:
+        if self._binary:
             y_true, y_pred = y_true == self._positive, y_pred == self._positive
-        self._by_count.add(ts_ms, y_true, y_pred, score)
+        term = WindowLogLoss.term(y_true, score) if self._log_loss else None
+        self._by_count.add(ts_ms, y_true, y_pred, score, term)
         if len(self._by_count.events) > self.window:
             self._by_count.drop_oldest()
-        self._by_time.add(ts_ms, y_true, y_pred, score)
+        self._by_time.add(ts_ms, y_true, y_pred, score, term)
         horizon = ts_ms - self.period_ms
         events = self._by_time.events
         while events and (events[0][0] <= horizon or len(events) > MAX_TIME_WINDOW_EVENTS):

@@ -76,3 +76,29 @@ def test_multiclass_uses_macro_averages() -> None:
     assert rolling.values()["f1"] == pytest.approx(
         sk.f1_score(["a", "b", "c", "b"], ["a", "a", "c", "b"], average="macro")
     )
+
+
+def test_windowed_log_loss_is_rivers_over_a_long_slide() -> None:
+    """After tens of thousands of entries and exits (and events without a score), the window's
+    log-loss is river's ``LogLoss`` fed only the events still in the window, in both windows."""
+    from river import metrics as river_metrics  # noqa: PLC0415
+
+    truth, predictions, scores, times = _stream(30_000, seed=3)
+    scores = [None if i % 97 == 0 else s for i, s in enumerate(scores)]  # type: ignore[misc]
+    scores[-1] = 1.0  # clamped, as river clamps it
+    rolling = RollingMetrics(
+        "classification", window=700, period_s=900, positive=1, probabilities=True
+    )
+    for t, p, s, ts in zip(truth, predictions, scores, times, strict=True):
+        rolling.update(t, p, s, ts)
+
+    def rivers(count: int) -> float:
+        reference = river_metrics.LogLoss()
+        for t, s in zip(truth[-count:], scores[-count:], strict=True):
+            if s is not None:
+                reference.update(t == 1, s)
+        return float(reference.get())
+
+    assert rolling.values()["log_loss"] == pytest.approx(rivers(700), rel=1e-12)
+    assert 700 < rolling.time_count < 30_000  # the time window slid too
+    assert rolling.time_values()["log_loss"] == pytest.approx(rivers(rolling.time_count), rel=1e-12)
