@@ -293,10 +293,26 @@ def _decoder(cls: type[Message]) -> msgspec.json.Decoder[Any]:
 
 
 def _require_finite(path: str, value: object) -> None:
+    """:class:`BadMessage` naming the first NaN or infinity in a float or a dict's float values.
+
+    >>> _require_finite("features", {"a": 1.0, "b": float("nan")})
+    Traceback (most recent call last):
+    ...
+    shared.errors.BadMessage: features.b: must be a finite number, got nan
+    >>> _require_finite("features", {"a": 1e308, "b": 1e308})  # the sum overflows; no value is
+    """
     if type(value) is float:
         if not math.isfinite(value):
             raise BadMessage(path, f"must be a finite number, got {value}")
     elif type(value) is dict:
+        # Every prediction and example carries its features: one C-level sum is the fast check
+        # (NaN or infinity in any value makes it non-finite); the loop below only runs to find the
+        # culprit, or to clear finite values whose sum overflowed.
+        try:
+            if math.isfinite(sum(value.values())):
+                return
+        except TypeError:  # a non-number among the values: check the floats one by one
+            pass
         for key, item in value.items():
             if type(item) is float and not math.isfinite(item):
                 raise BadMessage(f"{path}.{key}", f"must be a finite number, got {item}")

@@ -84,11 +84,16 @@ class Reorder:
     def release(self, now_ms: int, *, everything: bool = False) -> list[Any]:
         """Items at or below the low watermark (all of them with ``everything``), oldest first;
         past ``max_held`` the oldest go out regardless, so memory stays bounded."""
-        limit = self.watermark(now_ms)
-        out = []
         heap = self._heap
-        while heap and (
-            everything or limit is None or heap[0][0] <= limit or len(heap) > self.max_held
-        ):
-            out.append(heapq.heappop(heap)[2])
+        limit = self.watermark(now_ms)
+        if everything or limit is None:
+            out = [item for _, _, item in sorted(heap)]
+            heap.clear()
+            return out
+        pop = heapq.heappop
+        out = []
+        while heap and heap[0][0] <= limit:
+            out.append(pop(heap)[2])
+        while len(heap) > self.max_held:
+            out.append(pop(heap)[2])
         return out
