@@ -13,13 +13,16 @@ the monitor's keys with Redis ACLs all the same (README, Security).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from shared.errors import ConfigError
 from shared.join import JoinBuffer
 from shared.monitoring import ModelWatch
 from shared.redis_io import redis_errors
@@ -130,7 +133,11 @@ class MonitorStateStore:
     def load_partition(self, partition: int) -> PartitionState | None:
         with redis_errors("reading the monitor's checkpoint"):
             data = self._client.get(self._keys.monitor_join(self._model, partition))
-        return None if data is None else _expect(loads(data), PartitionState)  # type: ignore[arg-type]
+        if data is None:
+            return None
+        with self._readable(f"partition {partition}"):
+            state: PartitionState = _expect(loads(data), PartitionState)  # type: ignore[arg-type]
+        return state
 
     def load_analytics(self, partitions: list[int]) -> tuple[ModelWatch, Reorder] | None:
         """The analytics and the events they still hold, saved for exactly ``partitions``."""
@@ -138,10 +145,25 @@ class MonitorStateStore:
             data = self._client.get(self._keys.monitor_analytics(self._model, partitions))
         if data is None:
             return None
-        found = loads(data)  # type: ignore[arg-type]
-        if not (isinstance(found, tuple) and len(found) == 2):
-            raise pickle.UnpicklingError("the analytics checkpoint is not (watch, reorder)")
-        return _expect(found[0], ModelWatch), _expect(found[1], Reorder)
+        with self._readable("analytics"):
+            found = loads(data)  # type: ignore[arg-type]
+            if not (isinstance(found, tuple) and len(found) == 2):
+                raise pickle.UnpicklingError("the analytics checkpoint is not (watch, reorder)")
+            return _expect(found[0], ModelWatch), _expect(found[1], Reorder)
+
+    @contextlib.contextmanager
+    def _readable(self, what: str) -> Iterator[None]:
+        """A checkpoint that cannot be restored stops the monitor, saying how to start afresh:
+        resuming without it would skip or recount events."""
+        try:
+            yield
+        except Exception as exc:
+            raise ConfigError(
+                f"the {self._model} monitor's checkpoint ({what}) in Redis cannot be restored "
+                f"({type(exc).__name__}: {exc}); it may come from another driftline version. "
+                f"Start afresh with `driftline monitor --model {self._model} --reset` (counts, "
+                "metrics and detectors restart from zero)"
+            ) from exc
 
     def clear(self) -> int:
         """Delete this model's checkpoints (``driftline monitor --reset``); return how many."""

@@ -72,8 +72,11 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         try:
             self._monitor.on_assigned(assigned)
-        except Exception:
+        except Exception as exc:
             log.exception("restoring state for assigned partitions failed")
+            # kafka-python reports only "User rebalance callback throws an error" (or, before 3.0,
+            # nothing): keep the cause for run() to raise.
+            self._monitor.failure = exc
             raise
 
 
@@ -134,6 +137,8 @@ class Monitor:
         self._closing = False
         self._examples_copartitioned: bool | None = None
         self._next_backlog_check = 0
+        self.failure: Exception | None = None
+        """Set when restoring assigned partitions failed: :meth:`run` raises it."""
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -163,8 +168,12 @@ class Monitor:
                     break
                 self.last_loop = time.monotonic()
                 watchdog.check(bool(self.partitions))
-                with kafka_errors("polling the monitor's topics"):
-                    polled = self._consumer.poll(timeout_ms=100, max_records=self._batch_max)
+                try:
+                    with kafka_errors("polling the monitor's topics"):
+                        polled = self._consumer.poll(timeout_ms=100, max_records=self._batch_max)
+                finally:
+                    if self.failure is not None:  # say why, not "rebalance callback failed"
+                        raise self.failure
                 for tp, records in polled.items():
                     self._process(tp, records)
                 self._flush_examples()  # one record per partition and poll
@@ -181,7 +190,7 @@ class Monitor:
                 if time.monotonic() - self._last_checkpoint >= self._checkpoint_s:
                     self.checkpoint()
         finally:
-            if self.partitions:
+            if self.partitions and self.failure is None:
                 # Stopping: what is held would wait for data that a restart reads anyway.
                 self._analyse(self.reorder.release(_now_ms(), everything=True))
                 self.checkpoint()

@@ -185,3 +185,26 @@ def test_restart_mid_stream_matches_an_uninterrupted_run(deployment: Deployment)
     }
     assert [d["error"][:17] for d in dead].count("features: missing") == 1  # a's model, not b's
     assert final["versions"][0]["version"] == version
+
+
+def test_an_unreadable_checkpoint_stops_the_monitor_with_the_way_out(
+    deployment: Deployment,
+) -> None:
+    """A checkpoint it cannot restore (another version's, or damaged) must not be skipped: the
+    monitor would lose or recount events. It exits non-zero naming the fix, and ``--reset`` works."""
+    scenario = Scenario(drift="none")
+    _, serving = register_model(deployment, scenario)
+    produce(deployment, score(scenario, 600, serving), rate=None)
+    key = deployment.registry.keys.monitor_join(deployment.model, 0)
+    deployment.registry.client.set(key, b"\x80\x05not a checkpoint")
+
+    refused = start_monitor(deployment)
+    assert refused.proc.wait(timeout=120) != 0, refused.log()
+    last = refused.log().strip().splitlines()[-1]  # what the user reads last: the cause and the fix
+    assert last.startswith("driftline: error: the "), refused.log()
+    assert "checkpoint (partition 0) in Redis cannot be restored" in last
+    assert f"driftline monitor --model {deployment.model} --reset" in last
+
+    afresh = start_monitor(deployment, "--reset")
+    assert wait_joined(deployment, afresh, 600)["join"]["joined"] == 600
+    assert afresh.stop() == 0
