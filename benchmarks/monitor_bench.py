@@ -1,7 +1,9 @@
 """Monitor benchmark: prints tables; asserts nothing (figures go in the README).
 
     python benchmarks/monitor_bench.py detectors            # no servers needed
-    driftline infra up && python benchmarks/monitor_bench.py throughput [--events 30000] [--monitors 2]
+    python benchmarks/monitor_bench.py data-drift [--events 200000]
+
+The monitor's throughput against the predictor's: ``benchmarks/pipeline_bench.py``.
 
 1. ``detectors``: replayed error streams of four scenarios (sudden, gradual and recurring concept
    drift, and a stationary stream), each run with many seeds, through the monitor's concept-drift
@@ -14,28 +16,16 @@
    path (:class:`shared.monitoring.ModelWatch`), against the budget of
    ``DRIFTLINE_MONITOR_FALSE_ALARMS_PER_MILLION`` (1): alarms per million events; then the same with
    a 1-sd shift on two features, for the detection delay.
-3. ``throughput``: N scored events with their labels preloaded on the topics; a real
-   `driftline monitor` process drains them; joined events per second from its status in Redis.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import pathlib
-import subprocess
-import sys
-import time
-import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from shared.concept import ConceptDrift
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # for tests' harness
 
 WARMUP = 500
 """Labels before the monitor lets concept drift fire (DRIFTLINE_MONITOR_CONCEPT_MIN_LABELS)."""
@@ -176,90 +166,18 @@ def data_drift(events: int) -> None:
             print(f"{label}: " + ", ".join(f"{k} after {i - 5_000} events" for i, k in fired))
 
 
-def throughput(events: int, monitors: int = 1) -> None:
-    from shared.infra.stack import Infra  # noqa: PLC0415
-    from shared.settings import load_settings  # noqa: PLC0415
-    from shared.synthetic import Scenario  # noqa: PLC0415
-    from tests.integration.monitor_harness import (  # noqa: PLC0415
-        produce,
-        register_model,
-        score,
-    )
-    from tests.integration.predictor_harness import make_deployment  # noqa: PLC0415
-
-    settings = load_settings()
-    endpoints = Infra(settings).endpoints()
-    home = settings.home / "bench" / uuid.uuid4().hex[:8]
-    home.mkdir(parents=True)
-    deployment = make_deployment(
-        endpoints.bootstrap, endpoints.redis_url, home, uuid.uuid4().hex[:8]
-    )
-    scenario = Scenario(drift="sudden", at=events // 2)
-    _, serving = register_model(deployment, scenario)
-    scored = score(scenario, events, serving)
-    produce(deployment, scored, rate=None)
-    print(f"# monitor throughput: {events} events (features + predictions + labels) preloaded")
-    # The monitor of this checkout (not whichever `driftline` is installed), so that two
-    # checkouts can be compared on one machine.
-    root = str(pathlib.Path(__file__).resolve().parents[1])
-    command = [sys.executable, "-m", "services.cli", "monitor", "--model", deployment.model]
-    if os.environ.get("PROFILE"):
-        command = [sys.executable, "-m", "cProfile", "-o", os.environ["PROFILE"], *command[1:]]
-    env = {**deployment.env, "PYTHONPATH": root}
-    started = time.monotonic()
-    processes = [
-        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        for _ in range(monitors)
-    ]
-    first: tuple[float, int] | None = None
-    try:
-        while True:
-            joined = joined_total(deployment)
-            if first is None and joined > 0:
-                first = (time.monotonic(), joined)
-            if joined >= events:
-                break
-            if any(process.poll() is not None for process in processes):
-                raise SystemExit("a monitor exited early")
-            time.sleep(0.2)
-        done = time.monotonic()
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(60)
-    if first is None:
-        raise SystemExit("the monitor joined nothing")
-    rate = (events - first[1]) / (done - first[0])
-    print(f"joined events/s (steady, after start-up), {monitors} monitor(s): {rate:,.0f}")
-    print(f"wall time including start-up: {done - started:.1f} s")
-
-
-def joined_total(deployment: Any) -> int:
-    """Events joined by all monitors of the deployment, from the statuses they publish."""
-    client = deployment.registry.client
-    pattern = deployment.registry.keys.monitor_status(deployment.model, "*")
-    texts = [client.get(name) for name in client.scan_iter(match=pattern)]
-    return sum(json.loads(text)["join"]["joined"] for text in texts if text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", choices=["detectors", "data-drift", "throughput"])
+    parser.add_argument("part", choices=["detectors", "data-drift"])
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--events", type=int, default=30_000)
-    parser.add_argument(
-        "--monitors", type=int, default=1, help="throughput: monitor processes in one group"
-    )
+    parser.add_argument("--events", type=int, default=200_000)
     args = parser.parse_args()
     if args.part == "detectors":
         detectors(args.seeds)
-    elif args.part == "data-drift":
-        data_drift(args.events)
     else:
-        throughput(args.events, args.monitors)
+        data_drift(args.events)
 
 
 if __name__ == "__main__":
