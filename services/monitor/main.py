@@ -154,8 +154,9 @@ class RetrainClaim:
 def _kafka_clients(
     bootstrap: str, group: str, client_id: str, topics: Topics
 ) -> tuple[KafkaProducer, KafkaConsumer]:
-    # Examples are one record per joined event: a longer linger and bigger batches keep
-    # kafka-python's accumulator lock (contended with its sender thread) out of the hot path.
+    # Examples go out as one batch record per partition and poll; a longer linger and bigger
+    # batches keep kafka-python's accumulator lock (contended with its sender thread) off the hot
+    # path.
     producer = make_producer(bootstrap, client_id=client_id, linger_ms=50, batch_size=512 * 1024)
     with kafka_errors("reading the metadata of the monitor's output topics"):
         # A first send to a topic waits for its metadata: learn it now, not when an alert fires.
@@ -166,6 +167,11 @@ def _kafka_clients(
         group_id=group,
         client_id=client_id,
         max_poll_records=1_000,
+        # Fetches of 256 KiB per partition (the client's default is 1 MiB) interleave the
+        # partitions finely when the monitor reads a backlog: the event-time order across them
+        # (Reorder) then holds about a thousand events instead of 60,000, which every checkpoint
+        # had to write.
+        max_partition_fetch_bytes=256 * 1024,
         # Range keeps partition p of predictions and labels on one member: the join needs it.
         # Round-robin would scatter them.
         partition_assignment_strategy=(RangePartitionAssignor,),
