@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import itertools
 import os
 import pathlib
 import statistics
@@ -41,6 +42,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for the tests' harness
 
 from shared.infra.stack import Infra  # noqa: E402
+from shared.kafka_io import read_to_end  # noqa: E402
 from shared.messages import decode_examples  # noqa: E402
 from shared.settings import load_settings  # noqa: E402
 from shared.synthetic import Scenario  # noqa: E402
@@ -70,8 +72,8 @@ class Service:
     def start(cls, deployment: Deployment, checkout: pathlib.Path, *args: str) -> Service:
         command = [sys.executable, "-m", "services.cli", *args, "--model", deployment.model]
         env = {**deployment.env, "PYTHONPATH": str(checkout)}
-        log = (deployment.home / f"{args[0]}.log").open("ab")
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        with (deployment.home / f"{args[0]}.log").open("ab") as log:  # the child keeps its copy
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         return cls(args[0], process, [])
 
     def sample(self) -> None:
@@ -116,26 +118,11 @@ class Outputs:
 
 
 def read_outputs(bootstrap: str, topic: str, *, batches: bool) -> Outputs:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    ends = consumer.end_offsets(parts)
-    found: list[tuple[float, int]] = []
-    while any(consumer.position(tp) < ends[tp] for tp in parts):
-        for records in consumer.poll(timeout_ms=500).values():
-            found.extend(
-                (r.timestamp / 1000, len(decode_examples(r.value)) if batches else 1)
-                for r in records
-            )
-    consumer.close()
-    found.sort()
-    cumulative: list[int] = []
-    total = 0
-    for _, count in found:
-        total += count
-        cumulative.append(total)
-    return Outputs([t for t, _ in found], cumulative)
+    found = sorted(
+        (r.timestamp / 1000, len(decode_examples(r.value)) if batches else 1)
+        for r in read_to_end(bootstrap, topic)
+    )
+    return Outputs([t for t, _ in found], list(itertools.accumulate(n for _, n in found)))
 
 
 class RecordCount:

@@ -51,11 +51,21 @@ def psi(edges: Sequence[float], window: ArrayLike) -> float:
     Quantile edges put an equal share of the reference in each bin, so the expected shares are
     ``1 / bins``; edges that coincide (a feature with repeated values) are merged first.
     """
-    unique = sorted(set(float(edge) for edge in edges))
+    unique = _merged(edges)
     if len(unique) < 2:
         return 0.0  # a constant reference feature: nothing to compare bins against
-    actual = np.clip(bin_shares(unique, window), EPSILON, None)
-    expected = np.full(actual.size, 1.0 / actual.size)
+    return _psi_of_shares(bin_shares(unique, window))
+
+
+def _merged(edges: Sequence[float]) -> list[float]:
+    """Quantile edges with the coinciding ones merged (a feature with repeated values)."""
+    return sorted({float(edge) for edge in edges})
+
+
+def _psi_of_shares(shares: np.ndarray) -> float:
+    """PSI of a window's bin shares against equal expected shares (quantile bins)."""
+    actual = np.clip(shares, EPSILON, None)
+    expected = 1.0 / actual.size
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
@@ -133,7 +143,7 @@ class Reference:
         self._sample_cdf = (
             np.searchsorted(self._sample, self._sample, side="right") / self._sample.size
         )
-        unique = sorted({float(edge) for edge in profile.quantiles})
+        unique = _merged(profile.quantiles)
         self._bins = len(unique) - 1
         self._inner = np.asarray(unique[1:-1], dtype=float)
         self._scale = profile.std if profile.std > 0 else 1.0
@@ -153,13 +163,11 @@ class Reference:
         )
 
     def _psi(self, data: np.ndarray) -> float:
-        """:func:`psi` over the prepared edges (the same arithmetic, none of the set-up)."""
+        """:func:`psi` over the prepared edges (none of the set-up)."""
         if self._bins < 1:
             return 0.0
         counts = np.bincount(np.searchsorted(self._inner, data, side="right"), minlength=self._bins)
-        actual = np.clip(counts / data.size, EPSILON, None)
-        expected = 1.0 / self._bins
-        return float(np.sum((actual - expected) * np.log(actual / expected)))
+        return _psi_of_shares(counts / data.size)
 
 
 def feature_drift(name: str, reference: DistributionProfile, window: ArrayLike) -> FeatureDrift:
