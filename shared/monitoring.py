@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
-import numpy as np
 
 from shared.alert_gate import AlertGate
 from shared.concept import ConceptDrift, Detection
 from shared.drift import FeatureDrift, Reference
+from shared.drift_window import DriftWindows
 from shared.join import Joined, Scored
 from shared.messages import AlertKind, DriftAlert, RetrainRequest, Severity
 from shared.modeling import Task
@@ -140,10 +139,8 @@ class VersionWatch:
             positive=positive,
             probabilities=probabilities and positive is not None,
         )
-        self.features: dict[str, deque[float]] = {
-            name: deque(maxlen=config.drift_window) for name in info.features
-        }
-        self.scores: deque[float] = deque(maxlen=config.drift_window)
+        self.windows = DriftWindows(info.features, config.drift_window)
+        """Recent features and scores (the prediction, for regression) for the drift tests."""
         self.scored = 0
         self.labelled = 0
         self._since_check = 0
@@ -168,7 +165,12 @@ class VersionWatch:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state.pop("_sorted", None)  # what checkpoints before 0.1.1 cached instead
+        state.pop("_sorted", None)  # what older checkpoints cached instead
+        if "features" in state:  # older checkpoints kept a deque per variable
+            features, scores = state.pop("features"), state.pop("scores")
+            windows = DriftWindows(features, state["config"].drift_window)
+            windows.restore(features, scores)
+            state["windows"] = windows
         self.__dict__.update(state)
         self._references = {}
 
@@ -176,13 +178,11 @@ class VersionWatch:
 
     def observe(self, event: Scored) -> list[DriftAlert]:
         self.scored += 1
-        for name, window in self.features.items():
-            value = event.features.get(name)
-            if value is not None:
-                window.append(value)
         watched = event.prediction if self.info.task == "regression" else event.score
         if isinstance(watched, _NUMBERS) and not isinstance(watched, bool):
-            self.scores.append(float(watched))
+            self.windows.add(event.features, float(watched))
+        else:
+            self.windows.add(event.features, None)
         self._since_check += 1
         if self._since_check < self.config.drift_every or self.retired:
             return []
@@ -195,27 +195,26 @@ class VersionWatch:
             return []
         alerts: list[DriftAlert] = []
         window = self.config.drift_window
-        for name, values in self.features.items():
+        windows = self.windows
+        for name in windows.names:
             profile = reference.features.get(name)
-            if profile is None or len(values) < window:
+            values = windows.values(name)
+            if profile is None or values.size < window:
                 continue
-            self.drift[name] = self._reference(name, profile).compare(
-                name, np.fromiter(values, dtype=float, count=len(values))
-            )
+            self.drift[name] = self._reference(name, profile).compare(name, values)
         ranking = self._ranking()
-        for name in self.features:
+        for name in windows.names:
             evidence = self.drift.get(name)
             if evidence is None:
                 continue
-            alert = self._drift_gate("data_drift", name, evidence, len(self.features[name]), ts)
+            alert = self._drift_gate("data_drift", name, evidence, windows.count(name), ts)
             if alert is not None:
                 alerts.append(self._describe_data_drift(alert, evidence, ranking))
-        if reference.score is not None and len(self.scores) >= window:
-            evidence = self._reference("__score__", reference.score).compare(
-                "prediction", np.fromiter(self.scores, dtype=float, count=len(self.scores))
-            )
+        scores = windows.scores()
+        if reference.score is not None and scores.size >= window:
+            evidence = self._reference("__score__", reference.score).compare("prediction", scores)
             self.drift["__score__"] = evidence
-            alert = self._drift_gate("prediction_drift", None, evidence, len(self.scores), ts)
+            alert = self._drift_gate("prediction_drift", None, evidence, scores.size, ts)
             if alert is not None:
                 alerts.append(alert)
         return alerts

@@ -1,0 +1,101 @@
+"""The recent values of a version's features and scores, as arrays ready for the drift tests.
+
+Each variable keeps its last ``size`` values, as a ``deque(maxlen=size)`` would (an event without a
+value for a variable leaves that variable's window as it was). The monitor adds every scored event
+and tests the windows every few hundred events; so :meth:`DriftWindows.add` only keeps a reference
+to the event's feature dict, and the rows seen since the last test become one array per variable
+when the windows are read: per event that is one list append instead of a dozen deque appends, and
+a test no longer converts a thousand values per variable from Python floats.
+
+>>> windows = DriftWindows(["a", "b"], size=3)
+>>> for i in range(5):
+...     windows.add({"a": float(i), "b": -float(i)} if i != 2 else {"a": 2.0}, score=i / 10)
+>>> windows.values("a").tolist(), windows.values("b").tolist(), windows.scores().tolist()
+([2.0, 3.0, 4.0], [-1.0, -3.0, -4.0], [0.2, 0.3, 0.4])
+>>> windows.count("b")
+3
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+_EMPTY = np.empty(0, dtype=float)
+
+
+class DriftWindows:
+    """Sliding windows of the last ``size`` values of each named feature, and of the score."""
+
+    def __init__(self, names: Iterable[str], size: int) -> None:
+        if size < 1:
+            raise ValueError(f"a drift window needs at least one value, got size {size}")
+        self.names = list(names)
+        self.size = size
+        self._windows: dict[str, np.ndarray] = dict.fromkeys(self.names, _EMPTY)
+        self._scores = _EMPTY
+        self._rows: list[Mapping[str, Any]] = []
+        self._new_scores: list[float | None] = []
+
+    def add(self, features: Mapping[str, Any], score: float | None) -> None:
+        """Keep one event's features (not copied: a decoded message's dict is not changed after)
+        and its score (``None``: none to watch)."""
+        self._rows.append(features)
+        self._new_scores.append(score)
+        if len(self._rows) >= self.size:  # bound what waits, however rarely the windows are read
+            self._fold()
+
+    def values(self, name: str) -> np.ndarray:
+        """The last ``size`` values of feature ``name``, oldest first."""
+        self._fold()
+        return self._windows[name]
+
+    def count(self, name: str) -> int:
+        return self.values(name).size
+
+    def scores(self) -> np.ndarray:
+        """The last ``size`` scores, oldest first."""
+        self._fold()
+        return self._scores
+
+    def restore(self, features: Mapping[str, Iterable[float]], scores: Iterable[float]) -> None:
+        """Set the windows from older checkpoints' values per variable (oldest first)."""
+        for name in self.names:
+            self._windows[name] = self._slide(_EMPTY, np.fromiter(features.get(name, ()), float))
+        self._scores = self._slide(_EMPTY, np.fromiter(scores, float))
+
+    def _fold(self) -> None:
+        """Move the rows added since the last read into the windows."""
+        rows, self._rows = self._rows, []
+        scores, self._new_scores = self._new_scores, []
+        if not rows:
+            return
+        if self.names:
+            block = _block(rows, self.names)
+            for column, name in enumerate(self.names):
+                self._windows[name] = self._slide(self._windows[name], block[:, column])
+        self._scores = self._slide(self._scores, np.array(scores, dtype=float))
+
+    def _slide(self, window: np.ndarray, new: np.ndarray) -> np.ndarray:
+        present: np.ndarray = new[~np.isnan(new)]  # NaN: no value (the monitor refuses NaN)
+        if present.size >= self.size:
+            return present[-self.size :].copy()
+        return np.concatenate((window[-(self.size - present.size) :], present))
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._fold()  # a checkpoint holds arrays only
+        return dict(self.__dict__)
+
+
+def _block(rows: list[Mapping[str, Any]], names: list[str]) -> np.ndarray:
+    """``rows`` as a float array, one column per name; NaN where a row has no value."""
+    if len(names) > 1:
+        get = itemgetter(*names)
+        try:
+            return np.array([get(row) for row in rows], dtype=float)
+        except (KeyError, TypeError, ValueError):
+            pass  # a row without one of the names: the slow path fills in NaN
+    return np.array([[row.get(name) for name in names] for row in rows], dtype=float)
