@@ -131,7 +131,8 @@ def test_a_prepared_reference_gives_the_plain_definitions() -> None:
     """The monitor's fast path (:class:`Reference`) against PSI as defined and scipy's KS, on
     samples with ties and on repeated quantile edges, where a shortcut would most likely slip."""
     rng = np.random.default_rng(11)
-    for decimals, shift in [(6, 0.0), (1, 0.3), (0, 1.0)]:
+    # Continuous values; ties; heavy ties; and windows wholly below or above the reference sample.
+    for decimals, shift in [(6, 0.0), (1, 0.3), (0, 1.0), (1, -10.0), (0, 10.0)]:
         values = rng.normal(size=3_000).round(decimals)
         edges = np.quantile(values, np.linspace(0, 1, 11)).tolist()
         profile = DistributionProfile(
@@ -148,3 +149,15 @@ def test_a_prepared_reference_gives_the_plain_definitions() -> None:
         assert found.mean_shift == pytest.approx(
             abs(window.mean() - values.mean()) / values.std(), abs=1e-12
         )
+
+
+def test_ks_is_exact_on_small_samples_full_of_ties() -> None:
+    """Small integer samples put the two CDFs' steps on the same points, where an off-by-one-side
+    search would pair values the CDFs never take at once."""
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        a = rng.integers(0, 4, size=int(rng.integers(1, 8))).astype(float)
+        b = rng.integers(0, 4, size=int(rng.integers(1, 8))).astype(float)
+        assert ks(a, b)[0] == pytest.approx(
+            stats.ks_2samp(a, b, method="asymp").statistic, abs=1e-12
+        ), (a, b)
