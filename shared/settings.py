@@ -192,7 +192,12 @@ class Settings(BaseSettings):
         description="Event time before a resolved alert may fire again; concept drift resolves after it.",
     )
     monitor_checkpoint_s: float = Field(
-        default=5.0, gt=0, description="How often the monitor checkpoints its state to Redis."
+        default=5.0,
+        gt=0,
+        description=(
+            "How often the monitor checkpoints its state to Redis; after a checkpoint that took "
+            "longer than 1/20 of this, the pause is 20 times what it took."
+        ),
     )
     trainer_algorithm: str = Field(
         default="logistic",

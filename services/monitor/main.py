@@ -80,7 +80,10 @@ def add_command(
         "--checkpoint-s",
         dest="monitor_checkpoint_s",
         type=float,
-        help="seconds between checkpoints to Redis (DRIFTLINE_MONITOR_CHECKPOINT_S)",
+        help=(
+            "seconds between checkpoints to Redis; a slow checkpoint is followed by a pause of "
+            "20 times its cost (DRIFTLINE_MONITOR_CHECKPOINT_S)"
+        ),
     )
     add_service_flags(parser, DEFAULT_HTTP_PORT, "for its status key")
     parser.add_argument(
@@ -224,7 +227,8 @@ def run(
                 client.set(
                     status_key,
                     json.dumps(status, default=str),
-                    px=int(max(settings.monitor_checkpoint_s * 3, 30) * 1000),
+                    # Published at each checkpoint, which slow ones space out (shared.pacing).
+                    px=int(max(status["checkpoint_every_s"] * 3, 30) * 1000),
                 )
         except DriftlineError as exc:
             log.warning("%s", exc)

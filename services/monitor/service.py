@@ -43,6 +43,7 @@ from shared.messages import (
 )
 from shared.monitor_state import MonitorStateStore, PartitionState
 from shared.monitoring import ModelWatch, MonitorConfig, Signals, VersionInfo
+from shared.pacing import Pacer
 from shared.reorder import Reorder
 from shared.topics import Topics
 
@@ -118,7 +119,6 @@ class Monitor:
         self._publish_status = publish_status
         self._label_window_ms = label_window_ms
         self._max_pending = max_pending
-        self._checkpoint_s = checkpoint_s
         self._batch_max = batch_max
         self._max_bytes = max_bytes
         self._stop = threading.Event()
@@ -130,7 +130,9 @@ class Monitor:
         self._examples = ExampleBatcher(model)
         """Joined events not yet sent to ``examples``: sent once per poll, and before a checkpoint."""
         self._lags: deque[int] = deque(maxlen=10_000)
-        self._last_checkpoint = time.monotonic()
+        self._pacer = Pacer(checkpoint_s)
+        """Checkpoints every ``checkpoint_s``, or at most 1/21 of the time when they are slow."""
+        self._pacer.start(time.monotonic())
         self.last_loop = time.monotonic()
         self.processed = 0
         self._tasks: dict[int, str] = {}
@@ -187,7 +189,7 @@ class Monitor:
                 self._analyse(self.reorder.release(now))
                 for state in self.partitions.values():
                     state.join.expire()
-                if time.monotonic() - self._last_checkpoint >= self._checkpoint_s:
+                if self._pacer.due(time.monotonic()):
                     self.checkpoint()
         finally:
             if self.partitions and self.failure is None:
@@ -353,7 +355,7 @@ class Monitor:
         ``commit=False`` inside a rebalance callback: it runs on kafka-python's I/O thread, which
         cannot block on a commit. Redis holds the offsets that count; Kafka's copy shows lag.
         """
-        started = time.perf_counter()
+        started = time.monotonic()
         self._flush_examples()
         with kafka_errors("flushing the monitor's outputs"):
             self._producer.flush()
@@ -379,8 +381,9 @@ class Monitor:
             except KafkaError as exc:
                 # Redis holds the offsets that count; Kafka's copy shows lag and seeds a reset.
                 log.warning("offset commit failed (%s); the checkpoint in Redis stands", exc)
-        self._last_checkpoint = time.monotonic()
-        self._metrics.checkpoint_seconds.labels(self.model).observe(time.perf_counter() - started)
+        finished = time.monotonic()
+        self._pacer.done(started, finished)
+        self._metrics.checkpoint_seconds.labels(self.model).observe(finished - started)
         self._metrics.checkpoint_bytes.labels(self.model).set(written)
         status = self.status()
         self._metrics.publish(status)
@@ -450,6 +453,7 @@ class Monitor:
             "current_version": summary["current_version"],
             "retrain_outstanding": summary.get("retrain_outstanding"),
             "versions": summary["versions"],
+            "checkpoint_every_s": round(self._pacer.pause_s, 3),
             "updated_at": int(time.time() * 1000),
         }
 
