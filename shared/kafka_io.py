@@ -294,6 +294,20 @@ def has_unread(consumer: KafkaConsumer, tp: TopicPartition) -> bool:
     return position is None or position < highwater
 
 
+def unread(consumer: KafkaConsumer, tp: TopicPartition) -> int | None:
+    """How many records of ``tp`` this consumer has not been handed yet, as of the partition's last
+    known high watermark; None while either is unknown (no fetch answered yet), 0 for a partition
+    not assigned here. No request goes out."""
+    try:
+        highwater = consumer.highwater(tp)
+        position = None if highwater is None else consumer.position(tp, timeout_ms=0)
+    except kafka.errors.IllegalStateError:  # revoked in the meantime
+        return 0
+    if highwater is None or position is None:
+        return None
+    return max(0, int(highwater) - int(position))
+
+
 def read_to_end(
     bootstrap: str,
     topic: str,

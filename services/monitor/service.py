@@ -29,10 +29,11 @@ from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from services.monitor.metrics import MonitorMetrics
+from shared.alignment import Alignment
 from shared.errors import BadMessage, KafkaError
 from shared.example_batches import ExampleBatcher
 from shared.join import COUNTS, JoinBuffer, Joined, Scored
-from shared.kafka_io import AssignmentWatchdog, DeadLetterWriter, has_unread, kafka_errors
+from shared.kafka_io import AssignmentWatchdog, DeadLetterWriter, has_unread, kafka_errors, unread
 from shared.messages import (
     DEFAULT_MAX_BYTES,
     DriftAlert,
@@ -139,6 +140,17 @@ class Monitor:
         self._closing = False
         self._examples_copartitioned: bool | None = None
         self._next_backlog_check = 0
+        self._align = Alignment(
+            (topics.predictions, topics.labels),
+            slack_ms=ALIGN_SLACK_MS,
+            min_backlog=min(batch_max, max(1, max_pending // 4)),
+            min_pending=max(1, max_pending // 4),
+        )
+        """Predictions and labels of a partition read in step, by event time, when both hold a
+        backlog (a backfill, or catching up): see :mod:`shared.alignment`."""
+        self._stash: dict[tuple[str, int], list[ConsumerRecord]] = {}
+        """The records of a held (paused) topic partition that a poll had already handed over:
+        processed first when it is released."""
         self.failure: Exception | None = None
         """Set when restoring assigned partitions failed: :meth:`run` raises it."""
 
@@ -177,7 +189,11 @@ class Monitor:
                     if self.failure is not None:  # say why, not "rebalance callback failed"
                         raise self.failure
                 for tp, records in polled.items():
+                    self._metrics.records.labels(self.model, _noun(self._topics, tp.topic)).inc(
+                        len(records)
+                    )
                     self._process(tp, records)
+                self._release_held()
                 self._flush_examples()  # one record per partition and poll
                 now = _now_ms()
                 if now >= self._next_backlog_check:
@@ -215,13 +231,25 @@ class Monitor:
         topic = tp.topic
         partition = tp.partition
         now = _now_ms()
-        self._metrics.records.labels(self.model, _noun(self._topics, topic)).inc(len(records))
-        for record in records:
+        align = self._align
+        predictions = topic == self._topics.predictions
+        other = TopicPartition(
+            self._topics.labels if predictions else self._topics.predictions, partition
+        )
+
+        def other_backlog() -> int | None:
+            return unread(self._consumer, other)
+
+        for index, record in enumerate(records):
             state.offsets[topic] = record.offset + 1
             self.processed += 1
             try:
-                if topic == self._topics.predictions:
+                if predictions:
                     prediction = Prediction.decode(self._value(record), max_bytes=self._max_bytes)
+                    if align.hold(topic, partition, prediction.ts, join.pending, other_backlog):
+                        self._leave_unread(tp, records[index:], state)
+                        break
+                    align.seen(topic, partition, prediction.ts)
                     if prediction.model != self.model:
                         continue
                     if prediction.features is None:
@@ -236,11 +264,51 @@ class Monitor:
                     label = Label.decode(
                         self._value(record), max_bytes=self._max_bytes, default_ts=record.timestamp
                     )
+                    ts = label.ts if label.ts is not None else record.timestamp
+                    if align.hold(topic, partition, ts, join.pending, other_backlog):
+                        self._leave_unread(tp, records[index:], state)
+                        break
+                    align.seen(topic, partition, ts)
                     self._check_label(label)
                     self._hold(partition, join.add_label(label), now)
             except BadMessage as exc:
                 self._outputs.futures.append(self._dead_letters.write(record, str(exc)))
                 self._metrics.dead.labels(self.model, _noun(self._topics, topic)).inc()
+
+    def _leave_unread(
+        self, tp: TopicPartition, rest: list[ConsumerRecord], state: PartitionState
+    ) -> None:
+        """Pause ``tp`` and keep ``rest`` (already handed over by a poll) for its release; a
+        checkpoint meanwhile restarts from the first of them."""
+        state.offsets[tp.topic] = rest[0].offset
+        self.processed -= 1
+        self._stash[(tp.topic, tp.partition)] = rest
+        with kafka_errors(f"pausing {tp.topic} [{tp.partition}]"):
+            self._consumer.pause(tp)
+        log.debug(
+            "%s [%d] paused at offset %d: ahead of the other input in event time",
+            tp.topic,
+            tp.partition,
+            rest[0].offset,
+        )
+
+    def _release_held(self) -> None:
+        def backlog(topic: str, partition: int) -> int | None:
+            return unread(self._consumer, TopicPartition(topic, partition))
+
+        def pending(partition: int) -> int:
+            state = self.partitions.get(partition)
+            return 0 if state is None else state.join.pending
+
+        for topic, partition in self._align.releasable(backlog, pending):
+            rest = self._stash.pop((topic, partition), [])
+            if partition not in self.partitions:
+                continue  # revoked: its next owner reads from the checkpoint's offsets
+            tp = TopicPartition(topic, partition)
+            with kafka_errors(f"resuming {topic} [{partition}]"):
+                self._consumer.resume(tp)
+            _unpark_after_resume(self._consumer, tp)
+            self._process(tp, rest)  # before anything a later poll hands over
 
     @staticmethod
     def _value(record: ConsumerRecord) -> bytes:
@@ -399,6 +467,9 @@ class Monitor:
         for partition in lost:
             del self.partitions[partition]
         self.reorder.forget(lost)
+        self._align.forget(lost)  # a new assignment starts unpaused
+        for key in [key for key in self._stash if key[1] in lost]:
+            del self._stash[key]
 
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
         new = sorted({tp.partition for tp in assigned} - set(self.partitions))
@@ -445,6 +516,7 @@ class Monitor:
             "join": counts,
             "pending": sum(state.join.pending for state in self.partitions.values()),
             "held": len(self.reorder),
+            "paused": sorted(f"{_noun(self._topics, t)}[{p}]" for t, p in self._align.held),
             "label_coverage": counts["joined"] / closed if closed else None,
             "join_lag_s": {
                 "0.5": float(np.quantile(lags, 0.5)) if lags.size else None,
@@ -459,6 +531,27 @@ class Monitor:
 
 
 BACKLOG_CHECK_MS = 250
+ALIGN_SLACK_MS = 1_000
+"""How far (event time) one input may run ahead of the other on a partition while both have a
+backlog (:mod:`shared.alignment`)."""
+
+
+def _unpark_after_resume(consumer: KafkaConsumer, tp: TopicPartition) -> None:
+    """Work around kafka-python 3.0.12 never reading a resumed partition again.
+
+    Records it fetched for a partition that was paused before they were handed over are parked,
+    to be put back in line on resume; but they are put back only while no other partition's
+    (drained) records object holds the line, which is most of the time, and a partition with
+    parked records is not fetched. The monitor stalled on such partitions. Dropping the parked
+    records makes the client fetch them again from the partition's position (none of them were
+    handed over). Does nothing on a client without parking.
+    """
+    fetcher = getattr(consumer, "_fetcher", None)
+    parked = getattr(fetcher, "_paused_partition_records", None)
+    if isinstance(parked, dict):
+        records = parked.pop(tp, None)
+        if records is not None:
+            records.drain()
 
 
 def _now_ms() -> int:

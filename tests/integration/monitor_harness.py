@@ -67,13 +67,16 @@ def produce(
     rate: float | None = 2_000.0,
     extra: list[tuple[str, str, bytes]] = (),  # type: ignore[assignment]
     predictions: bool = True,
+    labels_first: bool = False,
 ) -> None:
     """Produce features, predictions (one per model in ``models``; none without ``predictions``,
     when a real predictor makes them) and labels, at ``rate`` events per second (a live stream:
     the monitor sees partitions interleaved as they would be in life).
 
     The label of event ``i`` is sent after event ``i + d`` with ``d`` uniform in
-    ``[0, max_label_delay)``: late and out of order, as labels are in life.
+    ``[0, max_label_delay)``: late and out of order, as labels are in life. With ``labels_first``,
+    every label (stamped a second after its event) is on its topic before the first event: a
+    backfill of history.
     """
     rng = np.random.default_rng(seed)
     names = (models or (deployment.model,)) if predictions else ()
@@ -83,6 +86,16 @@ def produce(
     )
     producer = make_producer(deployment.bootstrap, client_id="test-feed", linger_ms=20)
     topic = deployment.topic
+    if labels_first:
+        for event in scored.events:
+            producer.send(
+                topic("labels"),
+                key=event.event_id.encode(),
+                value=json.dumps(
+                    {"event_id": event.event_id, "ts": event.ts + 1_000, "label": event.label}
+                ).encode(),
+            )
+        labels_due = []
     due = 0
     started = time.monotonic()
     for i, event in enumerate(scored.events):

@@ -96,6 +96,24 @@ def test_stationary_stream_stays_quiet(deployment: Deployment) -> None:
     assert final["versions"][0]["drift"], final
 
 
+def test_a_backfill_joins_every_event_although_its_labels_come_first(
+    deployment: Deployment,
+) -> None:
+    """Replaying history, every label is on its topic before the predictions are: read as fast as
+    they come, labels would pile up past the pending cap and be evicted before their predictions
+    arrive. The monitor leaves them in Kafka until the predictions catch up, and joins them all."""
+    scenario = Scenario(drift="none", step_ms=100)  # 6,000 events span 10 minutes of event time
+    _, serving = register_model(deployment, scenario)
+    scored = score(scenario, 6_000, serving, seed=6)
+    produce(deployment, scored, rate=None, labels_first=True)
+    # About 2,000 events per partition against a cap of 500 pending.
+    monitor = start_monitor(deployment, env={"DRIFTLINE_MONITOR_MAX_PENDING": "500"})
+    final = wait_joined(deployment, monitor, len(scored.events), timeout_s=60)
+    assert monitor.stop() == 0
+    assert final["join"]["joined"] == 6_000, final["join"]
+    assert final["join"]["evicted"] == 0 and final["join"]["orphans"] == 0, final["join"]
+
+
 def test_shift_on_two_features_names_exactly_those(deployment: Deployment) -> None:
     scenario = Scenario(drift="covariate", at=10_000, shifted=(2, 7), shift=1.0)
     _, serving = register_model(deployment, scenario)
