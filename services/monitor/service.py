@@ -182,6 +182,7 @@ class Monitor:
                     break
                 self.last_loop = time.monotonic()
                 watchdog.check(bool(self.partitions))
+                _free_the_line(self._consumer)  # for partitions the alignment resumed
                 try:
                     with kafka_errors("polling the monitor's topics"):
                         polled = self._consumer.poll(timeout_ms=100, max_records=self._batch_max)
@@ -307,7 +308,6 @@ class Monitor:
             tp = TopicPartition(topic, partition)
             with kafka_errors(f"resuming {topic} [{partition}]"):
                 self._consumer.resume(tp)
-            _unpark_after_resume(self._consumer, tp)
             self._process(tp, rest)  # before anything a later poll hands over
 
     @staticmethod
@@ -536,22 +536,21 @@ ALIGN_SLACK_MS = 1_000
 backlog (:mod:`shared.alignment`)."""
 
 
-def _unpark_after_resume(consumer: KafkaConsumer, tp: TopicPartition) -> None:
+def _free_the_line(consumer: KafkaConsumer) -> None:
     """Work around kafka-python 3.0.12 never reading a resumed partition again.
 
     Records it fetched for a partition that was paused before they were handed over are parked,
-    to be put back in line on resume; but they are put back only while no other partition's
-    (drained) records object holds the line, which is most of the time, and a partition with
-    parked records is not fetched. The monitor stalled on such partitions. Dropping the parked
-    records makes the client fetch them again from the partition's position (none of them were
-    handed over). Does nothing on a client without parking.
+    to be put back in line once the partition is resumed; but only while the in-line slot is
+    ``None``, and a drained slot keeps its (empty, falsy) records object, so parked records were
+    almost never put back, and a partition with parked records is not fetched: the monitor stalled
+    on such partitions. The client treats a drained slot and ``None`` alike everywhere else, so
+    emptying the slot before each poll lets that poll put parked records back. Does nothing on a
+    client without such a slot.
     """
     fetcher = getattr(consumer, "_fetcher", None)
-    parked = getattr(fetcher, "_paused_partition_records", None)
-    if isinstance(parked, dict):
-        records = parked.pop(tp, None)
-        if records is not None:
-            records.drain()
+    in_line = getattr(fetcher, "_next_partition_records", None)
+    if in_line is not None and not in_line:
+        fetcher._next_partition_records = None  # type: ignore[union-attr]
 
 
 def _now_ms() -> int:
