@@ -181,6 +181,8 @@ def run_status(settings: Settings, args: argparse.Namespace) -> int:
                 f"{'-' if coverage is None else f'{coverage:.1%}'}, join lag p50/p99 "
                 f"{_seconds(lag['0.5'])}/{_seconds(lag['0.99'])}"
             )
+            if monitor.get("paused"):  # a backfill: one input waits for the other (README)
+                print(f"    catching up, reading in step: paused {', '.join(monitor['paused'])}")
             for version in monitor["versions"][:3]:
                 metrics = ", ".join(
                     f"{k} {v:.4g}" for k, v in version["metrics"].items() if v is not None

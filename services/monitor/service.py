@@ -241,40 +241,56 @@ class Monitor:
         def other_backlog() -> int | None:
             return unread(self._consumer, other)
 
-        for index, record in enumerate(records):
-            state.offsets[topic] = record.offset + 1
-            self.processed += 1
-            try:
-                if predictions:
-                    prediction = Prediction.decode(self._value(record), max_bytes=self._max_bytes)
-                    if align.hold(topic, partition, prediction.ts, join.pending, other_backlog):
-                        self._leave_unread(tp, records[index:], state)
-                        break
-                    align.seen(topic, partition, prediction.ts)
-                    if prediction.model != self.model:
-                        continue
-                    if prediction.features is None:
-                        raise BadMessage(
-                            "features",
-                            "missing: the monitor needs the features the model scored "
-                            "(driftline predictors write them with every prediction)",
+        # Asked only once a quarter of the cap is pending, and told the latest event time once per
+        # batch: per record, the alignment would cost several percent of the monitor's own work.
+        min_pending = align.min_pending
+        latest = -(2**62)
+        try:
+            for index, record in enumerate(records):
+                state.offsets[topic] = record.offset + 1
+                self.processed += 1
+                try:
+                    if predictions:
+                        prediction = Prediction.decode(
+                            self._value(record), max_bytes=self._max_bytes
                         )
-                    self._task(prediction.version)  # learn the task before its labels arrive
-                    self._hold(partition, join.add_prediction(prediction), now)
-                else:
-                    label = Label.decode(
-                        self._value(record), max_bytes=self._max_bytes, default_ts=record.timestamp
-                    )
-                    ts = label.ts if label.ts is not None else record.timestamp
-                    if align.hold(topic, partition, ts, join.pending, other_backlog):
-                        self._leave_unread(tp, records[index:], state)
-                        break
-                    align.seen(topic, partition, ts)
-                    self._check_label(label)
-                    self._hold(partition, join.add_label(label), now)
-            except BadMessage as exc:
-                self._outputs.futures.append(self._dead_letters.write(record, str(exc)))
-                self._metrics.dead.labels(self.model, _noun(self._topics, topic)).inc()
+                        ts = prediction.ts
+                        if join.pending >= min_pending and align.hold(
+                            topic, partition, ts, join.pending, other_backlog
+                        ):
+                            self._leave_unread(tp, records[index:], state)
+                            break
+                        latest = max(latest, ts)
+                        if prediction.model != self.model:
+                            continue
+                        if prediction.features is None:
+                            raise BadMessage(
+                                "features",
+                                "missing: the monitor needs the features the model scored "
+                                "(driftline predictors write them with every prediction)",
+                            )
+                        self._task(prediction.version)  # learn the task before its labels arrive
+                        self._hold(partition, join.add_prediction(prediction), now)
+                    else:
+                        label = Label.decode(
+                            self._value(record),
+                            max_bytes=self._max_bytes,
+                            default_ts=record.timestamp,
+                        )
+                        ts = label.ts if label.ts is not None else record.timestamp
+                        if join.pending >= min_pending and align.hold(
+                            topic, partition, ts, join.pending, other_backlog
+                        ):
+                            self._leave_unread(tp, records[index:], state)
+                            break
+                        latest = max(latest, ts)
+                        self._check_label(label)
+                        self._hold(partition, join.add_label(label), now)
+                except BadMessage as exc:
+                    self._outputs.futures.append(self._dead_letters.write(record, str(exc)))
+                    self._metrics.dead.labels(self.model, _noun(self._topics, topic)).inc()
+        finally:
+            align.seen(topic, partition, latest)
 
     def _leave_unread(
         self, tp: TopicPartition, rest: list[ConsumerRecord], state: PartitionState
