@@ -86,15 +86,17 @@ def produce(
     )
     producer = make_producer(deployment.bootstrap, client_id="test-feed", linger_ms=20)
     topic = deployment.topic
+
+    def send_label(event: SyntheticEvent, ts: int) -> None:
+        producer.send(
+            topic("labels"),
+            key=event.event_id.encode(),
+            value=json.dumps({"event_id": event.event_id, "ts": ts, "label": event.label}).encode(),
+        )
+
     if labels_first:
         for event in scored.events:
-            producer.send(
-                topic("labels"),
-                key=event.event_id.encode(),
-                value=json.dumps(
-                    {"event_id": event.event_id, "ts": event.ts + 1_000, "label": event.label}
-                ).encode(),
-            )
+            send_label(event, event.ts + 1_000)
         labels_due = []
     due = 0
     started = time.monotonic()
@@ -129,26 +131,11 @@ def produce(
                 ).encode(),
             )
         while due < len(labels_due) and labels_due[due][0] <= i:
-            j = labels_due[due][1]
-            late = scored.events[j]
-            producer.send(
-                topic("labels"),
-                key=late.event_id.encode(),
-                value=json.dumps(
-                    {"event_id": late.event_id, "ts": event.ts + 1, "label": late.label}
-                ).encode(),
-            )
+            send_label(scored.events[labels_due[due][1]], event.ts + 1)
             due += 1
     last_ts = scored.events[-1].ts
     for _, j in labels_due[due:]:
-        late = scored.events[j]
-        producer.send(
-            topic("labels"),
-            key=late.event_id.encode(),
-            value=json.dumps(
-                {"event_id": late.event_id, "ts": last_ts + 1, "label": late.label}
-            ).encode(),
-        )
+        send_label(scored.events[j], last_ts + 1)
     for name, key_text, value in extra:
         producer.send(topic(name), key=key_text.encode(), value=value)
     producer.flush()
