@@ -241,8 +241,8 @@ class Monitor:
         def other_backlog() -> int | None:
             return unread(self._consumer, other)
 
-        # Asked only once a quarter of the cap is pending, and told the latest event time once per
-        # batch: per record, the alignment would cost several percent of the monitor's own work.
+        # The alignment is asked only once a quarter of the cap is pending, and told the latest
+        # event time once per batch: a live stream pays next to nothing for it.
         min_pending = align.min_pending
         latest = -(2**62)
         try:
