@@ -127,6 +127,6 @@ class Alignment:
 
     def forget(self, partitions: set[int]) -> None:
         """Revoked partitions: their next owner starts unheld."""
-        for key in [key for key in {**self._marks, **self.held} if key[1] in partitions]:
-            self._marks.pop(key, None)
-            self.held.pop(key, None)
+        for table in (self._marks, self.held):
+            for key in [key for key in table if key[1] in partitions]:
+                del table[key]

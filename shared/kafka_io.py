@@ -281,17 +281,10 @@ def decode_or_dead_letter(
 
 
 def has_unread(consumer: KafkaConsumer, tp: TopicPartition) -> bool:
-    """Whether ``tp`` may hold records this consumer has not been handed yet: its position is below
-    the partition's last known high watermark, or either is still unknown (no fetch answered yet).
-    Cheap once positions are known: no request goes out. False for a partition not assigned here."""
-    try:
-        highwater = consumer.highwater(tp)
-        if highwater is None:
-            return True
-        position = consumer.position(tp, timeout_ms=0)
-    except kafka.errors.IllegalStateError:  # revoked in the meantime
-        return False
-    return position is None or position < highwater
+    """Whether ``tp`` may hold records this consumer has not been handed yet (:func:`unread` is not
+    0: some are known to be unread, or nothing is known yet). False for a partition not assigned
+    here."""
+    return unread(consumer, tp) != 0
 
 
 def unread(consumer: KafkaConsumer, tp: TopicPartition) -> int | None:
@@ -306,6 +299,24 @@ def unread(consumer: KafkaConsumer, tp: TopicPartition) -> int | None:
     if highwater is None or position is None:
         return None
     return max(0, int(highwater) - int(position))
+
+
+def restore_parked_records(consumer: KafkaConsumer) -> None:
+    """Work around kafka-python 3.0.12 never reading a resumed partition again; call before each
+    poll of a consumer that pauses partitions.
+
+    Records it fetched for a partition that was paused before they were handed over are parked,
+    to be put back in line once the partition is resumed; but only while the in-line slot is
+    ``None``, and a drained slot keeps its (empty, falsy) records object, so parked records were
+    almost never put back, and a partition with parked records is not fetched: the monitor stalled
+    on such partitions. The client treats a drained slot and ``None`` alike everywhere else, so
+    emptying the slot lets the next poll put parked records back. Does nothing on a client without
+    such a slot.
+    """
+    fetcher = getattr(consumer, "_fetcher", None)
+    in_line = getattr(fetcher, "_next_partition_records", None)
+    if in_line is not None and not in_line:
+        fetcher._next_partition_records = None  # type: ignore[union-attr]
 
 
 def read_to_end(

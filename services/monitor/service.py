@@ -33,7 +33,14 @@ from shared.alignment import Alignment
 from shared.errors import BadMessage, KafkaError
 from shared.example_batches import ExampleBatcher
 from shared.join import COUNTS, JoinBuffer, Joined, Scored
-from shared.kafka_io import AssignmentWatchdog, DeadLetterWriter, has_unread, kafka_errors, unread
+from shared.kafka_io import (
+    AssignmentWatchdog,
+    DeadLetterWriter,
+    has_unread,
+    kafka_errors,
+    restore_parked_records,
+    unread,
+)
 from shared.messages import (
     DEFAULT_MAX_BYTES,
     DriftAlert,
@@ -182,7 +189,7 @@ class Monitor:
                     break
                 self.last_loop = time.monotonic()
                 watchdog.check(bool(self.partitions))
-                _free_the_line(self._consumer)  # for partitions the alignment resumed
+                restore_parked_records(self._consumer)  # for partitions the alignment resumed
                 try:
                     with kafka_errors("polling the monitor's topics"):
                         polled = self._consumer.poll(timeout_ms=100, max_records=self._batch_max)
@@ -255,22 +262,6 @@ class Monitor:
                             self._value(record), max_bytes=self._max_bytes
                         )
                         ts = prediction.ts
-                        if join.pending >= min_pending and align.hold(
-                            topic, partition, ts, join.pending, other_backlog
-                        ):
-                            self._leave_unread(tp, records[index:], state)
-                            break
-                        latest = max(latest, ts)
-                        if prediction.model != self.model:
-                            continue
-                        if prediction.features is None:
-                            raise BadMessage(
-                                "features",
-                                "missing: the monitor needs the features the model scored "
-                                "(driftline predictors write them with every prediction)",
-                            )
-                        self._task(prediction.version)  # learn the task before its labels arrive
-                        self._hold(partition, join.add_prediction(prediction), now)
                     else:
                         label = Label.decode(
                             self._value(record),
@@ -278,14 +269,26 @@ class Monitor:
                             default_ts=record.timestamp,
                         )
                         ts = label.ts if label.ts is not None else record.timestamp
-                        if join.pending >= min_pending and align.hold(
-                            topic, partition, ts, join.pending, other_backlog
-                        ):
-                            self._leave_unread(tp, records[index:], state)
-                            break
-                        latest = max(latest, ts)
+                    if join.pending >= min_pending and align.hold(
+                        topic, partition, ts, join.pending, other_backlog
+                    ):
+                        self._leave_unread(tp, records[index:], state)
+                        break
+                    latest = max(latest, ts)
+                    if not predictions:
                         self._check_label(label)
                         self._hold(partition, join.add_label(label), now)
+                        continue
+                    if prediction.model != self.model:
+                        continue
+                    if prediction.features is None:
+                        raise BadMessage(
+                            "features",
+                            "missing: the monitor needs the features the model scored "
+                            "(driftline predictors write them with every prediction)",
+                        )
+                    self._task(prediction.version)  # learn the task before its labels arrive
+                    self._hold(partition, join.add_prediction(prediction), now)
                 except BadMessage as exc:
                     self._outputs.futures.append(self._dead_letters.write(record, str(exc)))
                     self._metrics.dead.labels(self.model, _noun(self._topics, topic)).inc()
@@ -550,23 +553,6 @@ BACKLOG_CHECK_MS = 250
 ALIGN_SLACK_MS = 1_000
 """How far (event time) one input may run ahead of the other on a partition while both have a
 backlog (:mod:`shared.alignment`)."""
-
-
-def _free_the_line(consumer: KafkaConsumer) -> None:
-    """Work around kafka-python 3.0.12 never reading a resumed partition again.
-
-    Records it fetched for a partition that was paused before they were handed over are parked,
-    to be put back in line once the partition is resumed; but only while the in-line slot is
-    ``None``, and a drained slot keeps its (empty, falsy) records object, so parked records were
-    almost never put back, and a partition with parked records is not fetched: the monitor stalled
-    on such partitions. The client treats a drained slot and ``None`` alike everywhere else, so
-    emptying the slot before each poll lets that poll put parked records back. Does nothing on a
-    client without such a slot.
-    """
-    fetcher = getattr(consumer, "_fetcher", None)
-    in_line = getattr(fetcher, "_next_partition_records", None)
-    if in_line is not None and not in_line:
-        fetcher._next_partition_records = None  # type: ignore[union-attr]
 
 
 def _now_ms() -> int:
