@@ -142,9 +142,10 @@ class DemoView:
         """Records not yet consumed (committed) per service's group."""
         groups = {
             "predictor": (f"driftline-predictor-{self.model}", [self._topics.features]),
+            # The monitor reads predictions (which carry the features) and labels, not features.
             "monitor": (
                 f"driftline-monitor-{self.model}",
-                [self._topics.features, self._topics.predictions, self._topics.labels],
+                [self._topics.predictions, self._topics.labels],
             ),
         }
         lags: dict[str, int] = {}
