@@ -13,6 +13,7 @@ are about, so a monitor that replays the same events raises the same alerts with
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import uuid
 from collections.abc import Callable
@@ -20,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
+import numpy as np
 
 from shared.alert_gate import AlertGate
 from shared.concept import ConceptDrift, Detection
-from shared.drift import FeatureDrift, Reference
+from shared.drift import SCORE, FeatureDrift, ReferenceSet
 from shared.drift_window import DriftWindows
 from shared.join import Joined, Scored
 from shared.messages import AlertKind, DriftAlert, RetrainRequest, Severity
@@ -146,8 +148,8 @@ class VersionWatch:
         self._since_check = 0
         tests = len(info.features) + (1 if reference and reference.score else 0)
         self.alpha = config.ks_alpha(tests)
-        self._references: dict[str, Reference] = {}
-        """Each reference profile, prepared once for the drift tests (``"__score__"``: the score's)."""
+        self._references: ReferenceSet | None = None
+        """The reference profiles, prepared once for the drift tests (on first use)."""
         self.drift: dict[str, FeatureDrift] = {}
         """Latest drift evidence per feature; ``"__score__"`` is the prediction's."""
         self._gates: dict[tuple[str, str | None], AlertGate] = {}
@@ -172,7 +174,7 @@ class VersionWatch:
             windows.restore(features, scores)
             state["windows"] = windows
         self.__dict__.update(state)
-        self._references = {}
+        self._references = None
 
     # ---- data and prediction drift (no labels needed) --------------------------------------
 
@@ -196,12 +198,19 @@ class VersionWatch:
         alerts: list[DriftAlert] = []
         window = self.config.drift_window
         windows = self.windows
+        tested: dict[str, np.ndarray] = {}
         for name in windows.names:
-            profile = reference.features.get(name)
             values = windows.values(name)
-            if profile is None or values.size < window:
-                continue
-            self.drift[name] = self._reference(name, profile).compare(name, values)
+            if name in reference.features and values.size >= window:
+                tested[name] = values
+        scores = windows.scores()
+        if reference.score is not None and scores.size >= window:
+            tested[SCORE] = scores
+        if not tested:
+            return []
+        found = self._reference_set(reference).compare(tested)
+        score = found.pop(SCORE, None)
+        self.drift.update(found)
         ranking = self._ranking()
         for name in windows.names:
             evidence = self.drift.get(name)
@@ -210,27 +219,27 @@ class VersionWatch:
             alert = self._drift_gate("data_drift", name, evidence, windows.count(name), ts)
             if alert is not None:
                 alerts.append(self._describe_data_drift(alert, evidence, ranking))
-        scores = windows.scores()
-        if reference.score is not None and scores.size >= window:
-            evidence = self._reference("__score__", reference.score).compare("prediction", scores)
-            self.drift["__score__"] = evidence
+        if score is not None:
+            evidence = self.drift[SCORE] = dataclasses.replace(score, feature="prediction")
             alert = self._drift_gate("prediction_drift", None, evidence, scores.size, ts)
             if alert is not None:
                 alerts.append(alert)
         return alerts
 
-    def _reference(self, name: str, profile: DistributionProfile) -> Reference:
-        found = self._references.get(name)
-        if found is None:
-            found = self._references[name] = Reference(profile)
-        return found
+    def _reference_set(self, reference: ReferenceProfile) -> ReferenceSet:
+        if self._references is None:
+            profiles = dict(reference.features)
+            if reference.score is not None:
+                profiles[SCORE] = reference.score
+            self._references = ReferenceSet(profiles)
+        return self._references
 
     def _ranking(self) -> list[str]:
         """Features drifting now (significant and past the PSI floor), largest effect first."""
         drifting = [
             d
             for name, d in self.drift.items()
-            if name != "__score__" and self._drift_statistic(d) > self.config.psi_threshold
+            if name != SCORE and self._drift_statistic(d) > self.config.psi_threshold
         ]
         drifting.sort(key=lambda d: (d.mean_shift, d.psi), reverse=True)
         return [d.feature for d in drifting]
@@ -458,7 +467,7 @@ class VersionWatch:
     def summary(self) -> dict[str, Any]:
         """Metrics, drift and open alerts, for `driftline status` and the metrics endpoint."""
         top = sorted(
-            (d for n, d in self.drift.items() if n != "__score__"),
+            (d for n, d in self.drift.items() if n != SCORE),
             key=lambda d: (self._drift_statistic(d) > self.config.psi_threshold, d.psi),
             reverse=True,
         )
@@ -483,8 +492,8 @@ class VersionWatch:
             ],
             "prediction_drift": (
                 None
-                if "__score__" not in self.drift
-                else {"psi": self.drift["__score__"].psi, "ks": self.drift["__score__"].ks}
+                if SCORE not in self.drift
+                else {"psi": self.drift[SCORE].psi, "ks": self.drift[SCORE].ks}
             ),
             "firing": [f"{kind}:{feature}" if feature else kind for kind, feature in self.firing],
         }

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from shared.alert_gate import AlertGate
-from shared.drift import Reference, bin_shares, feature_drift, ks, psi, ranked
+from shared.drift import ReferenceSet, bin_shares, feature_drift, ks, psi, ranked
 from shared.profile import DistributionProfile, build_profile
 
 FEATURES = [f"f{i}" for i in range(10)]
@@ -128,7 +128,7 @@ def test_ks_matches_scipy() -> None:
 
 
 def test_a_prepared_reference_gives_the_plain_definitions() -> None:
-    """The monitor's fast path (:class:`Reference`) against PSI as defined and scipy's KS, on
+    """The monitor's fast path (:class:`ReferenceSet`) against PSI as defined and scipy's KS, on
     samples with ties and on repeated quantile edges, where a shortcut would most likely slip."""
     rng = np.random.default_rng(11)
     # Continuous values; ties; heavy ties; and windows wholly below or above the reference sample.
@@ -142,7 +142,7 @@ def test_a_prepared_reference_gives_the_plain_definitions() -> None:
             sample=values[:500].tolist(),
         )
         window = rng.normal(loc=shift, size=1_000).round(decimals)
-        found = Reference(profile).compare("x", window)
+        found = ReferenceSet({"x": profile}).compare({"x": window})["x"]
         expected = stats.ks_2samp(values[:500], window, method="asymp")
         assert found.ks == pytest.approx(expected.statistic, abs=1e-12)
         assert found.psi == pytest.approx(psi(edges, window), abs=1e-12)
@@ -161,3 +161,47 @@ def test_ks_is_exact_on_small_samples_full_of_ties() -> None:
         b = rng.integers(0, 4, size=int(rng.integers(1, 8))).astype(float)
         gap = max(abs(np.mean(a <= x) - np.mean(b <= x)) for x in np.concatenate([a, b]))
         assert ks(a, b)[0] == pytest.approx(gap, abs=1e-12), (a, b)
+
+
+def test_variables_tested_together_get_what_each_gets_by_definition() -> None:
+    """The monitor tests all of a model's variables as rows of one array. Rows differ in their
+    merged bin edges (padded to a common width), and may differ in sample and window sizes (tested
+    in separate batches): each row's result must be the plain PSI and KS of that variable alone."""
+    rng = np.random.default_rng(21)
+    profiles, windows = {}, {}
+    # (decimals of the values: 0 repeats quantile edges; reference sample size; window size)
+    for name, decimals, size, window_size in [
+        ("smooth", 6, 500, 1_000),
+        ("coarse", 0, 500, 1_000),
+        ("constant", None, 500, 1_000),
+        ("small_sample", 1, 80, 1_000),
+        ("short_window", 2, 500, 300),
+    ]:
+        values = rng.normal(size=3_000)
+        values = np.zeros(3_000) if decimals is None else values.round(decimals)
+        profiles[name] = DistributionProfile(
+            quantiles=np.quantile(values, np.linspace(0, 1, 11)).tolist(),
+            mean=float(values.mean()),
+            std=float(values.std()),
+            sample=values[:size].tolist(),
+        )
+        shift = rng.uniform(-1, 1)
+        windows[name] = rng.normal(loc=shift, size=window_size).round(decimals or 0)
+    found = ReferenceSet(profiles).compare(windows)
+    assert set(found) == set(windows)
+    for name, window in windows.items():
+        profile = profiles[name]
+        statistic, p_value = ks(profile.sample, window)
+        assert found[name].feature == name
+        assert found[name].ks == pytest.approx(statistic, abs=1e-12), name
+        assert found[name].p_value == pytest.approx(p_value, rel=1e-9, abs=1e-300), name
+        assert found[name].psi == pytest.approx(psi(profile.quantiles, window), abs=1e-12), name
+    assert found["constant"].psi == 0.0
+
+
+def test_a_window_without_a_reference_is_refused() -> None:
+    profile = DistributionProfile(quantiles=[0.0, 1.0], mean=0.5, std=0.3, sample=[0.2, 0.7])
+    with pytest.raises(ValueError, match="no reference profile for y"):
+        ReferenceSet({"x": profile}).compare({"x": [0.5], "y": [0.5]})
+    with pytest.raises(ValueError, match="non-empty"):
+        ReferenceSet({"x": profile}).compare({"x": []})
