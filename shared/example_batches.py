@@ -1,9 +1,10 @@
 """The monitor's joined events, gathered into :class:`~shared.messages.ExampleBatch` records.
 
 One record per source partition and poll instead of one per event: in kafka-python a send costs
-tens of microseconds, far more than encoding the example it carries. Each example is encoded (and
-checked) as it comes, so a batch is cut before it would pass ``max_bytes``, well under the broker's
-1 MB default record limit and driftline's own 1 MiB decode limit.
+tens of microseconds, far more than encoding the example it carries. Each example is encoded as it
+comes, so a batch is cut before it would pass ``max_bytes``, well under the broker's 1 MB default
+record limit and driftline's own 1 MiB decode limit. Examples are built from decoded predictions
+and labels, whose numbers the decoder has already checked finite: they are not checked again.
 
 >>> from shared.messages import Example, ExampleBatch
 >>> batcher = ExampleBatcher("m", max_bytes=300)
@@ -43,7 +44,7 @@ class ExampleBatcher:
 
     def add(self, partition: int, example: Example) -> bytes | None:
         """Keep ``example`` for ``partition``; return a full batch when it would not fit."""
-        encoded = example.encode()
+        encoded = example.encode_decoded()
         parts = self._parts.setdefault(partition, [])
         size = self._sizes.get(partition, len(self._head) + 2)
         full = None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -107,9 +107,11 @@ class Signals:
 
     alerts: list[DriftAlert] = field(default_factory=list)
     retrain: list[RetrainRequest] = field(default_factory=list)
+    served: int | None = None
+    """The newer version this update made the served one in place of another (a swap)."""
 
     def __bool__(self) -> bool:
-        return bool(self.alerts or self.retrain)
+        return bool(self.alerts or self.retrain or self.served is not None)
 
 
 def _positive(info: VersionInfo) -> Any:
@@ -549,10 +551,44 @@ class ModelWatch:
         watch = self._version(joined.version, joined.ts, alerts)
         raised, due = watch.learn(joined)
         alerts.extend(raised)
+        return self._learned(watch, joined, alerts, due)
+
+    def _learned(
+        self, watch: VersionWatch, joined: Joined, alerts: list[DriftAlert], due: Retrain | None
+    ) -> Signals:
         retrain: list[RetrainRequest] = []
         if due is not None and self._may_request(joined.ts):
             retrain.append(self._request(watch, due, joined.ts))
         return Signals(alerts=alerts, retrain=retrain)
+
+    def feed(self, items: Iterable[Scored | Joined]) -> list[Signals]:
+        """:meth:`observe` each scored event and :meth:`learn` each joined one, in order; return
+        the signals of those that raised something or swapped in a newer version (``served``).
+
+        The monitor's way in: an event of a version already known and not newer than the served
+        one goes straight to that version's watch, and nothing is built for an event that raises
+        nothing (the two calls per event and their empty signals were a tenth of the analytics).
+        """
+        raised: list[Signals] = []
+        versions = self.versions
+        for item in items:
+            current = self.current
+            watch = versions.get(item.version)
+            if watch is None or current is None or item.version > current:
+                signals = self.observe(item) if isinstance(item, Scored) else self.learn(item)
+                if current is not None and self.current != current:
+                    signals = dataclasses.replace(signals, served=self.current)
+                if signals:
+                    raised.append(signals)
+            elif isinstance(item, Scored):
+                alerts = watch.observe(item)
+                if alerts:
+                    raised.append(Signals(alerts=alerts))
+            else:
+                found, due = watch.learn(item)
+                if found or due is not None:
+                    raised.append(self._learned(watch, item, found, due))
+        return raised
 
     def _may_request(self, ts: int) -> bool:
         if self.outstanding is None:

@@ -180,8 +180,14 @@ class _Window:
         if not self.events:
             return None
         if name == "roc_auc" and self._auc:
-            scored = [(y, score) for _, y, _, score in self.events if score is not None]
-            return roc_auc((y for y, _ in scored), (s for _, s in scored)) if scored else None
+            # Columns in C (a time window holds up to 50,000 events; the status reads it at each
+            # checkpoint): None, an event without a score, becomes NaN and is left out.
+            _, truth, _, scores = zip(*self.events, strict=True)
+            score = np.array(scores, dtype=float)
+            has_score = ~np.isnan(score)
+            if not has_score.any():
+                return None
+            return roc_auc(np.array(truth, dtype=bool)[has_score], score[has_score])
         return float(self.metrics[name].get())
 
     def values(self) -> dict[str, float | None]:

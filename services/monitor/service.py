@@ -377,12 +377,11 @@ class Monitor:
     def _analyse(self, items: list[Scored | Joined]) -> None:
         if not items:
             return
-        watch = self._ensure_watch()
-        for item in items:
-            before = watch.current
-            signals = watch.observe(item) if isinstance(item, Scored) else watch.learn(item)
-            if before is not None and watch.current != before:
-                log.info("%s v%s is now served; retrain request cleared", self.model, watch.current)
+        for signals in self._ensure_watch().feed(items):
+            if signals.served is not None:
+                log.info(
+                    "%s v%s is now served; retrain request cleared", self.model, signals.served
+                )
                 self._release_retrain()
             self._emit(signals)
 

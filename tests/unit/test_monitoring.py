@@ -27,8 +27,18 @@ def _info(version: int) -> VersionInfo:
 
 
 def _feed(watch: ModelWatch, scenario: Scenario, n: int, version: int = 1, seed: int = 1) -> list:
-    weights = np.random.default_rng(12345).normal(size=10)
     raised = []
+    items = _items(scenario, n, version, seed)
+    for scored, joined in zip(items[::2], items[1::2], strict=True):
+        for signals in (watch.observe(scored), watch.learn(joined)):
+            raised += signals.alerts + signals.retrain
+    return raised
+
+
+def _items(scenario: Scenario, n: int, version: int = 1, seed: int = 1) -> list[Scored | Joined]:
+    """Each event scored, then joined with its label."""
+    weights = np.random.default_rng(12345).normal(size=10)
+    items: list[Scored | Joined] = []
     for event in SyntheticStream(scenario, seed=seed).events(n):
         x = np.array([event.features[f] for f in FEATURES])
         score = float(1 / (1 + np.exp(-(x @ weights))))
@@ -46,9 +56,39 @@ def _feed(watch: ModelWatch, scenario: Scenario, n: int, version: int = 1, seed:
             event.ts,
             0,
         )
-        for signals in (watch.observe(scored), watch.learn(joined)):
-            raised += signals.alerts + signals.retrain
-    return raised
+        items += [scored, joined]
+    return items
+
+
+def test_feeding_a_batch_raises_what_one_update_at_a_time_raises() -> None:
+    """The monitor feeds whole batches (:meth:`ModelWatch.feed`, with a fast path for known
+    versions); it must raise exactly what observe and learn raise event by event, through a
+    concept flip (its alert fires, asks for a retrain, and resolves after the cooldown), a swap to
+    a new version and a straggler of the old one, and mark the swap."""
+    config = MonitorConfig(cooldown_ms=5_000)
+    infos = {1: _info(1), 2: _info(2)}
+    stream = (
+        _items(Scenario(drift="sudden", at=3_000), 5_000)
+        + _items(Scenario(drift="none"), 1_000, version=2, seed=2)
+        + _items(Scenario(drift="none"), 3, version=1, seed=3)  # late events of the old version
+        + _items(Scenario(drift="none"), 2_000, version=2, seed=4)
+    )
+    one_by_one = ModelWatch("m", config, infos.__getitem__)
+    expected = []
+    for item in stream:
+        signals = one_by_one.observe(item) if isinstance(item, Scored) else one_by_one.learn(item)
+        expected += signals.alerts + signals.retrain
+    batched = ModelWatch("m", config, infos.__getitem__)
+    found, served = [], []
+    for start in range(0, len(stream), 777):
+        for signals in batched.feed(stream[start : start + 777]):
+            assert signals, "feed returns only signals that say something"
+            found += signals.alerts + signals.retrain
+            served += [] if signals.served is None else [signals.served]
+    assert [getattr(a, "state", "request") for a in expected] == ["firing", "request", "resolved"]
+    assert found == expected
+    assert served == [2]
+    assert batched.summary() == one_by_one.summary()
 
 
 def test_one_concept_flip_gives_one_alert_and_one_request_located_at_the_flip() -> None:

@@ -102,3 +102,22 @@ def test_windowed_log_loss_is_rivers_over_a_long_slide() -> None:
     assert rolling.values()["log_loss"] == pytest.approx(rivers(700), rel=1e-12)
     assert 700 < rolling.time_count < 30_000  # the time window slid too
     assert rolling.time_values()["log_loss"] == pytest.approx(rivers(rolling.time_count), rel=1e-12)
+
+
+def test_roc_auc_leaves_out_events_without_a_score() -> None:
+    truth, predictions, scores, times = _stream(300, seed=4)
+    kept = [s if i % 3 else None for i, s in enumerate(scores)]  # every third has no score
+    rolling = RollingMetrics(
+        "classification", window=1_000, period_s=3_600, positive=1, probabilities=True
+    )
+    for t, p, s, ts in zip(truth, predictions, kept, times, strict=True):
+        rolling.update(t, p, s, ts)
+    y = [t for t, s in zip(truth, kept, strict=True) if s is not None]
+    sc = [s for s in kept if s is not None]
+    assert rolling.values()["roc_auc"] == pytest.approx(sk.roc_auc_score(y, sc))
+    assert rolling.time_values()["roc_auc"] == pytest.approx(sk.roc_auc_score(y, sc))
+    unscored = RollingMetrics(
+        "classification", window=10, period_s=3_600, positive=1, probabilities=True
+    )
+    unscored.update(1, 1, None, 0)
+    assert unscored.values()["roc_auc"] is None
