@@ -121,3 +121,64 @@ def test_roc_auc_leaves_out_events_without_a_score() -> None:
     )
     unscored.update(1, 1, None, 0)
     assert unscored.values()["roc_auc"] is None
+
+
+def test_sliding_windows_match_scikit_learn_at_every_step() -> None:
+    """The confusion counts follow each event in and out of both windows: binary and multiclass
+    metrics equal scikit-learn's on exactly the events in each window, read after every event
+    (so a stale matrix kept between reads would show), with classes that leave the window."""
+    rng = np.random.default_rng(8)
+    labels = ["a", "b", "c"]
+    truth = [labels[i] for i in rng.integers(0, 3, size=400)]
+    truth[200:260] = ["d"] * 60  # a class that comes and goes
+    predictions = [t if rng.random() < 0.7 else labels[rng.integers(0, 3)] for t in truth]
+    times = [i * 1_000 for i in range(400)]
+    for positive in ("a", None):
+        rolling = RollingMetrics("classification", window=50, period_s=30.5, positive=positive)
+        for i, (t, p, ts) in enumerate(zip(truth, predictions, times, strict=True)):
+            rolling.update(t, p, None, ts)
+            if i % 5:
+                rolling.values()  # read, so a matrix kept past a change would show at the next check
+                continue
+            for got, start in (
+                (rolling.values(), max(0, i - 49)),
+                (rolling.time_values(), max(0, i - 30)),
+            ):
+                y, yhat = truth[start : i + 1], predictions[start : i + 1]
+                if positive is None:
+                    expected = sk.f1_score(y, yhat, average="macro", labels=sorted({*y, *yhat}))
+                else:  # a binary model's metrics are about its positive class
+                    y, yhat = [v == positive for v in y], [v == positive for v in yhat]
+                    expected = sk.f1_score(y, yhat, zero_division=0.0)
+                assert got["accuracy"] == pytest.approx(sk.accuracy_score(y, yhat))
+                assert got["f1"] == pytest.approx(expected), (positive, i)
+
+
+def test_an_older_checkpoints_confusion_matrix_becomes_counts() -> None:
+    """Checkpoints before this version kept river's confusion matrix and its metrics per window."""
+    from river import metrics  # noqa: PLC0415
+
+    from shared.rolling import _Window  # noqa: PLC0415
+
+    truth, predictions, scores, times = _stream(120, seed=9)
+    fresh = _Window({"accuracy": metrics.Accuracy, "f1": metrics.F1, "log_loss": None}, True)
+    cm = metrics.ConfusionMatrix()
+    old_state = dict(fresh.__dict__)
+    for name in ("names", "_pairs", "_kinds", "_read"):
+        del old_state[name]
+    old_state.update(
+        _cm=cm,
+        metrics={
+            "accuracy": metrics.Accuracy(cm=cm),
+            "f1": metrics.F1(cm=cm),
+            "log_loss": fresh._log_loss,
+        },
+    )
+    for t, p, s, ts in zip(truth, predictions, scores, times, strict=True):
+        term = -math.log(s) if t else -math.log(1 - s)
+        fresh.add(ts, bool(t), bool(p), s, term)
+        cm.update(bool(t), bool(p))
+    restored = _Window.__new__(_Window)
+    restored.__setstate__(old_state)
+    assert restored.values() == fresh.values()
+    assert restored.values()["f1"] == pytest.approx(sk.f1_score(truth, predictions))
