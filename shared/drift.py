@@ -153,9 +153,9 @@ class ReferenceSet:
 
     The monitor tests a dozen variables every few hundred events against the same references.
     Prepared once: each sample sorted, and each variable's merged inner bin edges. Tested together:
-    variables whose samples and windows have the same sizes (all of them, in practice) go through
-    one set of numpy calls as the rows of one array, because per variable the cost was numpy's
-    per-call overhead on small arrays, not the arithmetic.
+    variables whose samples and windows have the same sizes (all of them, in practice) are the rows
+    of one array, sorted and reduced by the same numpy calls (only KS's searches go row by row),
+    because per variable the cost was numpy's per-call overhead on small arrays, not the arithmetic.
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(2)
