@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from shared.monitor_state import dumps, loads
 from shared.reorder import Reorder
 
@@ -43,14 +45,24 @@ def test_releases_what_a_plain_model_releases_in_the_same_order() -> None:
         assert len(reorder) == 0
 
 
-def test_an_older_checkpoints_heap_is_held_in_order() -> None:
-    """Checkpoints before this version pickled a heap of (ts, arrival, item)."""
-    reorder = Reorder()
-    state = dict(reorder.__dict__)
-    del state["_held"]
-    state["_heap"] = [(5, 2, "b"), (9, 3, "c"), (5, 1, "a")]
-    state["_arrival"] = 3
-    old = Reorder.__new__(Reorder)
-    old.__setstate__(state)
-    restored = loads(dumps((None, old)))[1]
-    assert restored.release(0, everything=True) == ["a", "b", "c"]
+@pytest.mark.parametrize(
+    "old",
+    [
+        # before 2026-12-01: a heap of (ts, arrival, item)
+        {"_heap": [(5, 2, "b"), (9, 3, "c"), (5, 1, "a")], "_arrival": 3},
+        # then, briefly: a list in arrival order, sorted at each release
+        {"_held": [(9, "c"), (5, "a"), (5, "b")]},
+    ],
+)
+def test_an_older_checkpoints_held_events_come_out_in_order(old: dict[str, object]) -> None:
+    state = {
+        key: value
+        for key, value in Reorder().__dict__.items()
+        if key not in ("_new", "_runs", "_size")
+    }
+    restored = Reorder.__new__(Reorder)
+    restored.__setstate__({**state, **old})
+    restored = loads(dumps((None, restored)))[1]
+    assert len(restored) == 3
+    restored.push(0, 7, "x", now_ms=0)
+    assert restored.release(0, everything=True) == ["a", "b", "x", "c"]
