@@ -27,6 +27,8 @@ from tests.integration.predictor_harness import Deployment
 pytestmark = pytest.mark.integration
 
 FLIP_AT = 20_000
+MAX_LABEL_DELAY = 500
+"""Events a label may come after its event (``produce``'s default)."""
 DETECTION_BOUND = 300
 """Labelled events from the flip to the alert. Measured: 30-60 with ADWIN checking every event
 on this stream (error 0.1 -> 0.9); the bound leaves room for the labels' random delay of up to
@@ -59,11 +61,15 @@ def test_concept_flip_raises_one_alert_and_one_retrain_request(deployment: Deplo
     alert = firing[0]
     step = scenario.step_ms
     delay_events = (alert["ts"] - flip_ts) // step
-    assert 0 <= delay_events <= DETECTION_BOUND, alert
+    # An alert carries the event time of the labelled event that tipped the detector. Labels come
+    # up to MAX_LABEL_DELAY events late, so that event can be a late one from before the flip even
+    # though post-flip labels caused the alarm (seen once in CI: -320). A false alarm before the
+    # flip is what the stationary test and the change's placement (since_ts, below) rule out.
+    assert -MAX_LABEL_DELAY <= delay_events <= DETECTION_BOUND, alert
     requests = messages(deployment, "retrain", deployment.model)
     assert len(requests) == 1, requests
     # The change is placed within a few label delays of the flip, so the trainer skips the old concept.
-    assert abs(requests[0]["since_ts"] - flip_ts) <= 500 * step, (requests[0], flip_ts)
+    assert abs(requests[0]["since_ts"] - flip_ts) <= MAX_LABEL_DELAY * step, (requests[0], flip_ts)
     assert final["join"]["joined"] == len(scored.events)
     assert final["join"]["expired"] == final["join"]["orphans"] == 0
 
