@@ -32,6 +32,7 @@ from operator import itemgetter
 from typing import Any
 
 _TS = itemgetter(0)
+_TS_ARRIVAL = itemgetter(0, 1)
 
 
 class Reorder:
@@ -65,7 +66,7 @@ class Reorder:
         if "_heap" in state:  # older checkpoints held a heap of (ts, arrival, item)
             heap = state.pop("_heap")
             del state["_arrival"]
-            state["_held"] = [(ts, item) for ts, _, item in sorted(heap, key=_ts_arrival)]
+            state["_held"] = [(ts, item) for ts, _, item in sorted(heap, key=_TS_ARRIVAL)]
         if "_held" in state:  # then a list in arrival order, sorted at each release
             held = sorted(state.pop("_held"), key=_TS)
             state.update(_new=[], _runs=[held] if held else [], _size=len(held))
@@ -148,7 +149,3 @@ class Reorder:
             merged = [pair for run in self._runs for pair in run]
             merged.sort(key=_TS)
             self._runs = [merged]
-
-
-def _ts_arrival(entry: tuple[int, int, Any]) -> tuple[int, int]:
-    return entry[0], entry[1]

@@ -16,7 +16,7 @@ True
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -166,7 +166,9 @@ class _Window:
             cm, metrics_ = state.pop("_cm"), state.pop("metrics")
             state["names"] = list(metrics_)
             state["_kinds"] = {n: type(m) for n, m in metrics_.items() if n != "log_loss"}
-            state["_pairs"] = None if cm is None else _count_pairs(state["events"])
+            state["_pairs"] = (
+                None if cm is None else dict(Counter((y, p) for _, y, p, _ in state["events"]))
+            )
             state["metrics"] = (
                 {} if cm is not None else {n: m for n, m in metrics_.items() if n != "log_loss"}
             )
@@ -236,15 +238,6 @@ class _Window:
     def values(self) -> dict[str, float | None]:
         names = [*self.names, *(["roc_auc"] if self._auc else [])]
         return {name: self.value(name) for name in names}
-
-
-def _count_pairs(
-    events: Iterable[tuple[int, Any, Any, float | None]],
-) -> dict[tuple[Any, Any], int]:
-    pairs: dict[tuple[Any, Any], int] = {}
-    for _, y_true, y_pred, _ in events:
-        pairs[(y_true, y_pred)] = pairs.get((y_true, y_pred), 0) + 1
-    return pairs
 
 
 class RollingMetrics:
