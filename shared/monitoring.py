@@ -147,6 +147,13 @@ class VersionWatch:
         """Recent features and scores (the prediction, for regression) for the drift tests."""
         self.scored = 0
         self.labelled = 0
+        self.scored_ts = 0
+        """The latest event time observed (scored events come in event time order but for
+        stragglers): alerts are stamped with it, so their times never run backwards."""
+        self.learned_ts = 0
+        """The latest event time learned (labelled events): a concept alert is stamped with it,
+        never with the time of a late label from before the change that happened to tip the
+        detector."""
         self._since_check = 0
         tests = len(info.features) + (1 if reference and reference.score else 0)
         self.alpha = config.ks_alpha(tests)
@@ -175,6 +182,8 @@ class VersionWatch:
             windows = DriftWindows(features, state["config"].drift_window)
             windows.restore(features, scores)
             state["windows"] = windows
+        state.setdefault("scored_ts", 0)  # older checkpoints stamped alerts with each event's time
+        state.setdefault("learned_ts", state.get("_concept_last") or 0)
         self.__dict__.update(state)
         self._references = None
 
@@ -182,6 +191,7 @@ class VersionWatch:
 
     def observe(self, event: Scored) -> list[DriftAlert]:
         self.scored += 1
+        self.scored_ts = max(self.scored_ts, event.ts)
         watched = event.prediction if self.info.task == "regression" else event.score
         if isinstance(watched, _NUMBERS) and not isinstance(watched, bool):
             self.windows.add(event.features, float(watched))
@@ -191,7 +201,7 @@ class VersionWatch:
         if self._since_check < self.config.drift_every or self.retired:
             return []
         self._since_check = 0
-        return self._check_drift(event.ts)
+        return self._check_drift(self.scored_ts)
 
     def _check_drift(self, ts: int) -> list[DriftAlert]:
         reference = self.info.reference
@@ -295,6 +305,8 @@ class VersionWatch:
         performance alert fired, what a retrain request should say."""
         self.labelled += 1
         self.metrics.update(joined.label, joined.prediction, joined.score, ts_ms=joined.ts)
+        self.learned_ts = max(self.learned_ts, joined.ts)
+        now = self.learned_ts
         if self.retired:
             return [], None
         alerts: list[DriftAlert] = []
@@ -303,7 +315,7 @@ class VersionWatch:
         fired: Retrain | None = None
         key = ("concept_drift", None)
         if detection is not None and self.labelled >= self.config.concept_min_labels:
-            self._concept_last = joined.ts
+            self._concept_last = now
             self.last_detection = detection
             if key not in self.firing:
                 alert = self._transition(
@@ -320,7 +332,7 @@ class VersionWatch:
                         f"({self.concept.name}); the change began at ts {detection.since_ts}, "
                         f"detected at labelled event {detection.at}"
                     ),
-                    ts=joined.ts,
+                    ts=now,
                 )
                 if alert is not None:
                     alerts.append(alert)
@@ -328,12 +340,12 @@ class VersionWatch:
         elif (
             key in self.firing
             and self._concept_last is not None
-            and joined.ts - self._concept_last >= self.config.cooldown_ms
+            and now - self._concept_last >= self.config.cooldown_ms
         ):
-            alert = self._transition("resolve", kind="concept_drift", feature=None, ts=joined.ts)
+            alert = self._transition("resolve", kind="concept_drift", feature=None, ts=now)
             if alert is not None:
                 alerts.append(alert)
-        performance = self._check_performance(joined.ts)
+        performance = self._check_performance(now)
         alerts.extend(performance)
         breach = next((a for a in performance if a.state == "firing"), None)
         if fired is None and breach is not None:
@@ -551,14 +563,14 @@ class ModelWatch:
         watch = self._version(joined.version, joined.ts, alerts)
         raised, due = watch.learn(joined)
         alerts.extend(raised)
-        return self._learned(watch, joined, alerts, due)
+        return self._learned(watch, alerts, due)
 
     def _learned(
-        self, watch: VersionWatch, joined: Joined, alerts: list[DriftAlert], due: Retrain | None
+        self, watch: VersionWatch, alerts: list[DriftAlert], due: Retrain | None
     ) -> Signals:
         retrain: list[RetrainRequest] = []
-        if due is not None and self._may_request(joined.ts):
-            retrain.append(self._request(watch, due, joined.ts))
+        if due is not None and self._may_request(watch.learned_ts):
+            retrain.append(self._request(watch, due, watch.learned_ts))
         return Signals(alerts=alerts, retrain=retrain)
 
     def feed(self, items: Iterable[Scored | Joined]) -> list[Signals]:
@@ -587,7 +599,7 @@ class ModelWatch:
             else:
                 found, due = watch.learn(item)
                 if found or due is not None:
-                    raised.append(self._learned(watch, item, found, due))
+                    raised.append(self._learned(watch, found, due))
         return raised
 
     def _may_request(self, ts: int) -> bool:

@@ -101,6 +101,39 @@ def test_one_concept_flip_gives_one_alert_and_one_request_located_at_the_flip() 
     assert abs(raised[1].since_ts - flip_ts) <= 20 * Scenario().step_ms
 
 
+def test_alerts_and_requests_are_stamped_with_the_latest_event_time_learned() -> None:
+    """Labels come late and out of order, so the label that tips the concept detector may be a
+    late one from before the change. The alert must not be dated before the change it reports:
+    alerts and requests carry the latest event time their version has learned, which never runs
+    backwards."""
+    infos = {1: _info(1)}
+    watch = ModelWatch("m", MonitorConfig(cooldown_ms=5_000), infos.__getitem__)
+    items = _items(Scenario(drift="sudden", at=3_000), 6_000)
+    delays = np.random.default_rng(7).integers(0, 500, size=len(items) // 2)
+    arrival = sorted(
+        [(2 * i, item) for i, item in enumerate(items[::2])]
+        + [
+            (2 * (i + int(d)) + 1, item)
+            for i, (item, d) in enumerate(zip(items[1::2], delays, strict=True))
+        ],
+        key=lambda pair: pair[0],
+    )
+    learned = 0
+    raised = []
+    for _, item in arrival:
+        if isinstance(item, Joined):
+            learned = max(learned, item.ts)
+            signals = watch.learn(item)
+            raised += [(r, learned) for r in signals.alerts + signals.retrain]
+        else:
+            watch.observe(item)
+    flip_ts = Scenario().start_ts + 3_000 * Scenario().step_ms
+    kinds = [getattr(r, "state", "request") for r, _ in raised]
+    assert kinds == ["firing", "request", "resolved"], raised
+    assert [r.ts for r, _ in raised] == [latest for _, latest in raised]
+    assert raised[0][0].ts >= flip_ts
+
+
 def test_a_promotion_resolves_the_old_versions_alerts_and_raises_nothing_new() -> None:
     infos = {1: _info(1), 2: _info(2)}
     watch = ModelWatch("m", MonitorConfig(), infos.__getitem__)
