@@ -9,6 +9,8 @@ this checkout (or of ``--checkout DIR``, to compare two commits on one machine):
 
 1. ``predictor`` alone drains the N feature events into N predictions;
 2. ``monitor`` alone drains those N predictions and N labels (2N records in) into joined events;
+   before it, the benchmark itself reads those 2N records with kafka-python and does nothing else,
+   for the floor of the monitor's CPU per event (the client parses every record in Python);
 3. both at once on a second copy of the input, as in production: the monitor can go no faster
    than predictions appear, and the question is whether it falls behind (its lag grows from the
    first half of the run to the second) or keeps pace (the lag stays at a poll or two).
@@ -181,10 +183,38 @@ def run_until(services: list[Service], done: Any, timeout_s: float = 600.0) -> N
             service.stop()
 
 
+def reading_floor(bootstrap: str, topics: list[str], events: int) -> float:
+    """CPU µs per event to read ``topics`` (all partitions, from the start) with kafka-python and
+    do nothing else, with the monitor's fetch settings: what no Python monitor of these inputs can
+    go below on this machine."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_poll_records=1_000,
+        max_partition_fetch_bytes=256 * 1024,
+    )
+    try:
+        parts = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        total = sum(consumer.end_offsets(parts).values())
+        started, read = time.process_time(), 0
+        while read < total:
+            read += sum(len(records) for records in consumer.poll(timeout_ms=500).values())
+        return (time.process_time() - started) / events * 1e6
+    finally:
+        consumer.close()
+
+
 @dataclass
 class Round:
     predictor_rate: float
     predictor_cpu: float
+    floor_cpu: float
     monitor_rate: float
     monitor_cpu: float
     together_predictor: float
@@ -220,6 +250,7 @@ def one_round(events: int, monitors: int, checkout: pathlib.Path, number: int) -
     run_until([predictor], lambda: made_so_far() >= events)
     made_so_far.close()
     made = read_outputs(bootstrap, predictions, batches=False)
+    floor = reading_floor(bootstrap, [predictions, alone.topic("labels")], events)
 
     group = [Service.start(alone, checkout, "monitor") for _ in range(monitors)]
     examples = alone.topic("examples")
@@ -247,6 +278,7 @@ def one_round(events: int, monitors: int, checkout: pathlib.Path, number: int) -
     return Round(
         predictor_rate=made.rate(),
         predictor_cpu=predictor.cpu_per_event(made),
+        floor_cpu=floor,
         monitor_rate=joined.rate(),
         monitor_cpu=sum(m.cpu_per_event(joined) for m in group),
         together_predictor=made2.rate(),
@@ -274,6 +306,10 @@ def report(rounds: list[Round], events: int, monitors: int) -> None:
         (
             f"{'monitor' if monitors == 1 else 'monitors'}: CPU µs per event",
             column([r.monitor_cpu for r in rounds], ",.0f"),
+        ),
+        (
+            "reading the monitor's two inputs and nothing else: CPU µs per event",
+            column([r.floor_cpu for r in rounds], ",.0f"),
         ),
         (
             "together: predictor events/s",
