@@ -61,6 +61,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def code_env(env: dict[str, str], checkout: pathlib.Path) -> dict[str, str]:
+    """``env`` for a child that must run ``checkout``'s code. The child also starts in
+    ``checkout``: ``python -m`` puts the working directory first on the path, where a PYTHONPATH
+    alone lost to it (until this was found, ``--checkout`` ran this checkout's code)."""
+    return {**env, "PYTHONPATH": str(checkout)}
+
+
+def check_checkout(checkout: pathlib.Path) -> None:
+    """Stop unless a service started from ``checkout`` imports its code from there."""
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import services, shared; print(services.__file__, shared.__file__)",
+        ],
+        env=code_env(dict(os.environ), checkout),
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    stray = [path for path in found if not pathlib.Path(path).resolve().is_relative_to(checkout)]
+    if stray:
+        raise SystemExit(f"services started from {checkout} would run code from {stray}")
+    print(f"# services run the code of {checkout}", flush=True)
+
+
 @dataclass
 class Service:
     """A running `driftline SERVICE` process and its CPU time, sampled every tick."""
@@ -73,9 +100,14 @@ class Service:
     @classmethod
     def start(cls, deployment: Deployment, checkout: pathlib.Path, *args: str) -> Service:
         command = [sys.executable, "-m", "services.cli", *args, "--model", deployment.model]
-        env = {**deployment.env, "PYTHONPATH": str(checkout)}
         with (deployment.home / f"{args[0]}.log").open("ab") as log:  # the child keeps its copy
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                command,
+                env=code_env(deployment.env, checkout),
+                cwd=checkout,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return cls(args[0], process, [])
 
     def sample(self) -> None:
@@ -349,6 +381,7 @@ def main() -> None:
         help="run the services of this checkout (default: this one)",
     )
     args = parser.parse_args()
+    check_checkout(args.checkout.resolve())
     rounds = [
         one_round(args.events, args.monitors, args.checkout.resolve(), n + 1)
         for n in range(args.rounds)
