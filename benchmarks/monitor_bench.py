@@ -36,10 +36,14 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shared.concept import ConceptDrift
+
+if TYPE_CHECKING:
+    from shared.monitoring import VersionInfo
 
 WARMUP = 500
 """Labels before the monitor lets concept drift fire (DRIFTLINE_MONITOR_CONCEPT_MIN_LABELS)."""
@@ -145,17 +149,26 @@ def detectors(seeds: int) -> None:
         )
 
 
-def data_drift(events: int) -> None:
-    from shared.join import Scored  # noqa: PLC0415
-    from shared.monitoring import ModelWatch, MonitorConfig, VersionInfo  # noqa: PLC0415
+def _model() -> tuple[list[str], np.ndarray, VersionInfo]:
+    """The benchmarks' model: feature names, logistic weights, and the ``VersionInfo`` (with a
+    reference profile from 4,000 training events) that the monitor watches."""
+    from shared.monitoring import VersionInfo  # noqa: PLC0415
     from shared.profile import build_profile  # noqa: PLC0415
     from shared.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
 
-    weights = np.random.default_rng(12345).normal(size=10)
-    train = SyntheticStream(Scenario(), seed=50).dataset(4_000)
     names = Scenario().features
+    weights = np.random.default_rng(12345).normal(size=len(names))
+    train = SyntheticStream(Scenario(), seed=50).dataset(4_000)
     reference = build_profile(train.X, names, 1 / (1 + np.exp(-(train.X @ weights))))
-    info = VersionInfo(1, "classification", names, reference, [0, 1])
+    return names, weights, VersionInfo(1, "classification", names, reference, [0, 1])
+
+
+def data_drift(events: int) -> None:
+    from shared.join import Scored  # noqa: PLC0415
+    from shared.monitoring import ModelWatch, MonitorConfig  # noqa: PLC0415
+    from shared.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
+
+    names, weights, info = _model()
     config = MonitorConfig()
     print(
         f"# data and prediction drift, {events:,} events, budget {config.false_alarms_per_million}/M"
@@ -192,17 +205,12 @@ def own_work(events: int, rounds: int, records: int | None) -> None:
     from shared.join import JoinBuffer  # noqa: PLC0415
     from shared.messages import Label, Prediction  # noqa: PLC0415
     from shared.monitor_state import PartitionState  # noqa: PLC0415
-    from shared.monitoring import MonitorConfig, VersionInfo  # noqa: PLC0415
-    from shared.profile import build_profile  # noqa: PLC0415
+    from shared.monitoring import MonitorConfig  # noqa: PLC0415
     from shared.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
     from shared.topics import Topics  # noqa: PLC0415
 
     partitions = 3
-    names = Scenario().features
-    weights = np.random.default_rng(12345).normal(size=len(names))
-    train = SyntheticStream(Scenario(), seed=50).dataset(4_000)
-    reference = build_profile(train.X, names, 1 / (1 + np.exp(-(train.X @ weights))))
-    info = VersionInfo(1, "classification", names, reference, [0, 1])
+    names, weights, info = _model()
     stream = list(SyntheticStream(Scenario(), seed=3).events(events))
     scores = 1 / (
         1 + np.exp(-(np.array([[e.features[n] for n in names] for e in stream]) @ weights))

@@ -43,6 +43,7 @@ from kafka import KafkaConsumer, TopicPartition
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for the tests' harness
 
+from services.monitor.main import FETCH  # noqa: E402
 from shared.infra.stack import Infra  # noqa: E402
 from shared.kafka_io import read_to_end  # noqa: E402
 from shared.messages import decode_examples  # noqa: E402
@@ -219,12 +220,7 @@ def reading_floor(bootstrap: str, topics: list[str], events: int) -> float:
     """CPU µs per event to read ``topics`` (all partitions, from the start) with kafka-python and
     do nothing else, with the monitor's fetch settings: what no Python monitor of these inputs can
     go below on this machine."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        max_poll_records=1_000,
-        max_partition_fetch_bytes=256 * 1024,
-    )
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **FETCH)
     try:
         parts = [
             TopicPartition(topic, p)

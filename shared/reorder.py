@@ -123,7 +123,6 @@ class Reorder:
                 runs[-1].sort(key=_TS)
         if everything or limit is None:
             self._merge()
-        if everything or limit is None:
             taken = self._runs.pop() if self._runs else []
         else:
             taken = []

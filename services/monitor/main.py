@@ -30,6 +30,16 @@ from shared.registry import Registry
 from shared.settings import Settings
 from shared.topics import Topics
 
+FETCH: dict[str, Any] = {
+    "max_poll_records": 1_000,
+    # Fetches of 256 KiB per partition (the client's default is 1 MiB) interleave the partitions
+    # finely when the monitor reads a backlog: the event-time order across them (Reorder) then
+    # holds about a thousand events instead of 60,000, which every checkpoint had to write.
+    "max_partition_fetch_bytes": 256 * 1024,
+}
+"""The monitor consumer's fetch settings (also what ``benchmarks/pipeline_bench.py`` reads its
+floor with)."""
+
 if TYPE_CHECKING:
     from shared.monitoring import MonitorConfig
 
@@ -169,12 +179,7 @@ def _kafka_clients(
         bootstrap,
         group_id=group,
         client_id=client_id,
-        max_poll_records=1_000,
-        # Fetches of 256 KiB per partition (the client's default is 1 MiB) interleave the
-        # partitions finely when the monitor reads a backlog: the event-time order across them
-        # (Reorder) then holds about a thousand events instead of 60,000, which every checkpoint
-        # had to write.
-        max_partition_fetch_bytes=256 * 1024,
+        **FETCH,
         # Range keeps partition p of predictions and labels on one member: the join needs it.
         # Round-robin would scatter them.
         partition_assignment_strategy=(RangePartitionAssignor,),
