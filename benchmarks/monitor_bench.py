@@ -8,13 +8,13 @@ The monitor's throughput against the predictor's: ``benchmarks/pipeline_bench.py
 
 1. ``detectors``: replayed error streams of four scenarios (sudden, gradual and recurring concept
    drift, and a stationary stream), each run with many seeds, through the monitor's concept-drift
-   path (:class:`shared.concept.ConceptDrift`, warm-up as in the monitor) for every detector, next
+   path (:class:`shared.stats.concept.ConceptDrift`, warm-up as in the monitor) for every detector, next
    to river's ADWIN at its defaults and two baselines: never alert, and alert every N events.
    Reported per detector: mean detection delay (events from the change to the first alarm after
    it), missed drifts (no alarm within the horizon), and false alarms per million events (alarms
    on stationary streams, or before a change).
 2. ``data-drift``: a stationary stream of N events through the monitor's data and prediction drift
-   path (:class:`shared.monitoring.ModelWatch`), against the budget of
+   path (:class:`services.monitor.analytics.watch.ModelWatch`), against the budget of
    ``DRIFTLINE_MONITOR_FALSE_ALARMS_PER_MILLION`` (1): alarms per million events; then the same with
    a 1-sd shift on two features, for the detection delay.
 3. ``own-work``: the monitor's own work per event, without Kafka: decoding, join, examples,
@@ -40,10 +40,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shared.concept import ConceptDrift
+from shared.stats.concept import ConceptDrift
 
 if TYPE_CHECKING:
-    from shared.monitoring import VersionInfo
+    from services.monitor.analytics.watch import VersionInfo
 
 WARMUP = 500
 """Labels before the monitor lets concept drift fire (DRIFTLINE_MONITOR_CONCEPT_MIN_LABELS)."""
@@ -152,9 +152,9 @@ def detectors(seeds: int) -> None:
 def _model() -> tuple[list[str], np.ndarray, VersionInfo]:
     """The benchmarks' model: feature names, logistic weights, and the ``VersionInfo`` (with a
     reference profile from 4,000 training events) that the monitor watches."""
-    from shared.monitoring import VersionInfo  # noqa: PLC0415
-    from shared.profile import build_profile  # noqa: PLC0415
-    from shared.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
+    from services.cli.demo.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
+    from services.monitor.analytics.watch import VersionInfo  # noqa: PLC0415
+    from shared.stats.profile import build_profile  # noqa: PLC0415
 
     names = Scenario().features
     weights = np.random.default_rng(12345).normal(size=len(names))
@@ -164,9 +164,9 @@ def _model() -> tuple[list[str], np.ndarray, VersionInfo]:
 
 
 def data_drift(events: int) -> None:
-    from shared.join import Scored  # noqa: PLC0415
-    from shared.monitoring import ModelWatch, MonitorConfig  # noqa: PLC0415
-    from shared.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
+    from services.cli.demo.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
+    from services.monitor.analytics.watch import ModelWatch, MonitorConfig  # noqa: PLC0415
+    from services.monitor.join import Scored  # noqa: PLC0415
 
     names, weights, info = _model()
     config = MonitorConfig()
@@ -200,14 +200,14 @@ def own_work(events: int, rounds: int, records: int | None) -> None:
     from kafka import TopicPartition  # noqa: PLC0415
     from kafka.consumer.fetcher import ConsumerRecord  # noqa: PLC0415
 
+    from services.cli.demo.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
+    from services.monitor.analytics.watch import MonitorConfig  # noqa: PLC0415
+    from services.monitor.checkpoint import PartitionState  # noqa: PLC0415
+    from services.monitor.join import JoinBuffer  # noqa: PLC0415
     from services.monitor.metrics import MonitorMetrics  # noqa: PLC0415
     from services.monitor.service import Monitor  # noqa: PLC0415
-    from shared.join import JoinBuffer  # noqa: PLC0415
-    from shared.messages import Label, Prediction  # noqa: PLC0415
-    from shared.monitor_state import PartitionState  # noqa: PLC0415
-    from shared.monitoring import MonitorConfig  # noqa: PLC0415
-    from shared.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
-    from shared.topics import Topics  # noqa: PLC0415
+    from shared.core.messages import Label, Prediction  # noqa: PLC0415
+    from shared.core.topics import Topics  # noqa: PLC0415
 
     partitions = 3
     names, weights, info = _model()

@@ -43,12 +43,12 @@ from kafka import KafkaConsumer, TopicPartition
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for the tests' harness
 
+from services.cli.demo.synthetic import Scenario  # noqa: E402
 from services.monitor.main import FETCH  # noqa: E402
+from shared.core.messages import decode_examples  # noqa: E402
+from shared.core.settings import load_settings  # noqa: E402
 from shared.infra.stack import Infra  # noqa: E402
-from shared.kafka_io import read_to_end  # noqa: E402
-from shared.messages import decode_examples  # noqa: E402
-from shared.settings import load_settings  # noqa: E402
-from shared.synthetic import Scenario  # noqa: E402
+from shared.io.kafka import read_to_end  # noqa: E402
 from tests.integration.monitor_harness import produce, register_model, score  # noqa: E402
 from tests.integration.predictor_harness import Deployment, make_deployment  # noqa: E402
 

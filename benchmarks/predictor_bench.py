@@ -31,17 +31,17 @@ from kafka.structs import OffsetAndMetadata
 
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
+from shared.core.settings import load_settings
+from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.kafka_io import DeadLetterWriter, ensure_topics, make_consumer, make_producer
-from shared.modeling import Scorer, algorithm, fit
-from shared.redis_io import connect_redis
-from shared.redis_keys import RedisKeys
-from shared.registry import Registry
-from shared.serving import ServingModel, load_serving_model
-from shared.settings import load_settings
-from shared.signing import Signer, Verifier
-from shared.topics import Topics
-from shared.training import Dataset, train
+from shared.io.kafka import DeadLetterWriter, ensure_topics, make_consumer, make_producer
+from shared.io.keys import RedisKeys
+from shared.io.redis import connect_redis
+from shared.models.algorithms import Scorer, algorithm, fit
+from shared.models.serving import ServingModel, load_serving_model
+from shared.models.signing import Signer, Verifier
+from shared.models.training import Dataset, train
+from shared.registry.store import Registry
 
 FEATURES = [f"f{i}" for i in range(10)]
 SECRET = b"benchmark-secret-0123456789"

@@ -3,7 +3,7 @@
     python benchmarks/trainer_bench.py training [--sizes 1000,5000,20000,50000]   # no servers
     driftline infra up && python benchmarks/trainer_bench.py loop [--events 30000 --flip 5000]
 
-1. ``training``: for every algorithm and window size, the time :func:`shared.retraining.retrain`
+1. ``training``: for every algorithm and window size, the time :func:`services.trainer.retraining.retrain`
    takes to fit a candidate on a flipped synthetic stream (10 features, classification; linear and
    ridge on its regression twin) and to judge it against a champion on the held-out quarter.
    RBF SVMs grow with the square of the rows; sizes above ``--rbf-max`` are left out.
@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from shared.example_window import ExampleWindow, Stored
-from shared.modeling import ALGORITHMS, algorithm
-from shared.retraining import TrainerConfig, retrain
-from shared.serving import ServingModel
-from shared.signing import Signer
-from shared.synthetic import Scenario, SyntheticStream
-from shared.training import train
+from services.cli.demo.synthetic import Scenario, SyntheticStream
+from services.trainer.retraining import TrainerConfig, retrain
+from services.trainer.window import ExampleWindow, Stored
+from shared.models.algorithms import ALGORITHMS, algorithm
+from shared.models.serving import ServingModel
+from shared.models.signing import Signer
+from shared.models.training import train
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # for tests' harness
 
@@ -85,8 +85,8 @@ def training(sizes: list[int], rbf_max: int) -> None:
 
 
 def loop(events: int, flip: int, rate: float) -> None:
+    from shared.core.settings import load_settings  # noqa: PLC0415
     from shared.infra.stack import Infra  # noqa: PLC0415
-    from shared.settings import load_settings  # noqa: PLC0415
     from tests.integration.monitor_harness import (  # noqa: PLC0415
         produce,
         register_model,

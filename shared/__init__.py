@@ -1,7 +1,14 @@
-"""driftline's common package: messages, settings, Kafka and Redis I/O, local infrastructure.
+"""driftline's common package: only what two or more of predictor, monitor, trainer and CLI use.
 
-Everything here is plain, testable Python. The services in ``services/`` are thin wrappers that wire
-these pieces together in their ``main()``.
+Layers, each importing only those below it (``pyproject.toml``'s import contracts enforce this):
+
+- ``infra``: local Kafka and Redis as background processes (`driftline infra`).
+- ``runtime``: what every service main shares: flags, signals, gc settling, status publishing.
+- ``registry``: the model registry on Redis and the model-events it announces.
+- ``models`` and ``io`` (independent of each other): algorithms, training, signing, artifacts and
+  serving; the Kafka, Redis and HTTP clients (the only modules that call kafka-python or redis-py).
+- ``stats``: pure, doctested numerics: drift statistics, concept detectors, rolling metrics, gates.
+- ``core``: messages, topics, errors, settings, clock, logs.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from shared.core.settings import Settings
 from shared.infra.stack import Infra
-from shared.settings import Settings
 
 _skipped: list[str] = []
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.messages import DriftAlert, Example, ModelEvent
-from shared.profile import ReferenceProfile, build_profile
-from shared.report import ReportData, build
-from shared.synthetic import Scenario, SyntheticStream
+from services.cli.demo.synthetic import Scenario, SyntheticStream
+from services.cli.report.figures import ReportData, build
+from shared.core.messages import DriftAlert, Example, ModelEvent
+from shared.stats.profile import ReferenceProfile, build_profile
 
 EVENTS = 6_000
 SHIFT_AT = 2_000

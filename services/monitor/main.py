@@ -18,17 +18,17 @@ import redis
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
-from services.commands.common import add_service_flags, install_signal_handlers, settle_gc
-from shared.errors import ConfigError, DriftlineError
-from shared.http import HealthServer
+from services.cli.common import add_service_flags, install_signal_handlers, settle_gc
+from shared.core.errors import ConfigError, DriftlineError
+from shared.core.messages import RetrainRequest
+from shared.core.settings import Settings
+from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.kafka_io import DeadLetterWriter, kafka_errors, make_consumer, make_producer
-from shared.messages import RetrainRequest
-from shared.redis_io import connect_redis, redis_errors
-from shared.redis_keys import RedisKeys
-from shared.registry import Registry
-from shared.settings import Settings
-from shared.topics import Topics
+from shared.io.http import HealthServer
+from shared.io.kafka import DeadLetterWriter, kafka_errors, make_consumer, make_producer
+from shared.io.keys import RedisKeys
+from shared.io.redis import connect_redis, redis_errors
+from shared.registry.store import Registry
 
 FETCH: dict[str, Any] = {
     "max_poll_records": 1_000,
@@ -41,7 +41,7 @@ FETCH: dict[str, Any] = {
 floor with)."""
 
 if TYPE_CHECKING:
-    from shared.monitoring import MonitorConfig
+    from services.monitor.analytics.watch import MonitorConfig
 
 # The analytics import river (and, through it, scikit-learn): seconds of start-up that every
 # other `driftline` command should not pay. They are imported when the monitor runs.
@@ -112,8 +112,8 @@ def add_command(
 def monitor_config(settings: Settings) -> MonitorConfig:
     """The analytics settings, checked: a performance threshold must name a known metric in its
     natural direction (``accuracy<0.8``, ``mse>2``)."""
-    from shared.monitoring import LOWER_IS_BETTER, MonitorConfig  # noqa: PLC0415
-    from shared.rolling import BINARY, MULTICLASS, PROBABILISTIC, REGRESSION  # noqa: PLC0415
+    from services.monitor.analytics.watch import LOWER_IS_BETTER, MonitorConfig  # noqa: PLC0415
+    from shared.stats.rolling import BINARY, MULTICLASS, PROBABILISTIC, REGRESSION  # noqa: PLC0415
 
     known = set(REGRESSION) | set(BINARY) | set(MULTICLASS) | set(PROBABILISTIC)
     for metric, op, threshold in settings.performance_rules:
@@ -191,10 +191,10 @@ def run(
     settings: Settings, model: str, *, reset: bool = False, timeout_s: float | None = None
 ) -> int:
     """Run a monitor for ``model`` until stopped; return the exit code."""
+    from services.monitor.analytics.watch import VersionInfo  # noqa: PLC0415
+    from services.monitor.checkpoint import MonitorStateStore  # noqa: PLC0415
     from services.monitor.metrics import MonitorMetrics  # noqa: PLC0415
     from services.monitor.service import Monitor  # noqa: PLC0415
-    from shared.monitor_state import MonitorStateStore  # noqa: PLC0415
-    from shared.monitoring import VersionInfo  # noqa: PLC0415
 
     config = monitor_config(settings)
     endpoints = Infra(settings).endpoints()
@@ -232,7 +232,7 @@ def run(
                 client.set(
                     status_key,
                     json.dumps(status, default=str),
-                    # Published at each checkpoint, which slow ones space out (shared.pacing).
+                    # Published at each checkpoint, which slow ones space out (services.monitor.pacing).
                     px=int(max(status["checkpoint_every_s"] * 3, 30) * 1000),
                 )
         except DriftlineError as exc:

@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.join import COUNTS
+from services.monitor.join import COUNTS
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The monitor: predictions and labels in; examples, alerts and retrain requests out.
 
 One consumer reads the two co-partitioned topics with the range assignor, so partition ``p`` of
-each lands on the same member and one :class:`~shared.join.JoinBuffer` per partition joins them
+each lands on the same member and one :class:`~services.monitor.join.JoinBuffer` per partition joins them
 (a prediction carries the features the model scored, so ``features`` need not be read).
-Joined events feed the model's :class:`~shared.monitoring.ModelWatch`; what it raises is produced
+Joined events feed the model's :class:`~services.monitor.analytics.watch.ModelWatch`; what it raises is produced
 as it happens. Every ``checkpoint_s`` (and on a rebalance or a stop) the monitor flushes what it
 sent, writes its state with the input offsets to Redis in one transaction, then commits the offsets
 to Kafka. A restarted monitor seeks to the checkpoint's offsets and replays from there: counts and
@@ -29,20 +29,16 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
+from services.monitor.analytics.watch import ModelWatch, MonitorConfig, Signals, VersionInfo
+from services.monitor.checkpoint import MonitorStateStore, PartitionState
+from services.monitor.examples import ExampleBatcher
+from services.monitor.inputs import Alignment
+from services.monitor.join import COUNTS, JoinBuffer, Joined, Scored
 from services.monitor.metrics import MonitorMetrics
-from shared.alignment import Alignment
-from shared.errors import BadMessage, KafkaError
-from shared.example_batches import ExampleBatcher
-from shared.join import COUNTS, JoinBuffer, Joined, Scored
-from shared.kafka_io import (
-    AssignmentWatchdog,
-    DeadLetterWriter,
-    has_unread,
-    kafka_errors,
-    restore_parked_records,
-    unread,
-)
-from shared.messages import (
+from services.monitor.pacing import Pacer
+from services.monitor.reorder import Reorder
+from shared.core.errors import BadMessage, KafkaError
+from shared.core.messages import (
     DEFAULT_MAX_BYTES,
     DriftAlert,
     Example,
@@ -50,11 +46,15 @@ from shared.messages import (
     Prediction,
     RetrainRequest,
 )
-from shared.monitor_state import MonitorStateStore, PartitionState
-from shared.monitoring import ModelWatch, MonitorConfig, Signals, VersionInfo
-from shared.pacing import Pacer
-from shared.reorder import Reorder
-from shared.topics import Topics
+from shared.core.topics import Topics
+from shared.io.kafka import (
+    AssignmentWatchdog,
+    DeadLetterWriter,
+    has_unread,
+    kafka_errors,
+    restore_parked_records,
+    unread,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class Monitor:
             min_pending=max(1, max_pending // 4),
         )
         """Predictions and labels of a partition read in step, by event time, when both hold a
-        backlog (a backfill, or catching up): see :mod:`shared.alignment`."""
+        backlog (a backfill, or catching up): see :mod:`services.monitor.inputs`."""
         self._stash: dict[tuple[str, int], list[ConsumerRecord]] = {}
         """The records of a held (paused) topic partition that a poll had already handed over:
         processed first when it is released."""
@@ -362,7 +362,7 @@ class Monitor:
 
     def _hold(self, partition: int, completed: list[Scored | Joined], now: int) -> None:
         """Send each joined event to ``examples`` now; hand both kinds to the analytics once every
-        partition has passed their event time (:class:`~shared.reorder.Reorder`)."""
+        partition has passed their event time (:class:`~services.monitor.reorder.Reorder`)."""
         for item in completed:
             if isinstance(item, Joined):
                 self._lags.append(item.lag_ms)
@@ -557,7 +557,7 @@ class Monitor:
 BACKLOG_CHECK_MS = 250
 ALIGN_SLACK_MS = 1_000
 """How far (event time) one input may run ahead of the other on a partition while both have a
-backlog (:mod:`shared.alignment`)."""
+backlog (:mod:`services.monitor.inputs`)."""
 
 
 def _now_ms() -> int:

@@ -13,22 +13,22 @@ import socket
 import time
 import uuid
 
-from services.commands.common import add_service_flags, install_signal_handlers, settle_gc
+from services.cli.common import add_service_flags, install_signal_handlers, settle_gc
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
-from shared.errors import ArtifactRejected
-from shared.http import HealthServer
+from services.predictor.watcher import ModelWatcher
+from shared.core.errors import ArtifactRejected
+from shared.core.messages import DriftAlert
+from shared.core.settings import Settings
+from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.kafka_io import DeadLetterWriter, make_consumer, make_producer
-from shared.messages import DriftAlert
-from shared.model_watcher import ModelWatcher
-from shared.redis_io import connect_redis
-from shared.redis_keys import RedisKeys
-from shared.registry import Registry
-from shared.serving import ServingModel, load_serving_model
-from shared.settings import Settings
-from shared.signing import load_verifier
-from shared.topics import Topics
+from shared.io.http import HealthServer
+from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer
+from shared.io.keys import RedisKeys
+from shared.io.redis import connect_redis
+from shared.models.serving import ServingModel, load_serving_model
+from shared.models.signing import load_verifier
+from shared.registry.store import Registry
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from services.predictor.metrics import PredictorMetrics
-from shared.errors import BadMessage, KafkaError
-from shared.kafka_io import AssignmentWatchdog, DeadLetterWriter, kafka_errors
-from shared.messages import DEFAULT_MAX_BYTES, FeatureEvent, Prediction
-from shared.serving import ServingModel, to_rows
-from shared.topics import Topics
+from shared.core.errors import BadMessage, KafkaError
+from shared.core.messages import DEFAULT_MAX_BYTES, FeatureEvent, Prediction
+from shared.core.topics import Topics
+from shared.io.kafka import AssignmentWatchdog, DeadLetterWriter, kafka_errors
+from shared.models.serving import ServingModel, to_rows
 
 log = logging.getLogger(__name__)
 

@@ -10,25 +10,25 @@ import socket
 import time
 from typing import Any
 
-from services.commands.common import add_service_flags, install_signal_handlers, settle_gc
-from services.commands.models import parse_params
+from services.cli.common import add_service_flags, install_signal_handlers, settle_gc
+from services.cli.models import parse_params
+from services.trainer.leader import LeaderLock
 from services.trainer.metrics import TrainerMetrics
+from services.trainer.retraining import TrainerConfig
 from services.trainer.service import GuardSettings, RequestLog, Trainer
-from shared.errors import DriftlineError
-from shared.example_window import ExampleWindow
-from shared.http import HealthServer
+from services.trainer.window import ExampleWindow
+from shared.core.errors import DriftlineError
+from shared.core.settings import Settings
+from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.kafka_io import DeadLetterWriter, make_consumer, make_producer
-from shared.leader import LeaderLock
-from shared.lifecycle import ModelEvents
-from shared.modeling import ALGORITHMS
-from shared.redis_io import connect_redis, redis_errors
-from shared.redis_keys import RedisKeys
-from shared.registry import Registry
-from shared.retraining import TrainerConfig
-from shared.settings import Settings
-from shared.signing import load_signer, load_verifier
-from shared.topics import Topics
+from shared.io.http import HealthServer
+from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer
+from shared.io.keys import RedisKeys
+from shared.io.redis import connect_redis, redis_errors
+from shared.models.algorithms import ALGORITHMS
+from shared.models.signing import load_signer, load_verifier
+from shared.registry.events import ModelEvents
+from shared.registry.store import Registry
 
 log = logging.getLogger(__name__)
 

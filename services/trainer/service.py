@@ -2,10 +2,10 @@
 
 Every trainer of a model reads all of ``examples`` (from the newest ``window_count`` records per
 partition back) and all of ``retrain``, so a standby's window is as warm as the leader's. Only the
-holder of the Redis leader lock (:class:`~shared.leader.LeaderLock`) trains, registers, promotes,
+holder of the Redis leader lock (:class:`~services.trainer.leader.LeaderLock`) trains, registers, promotes,
 rolls back and commits. A request is handled once: its outcome is recorded in Redis by request id
 (and a version trained for it names it in its lineage), so a replayed or re-read request trains
-nothing new. The training and judging are :func:`shared.retraining.retrain`; this module is the
+nothing new. The training and judging are :func:`services.trainer.retraining.retrain`; this module is the
 loop and the side effects.
 """
 
@@ -26,22 +26,22 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import OffsetAndMetadata
 
+from services.trainer.leader import LeaderLock
 from services.trainer.metrics import TrainerMetrics
-from shared.errors import BadMessage, DriftlineError, KafkaError, ModelNotFound
-from shared.example_window import ExampleWindow, Stored
-from shared.kafka_io import DeadLetterWriter, kafka_errors
-from shared.leader import LeaderLock
-from shared.lifecycle import ModelEvents
-from shared.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest, decode_examples
-from shared.modeling import algorithm
-from shared.online import OnlineLearner
-from shared.redis_io import redis_errors
-from shared.registry import Registry
-from shared.retraining import Outcome, TrainerConfig, preload, retrain
-from shared.rollback_guard import RollbackGuard, Verdict
-from shared.serving import ServingModel, load_serving_model
-from shared.signing import Signer, Verifier
-from shared.topics import Topics
+from services.trainer.online import OnlineLearner
+from services.trainer.retraining import Outcome, TrainerConfig, preload, retrain
+from services.trainer.rollback_guard import RollbackGuard, Verdict
+from services.trainer.window import ExampleWindow, Stored
+from shared.core.errors import BadMessage, DriftlineError, KafkaError, ModelNotFound
+from shared.core.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest, decode_examples
+from shared.core.topics import Topics
+from shared.io.kafka import DeadLetterWriter, kafka_errors
+from shared.io.redis import redis_errors
+from shared.models.algorithms import algorithm
+from shared.models.serving import ServingModel, load_serving_model
+from shared.models.signing import Signer, Verifier
+from shared.registry.events import ModelEvents
+from shared.registry.store import Registry
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from shared.errors import InfraError, KafkaError
+from shared.core.errors import InfraError, KafkaError
 from shared.infra.process import is_running, start_detached, tail
-from shared.kafka_io import cluster_id
+from shared.io.kafka import cluster_id
 
 log = logging.getLogger(__name__)
 

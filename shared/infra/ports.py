@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from shared.errors import InfraError
+from shared.core.errors import InfraError
 
 HOST = "127.0.0.1"
 

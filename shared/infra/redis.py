@@ -6,9 +6,9 @@ import shutil
 import time
 from pathlib import Path
 
-from shared.errors import InfraError, RedisError
+from shared.core.errors import InfraError, RedisError
 from shared.infra.process import is_running, start_detached, tail
-from shared.redis_io import connect_redis
+from shared.io.redis import connect_redis
 
 
 def find_redis_server() -> str:

@@ -17,15 +17,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared.errors import ConfigError, DriftlineError, InfraError, KafkaError, RedisError
+from shared.core.errors import ConfigError, DriftlineError, InfraError, KafkaError, RedisError
+from shared.core.settings import Settings
+from shared.core.topics import Topics
 from shared.infra import kafka as local_kafka
 from shared.infra import redis as local_redis
 from shared.infra.ports import HOST, choose_port, port_is_free
 from shared.infra.process import is_running, stop
-from shared.kafka_io import cluster_id, ensure_topics
-from shared.redis_io import connect_redis
-from shared.settings import Settings
-from shared.topics import Topics
+from shared.io.kafka import cluster_id, ensure_topics
+from shared.io.redis import connect_redis
 
 log = logging.getLogger(__name__)
 

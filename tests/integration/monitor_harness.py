@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from shared.kafka_io import make_producer
-from shared.messages import decode_examples
-from shared.modeling import algorithm
-from shared.serving import ServingModel, load_serving_model
-from shared.signing import load_signer, load_verifier
-from shared.synthetic import Scenario, SyntheticEvent, SyntheticStream
+from services.cli.demo.synthetic import Scenario, SyntheticEvent, SyntheticStream
+from shared.core.messages import decode_examples
+from shared.io.kafka import make_producer
+from shared.models.algorithms import algorithm
+from shared.models.serving import ServingModel, load_serving_model
+from shared.models.signing import load_signer, load_verifier
 from tests.integration.predictor_harness import Deployment, ServiceProcess, read_all
 
 MONITOR_ENV = {
@@ -38,7 +38,7 @@ def register_model(
     deployment: Deployment, scenario: Scenario, *, algo: str = "logistic", name: str | None = None
 ) -> tuple[int, ServingModel]:
     """Train a first model on the scenario's undrifted concept, register it, load it back."""
-    from shared.training import train  # noqa: PLC0415
+    from shared.models.training import train  # noqa: PLC0415
 
     model = name or deployment.model
     data = SyntheticStream(scenario, seed=99).dataset(3_000)
@@ -172,7 +172,7 @@ def wait_joined(
     settled: bool = True,
 ) -> dict[str, Any]:
     """Wait until the monitor has joined ``count`` events (or more) and, when ``settled``, its
-    analytics hold none back (:class:`~shared.reorder.Reorder`); its status then."""
+    analytics hold none back (:class:`~services.monitor.reorder.Reorder`); its status then."""
     deadline = time.monotonic() + timeout_s
     last: dict[str, Any] | None = None
     while True:

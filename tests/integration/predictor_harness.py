@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 from kafka import KafkaProducer
 
-from shared.kafka_io import ensure_topics, make_producer, read_to_end
-from shared.modeling import algorithm
-from shared.redis_io import connect_redis
-from shared.redis_keys import RedisKeys
-from shared.registry import Registry
-from shared.signing import create_key_pair, load_signer
-from shared.training import Candidate, Dataset, train
+from shared.io.kafka import ensure_topics, make_producer, read_to_end
+from shared.io.keys import RedisKeys
+from shared.io.redis import connect_redis
+from shared.models.algorithms import algorithm
+from shared.models.signing import create_key_pair, load_signer
+from shared.models.training import Candidate, Dataset, train
+from shared.registry.store import Registry
 
 FEATURES = ["a", "b", "c"]
 READY_TIMEOUT_S = 60.0
@@ -96,14 +96,14 @@ def make_deployment(
 
 
 def _specs(prefix: str, partitions: int) -> list[Any]:
-    from shared.topics import Topics  # noqa: PLC0415
+    from shared.core.topics import Topics  # noqa: PLC0415
 
     return Topics(prefix).specs(partitions)
 
 
 def unsigned(candidate: Candidate, artifact: bytes, fmt: str = "pickle") -> Candidate:
     """``candidate`` carrying other bytes with no signature, as an attacker with Redis access would."""
-    from shared.signing import sha256_hex  # noqa: PLC0415
+    from shared.models.signing import sha256_hex  # noqa: PLC0415
 
     return replace(
         candidate, artifact=artifact, format=fmt, sha256=sha256_hex(artifact), signature=""

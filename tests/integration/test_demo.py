@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from shared.synthetic import Scenario
+from services.cli.demo.synthetic import Scenario
 from tests.integration.predictor_harness import Deployment, read_all, versions_never_go_backwards
 
 

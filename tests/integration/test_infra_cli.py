@@ -17,7 +17,7 @@ from kafka import KafkaProducer
 
 from shared.infra.ports import free_port, port_is_free
 from shared.infra.process import is_running
-from shared.kafka_io import AssignmentWatchdog, make_consumer
+from shared.io.kafka import AssignmentWatchdog, make_consumer
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration

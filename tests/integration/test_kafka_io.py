@@ -9,8 +9,10 @@ from collections.abc import Iterator
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
-from shared.errors import ConfigError, KafkaError
-from shared.kafka_io import (
+from shared.core.errors import ConfigError, KafkaError
+from shared.core.messages import DeadLetter, FeatureEvent
+from shared.core.topics import Topics, TopicSpec
+from shared.io.kafka import (
     AssignmentWatchdog,
     DeadLetterWriter,
     decode_or_dead_letter,
@@ -19,8 +21,6 @@ from shared.kafka_io import (
     make_consumer,
     make_producer,
 )
-from shared.messages import DeadLetter, FeatureEvent
-from shared.topics import Topics, TopicSpec
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from shared.leader import LeaderLock
-from shared.redis_io import connect_redis
+from services.trainer.leader import LeaderLock
+from shared.io.redis import connect_redis
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration

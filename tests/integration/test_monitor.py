@@ -11,7 +11,7 @@ import threading
 import pytest
 from sklearn import metrics as sk
 
-from shared.synthetic import Scenario
+from services.cli.demo.synthetic import Scenario
 from tests.integration.monitor_harness import (
     distinct_alerts,
     examples,

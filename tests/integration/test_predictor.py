@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from shared.core.messages import DeadLetter, DriftAlert
 from shared.infra import redis as local_redis
 from shared.infra.ports import free_port
 from shared.infra.process import stop as stop_process
-from shared.messages import DeadLetter, DriftAlert
 from tests.integration.predictor_harness import (
     Deployment,
     Stream,

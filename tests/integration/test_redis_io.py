@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import RedisError
-from shared.redis_io import connect_redis, redis_errors
-from shared.redis_keys import RedisKeys
+from shared.core.errors import RedisError
+from shared.io.keys import RedisKeys
+from shared.io.redis import connect_redis, redis_errors
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.errors import ModelNotFound
-from shared.messages import ModelEvent
+from shared.core.errors import ModelNotFound
+from shared.core.messages import ModelEvent
 from tests.integration.predictor_harness import (
     Deployment,
     read_all,

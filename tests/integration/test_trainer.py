@@ -7,9 +7,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from shared.serving import load_serving_model
-from shared.signing import load_verifier
-from shared.synthetic import Scenario, SyntheticStream
+from services.cli.demo.synthetic import Scenario, SyntheticStream
+from shared.models.serving import load_serving_model
+from shared.models.signing import load_verifier
 from tests.integration.monitor_harness import messages, register_model
 from tests.integration.predictor_harness import Deployment
 from tests.integration.trainer_harness import (

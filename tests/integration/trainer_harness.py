@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from shared.kafka_io import make_producer
-from shared.messages import Example, ExampleBatch, RetrainRequest
-from shared.serving import ServingModel
-from shared.synthetic import SyntheticEvent
+from services.cli.demo.synthetic import SyntheticEvent
+from shared.core.messages import Example, ExampleBatch, RetrainRequest
+from shared.io.kafka import make_producer
+from shared.models.serving import ServingModel
 from tests.integration.predictor_harness import Deployment, ServiceProcess
 
 TRAINER_ENV = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import random
 
-from shared.alignment import Alignment
+from services.monitor.inputs import Alignment
 
 SLACK = 1_000
 TOPICS = ("predictions", "labels")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.kafka_io import AssignmentWatchdog
+from shared.io.kafka import AssignmentWatchdog
 
 
 class _Recorder:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import build_parser, main
+from services.cli.main import build_parser, main
 
 
 def test_top_level_help_explains_driftline(capsys: pytest.CaptureFixture[str]) -> None:

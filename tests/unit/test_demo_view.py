@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from services.commands.demo_view import Panel, render_panel
+from services.cli.demo.view import Panel, render_panel
 
 MONITOR = {
     "join": {"joined": 5_120},

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from shared.alert_gate import AlertGate
-from shared.drift import ReferenceSet, bin_shares, feature_drift, ks, psi, ranked
-from shared.profile import DistributionProfile, build_profile
+from shared.stats.alert_gate import AlertGate
+from shared.stats.drift import ReferenceSet, bin_shares, feature_drift, ks, psi, ranked
+from shared.stats.profile import DistributionProfile, build_profile
 
 FEATURES = [f"f{i}" for i in range(10)]
 STABLE, HALF_SIGMA, SIGMA_AND_A_HALF = 0.0111, 0.2692, 2.0013

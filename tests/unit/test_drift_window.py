@@ -7,9 +7,9 @@ from collections import deque
 import numpy as np
 import pytest
 
-from shared.drift_window import DriftWindows
-from shared.monitor_state import dumps, loads
-from shared.monitoring import MonitorConfig, VersionInfo, VersionWatch
+from services.monitor.analytics.drift_window import DriftWindows
+from services.monitor.analytics.watch import MonitorConfig, VersionInfo, VersionWatch
+from services.monitor.checkpoint import dumps, loads
 
 
 def test_the_windows_equal_a_deque_per_variable_however_often_they_are_read() -> None:

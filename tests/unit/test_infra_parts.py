@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import InfraError
+from shared.core.errors import InfraError
 from shared.infra import kafka as local_kafka
 from shared.infra import redis as local_redis
 from shared.infra.ports import choose_port, free_port, port_is_free

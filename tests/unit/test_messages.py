@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from shared.errors import BadMessage
-from shared.messages import (
+from shared.core.errors import BadMessage
+from shared.core.messages import (
     MESSAGE_TYPES,
     DeadLetter,
     DriftAlert,

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.concept import ConceptDrift, locate_change
-from shared.join import Joined, Scored
-from shared.monitor_state import dumps, loads
-from shared.monitoring import ModelWatch, MonitorConfig, VersionInfo
-from shared.profile import build_profile
-from shared.reorder import Reorder
-from shared.synthetic import Scenario, SyntheticStream
+from services.cli.demo.synthetic import Scenario, SyntheticStream
+from services.monitor.analytics.watch import ModelWatch, MonitorConfig, VersionInfo
+from services.monitor.checkpoint import dumps, loads
+from services.monitor.join import Joined, Scored
+from services.monitor.reorder import Reorder
+from shared.stats.concept import ConceptDrift, locate_change
+from shared.stats.profile import build_profile
 
 FEATURES = [f"x{i}" for i in range(10)]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.redis_keys import RedisKeys
-from shared.topics import CO_PARTITIONED, NOUNS, Topics
+from shared.core.topics import CO_PARTITIONED, NOUNS, Topics
+from shared.io.keys import RedisKeys
 
 
 def test_every_design_topic_is_named_with_the_prefix() -> None:

@@ -9,9 +9,9 @@ import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
 from services.predictor.service import handle
-from shared.messages import FeatureEvent
-from shared.modeling import Scorer, algorithm, fit
-from shared.serving import ServingModel, to_rows
+from shared.core.messages import FeatureEvent
+from shared.models.algorithms import Scorer, algorithm, fit
+from shared.models.serving import ServingModel, to_rows
 
 
 def _record(offset: int, value: bytes | None, ts: int = 1_000) -> ConsumerRecord:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.promotion_gate import decide
+from services.trainer.gate import decide
 
 
 def _classification(n: int, champion_acc: float, candidate_acc: float, seed: int = 0):

@@ -1,4 +1,4 @@
-"""Event-time reordering across partitions (:class:`shared.reorder.Reorder`) against a plain model
+"""Event-time reordering across partitions (:class:`services.monitor.reorder.Reorder`) against a plain model
 of what it must do: release, oldest first, what every active partition has passed."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from shared.monitor_state import dumps, loads
-from shared.reorder import Reorder
+from services.monitor.checkpoint import dumps, loads
+from services.monitor.reorder import Reorder
 
 
 def test_releases_what_a_plain_model_releases_in_the_same_order() -> None:

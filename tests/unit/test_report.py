@@ -8,8 +8,8 @@ import re
 
 import numpy as np
 
-from shared.report import Curve, ReportData
-from shared.report_html import render
+from services.cli.report.figures import Curve, ReportData
+from services.cli.report.page import render
 from tests.report_fixture import EVENTS, SHIFT_AT, SWAP_AT, report_data
 
 START = 1_700_000_000_000
@@ -92,8 +92,8 @@ def test_a_model_with_nothing_joined_yet_gets_a_page_that_says_so() -> None:
 
 
 def test_rolling_error_of_a_regression_is_the_mean_squared_error() -> None:
-    from shared.messages import Example  # noqa: PLC0415
-    from shared.report import error_curves  # noqa: PLC0415
+    from services.cli.report.figures import error_curves  # noqa: PLC0415
+    from shared.core.messages import Example  # noqa: PLC0415
 
     examples = [
         Example(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.report_html import FEATURE_COLOURS, MARKER_STYLE, render
+from services.cli.report.page import FEATURE_COLOURS, MARKER_STYLE, render
 from tests.report_fixture import report_data
 
 WIDTH, HEIGHT = 1280, 2000

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import ConfigError
-from shared.example_window import ExampleWindow, Stored
-from shared.modeling import algorithm
-from shared.retraining import Outcome, TrainerConfig, retrain
-from shared.rollback_guard import RollbackGuard
-from shared.serving import ServingModel
-from shared.signing import Signer
-from shared.synthetic import Scenario, SyntheticStream
-from shared.training import train
+from services.cli.demo.synthetic import Scenario, SyntheticStream
+from services.trainer.retraining import Outcome, TrainerConfig, retrain
+from services.trainer.rollback_guard import RollbackGuard
+from services.trainer.window import ExampleWindow, Stored
+from shared.core.errors import ConfigError
+from shared.models.algorithms import algorithm
+from shared.models.serving import ServingModel
+from shared.models.signing import Signer
+from shared.models.training import train
 
 SIGNER = Signer.hmac(b"unit-test-secret")
 CONFIG = TrainerConfig(algorithm="logistic", min_examples=400)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from shared.rolling import RollingMetrics
+from shared.stats.rolling import RollingMetrics
 
 
 def _stream(n: int, seed: int) -> tuple[list[int], list[int], list[float], list[int]]:
@@ -158,7 +158,7 @@ def test_an_older_checkpoints_confusion_matrix_becomes_counts() -> None:
     """Checkpoints before this version kept river's confusion matrix and its metrics per window."""
     from river import metrics  # noqa: PLC0415
 
-    from shared.rolling import _Window  # noqa: PLC0415
+    from shared.stats.rolling import _Window  # noqa: PLC0415
 
     truth, predictions, scores, times = _stream(120, seed=9)
     fresh = _Window({"accuracy": metrics.Accuracy, "f1": metrics.F1, "log_loss": None}, True)

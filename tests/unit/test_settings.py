@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import ConfigError
-from shared.settings import Settings, load_settings, settings_table
+from shared.core.errors import ConfigError
+from shared.core.settings import Settings, load_settings, settings_table
 
 
 @pytest.fixture(autouse=True)

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.artifacts import dump, load_verified
-from shared.errors import ArtifactRejected, ConfigError
-from shared.modeling import algorithm, fit
-from shared.signing import (
+from shared.core.errors import ArtifactRejected, ConfigError
+from shared.models.algorithms import algorithm, fit
+from shared.models.artifacts import dump, load_verified
+from shared.models.signing import (
     Signer,
     Verifier,
     create_key_pair,

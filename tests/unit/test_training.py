@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.errors import ConfigError
-from shared.modeling import ALGORITHMS, Scorer, algorithm, fit
-from shared.signing import Signer
-from shared.training import evaluate, load_dataset, train
+from shared.core.errors import ConfigError
+from shared.models.algorithms import ALGORITHMS, Scorer, algorithm, fit
+from shared.models.signing import Signer
+from shared.models.training import evaluate, load_dataset, train
 
 SIGNER = Signer.hmac(b"sixteen-byte-key")
 

@@ -1,0 +1,1 @@
+"""The `driftline` command and its subcommands, including the demo and the report."""

@@ -1,0 +1,1 @@
+"""`driftline demo`: a synthetic stream through real services, a live view and a summary."""

@@ -1,0 +1,122 @@
+"""Seeded synthetic streams with scheduled drift, for tests, benchmarks and the demo.
+
+Features are independent standard normals ``x0..x{n-1}``; the concept is a fixed linear function of
+them: a class ``1`` when ``x @ w + noise > 0`` (classification), or ``x @ w + noise`` (regression).
+Drift kinds, from event ``at``:
+
+- ``sudden``: the concept flips (``-w``) at once;
+- ``gradual``: each event follows the flipped concept with a probability rising linearly over
+  ``width`` events;
+- ``recurring``: the concept flips and flips back every ``width`` events;
+- ``covariate``: the features listed in ``shifted`` move by ``shift`` standard deviations (the
+  concept stays; data drift only);
+- ``none``: stationary.
+
+>>> stream = SyntheticStream(Scenario(task="classification", drift="sudden", at=3), seed=0)
+>>> [event.label for event in stream.events(6)]
+[0, 0, 1, 1, 1, 0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from shared.models.algorithms import Task
+from shared.models.training import Dataset
+
+DriftKind = Literal["none", "sudden", "gradual", "recurring", "covariate"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    task: Task = "classification"
+    n_features: int = 10
+    drift: DriftKind = "none"
+    at: int = 0
+    """First event of the drift."""
+    width: int = 2_000
+    """Length of a gradual drift's transition, or of each recurring phase."""
+    shifted: tuple[int, ...] = (2, 7)
+    shift: float = 1.0
+    noise: float = 0.5
+    step_ms: int = 10
+    """Event time between consecutive events."""
+    start_ts: int = 1_700_000_000_000
+
+    @property
+    def features(self) -> list[str]:
+        return [f"x{i}" for i in range(self.n_features)]
+
+
+@dataclass(frozen=True)
+class SyntheticEvent:
+    index: int
+    event_id: str
+    ts: int
+    features: dict[str, float]
+    label: Any
+    drifted: bool
+    """Whether this event follows the drifted concept or distribution."""
+
+
+@dataclass
+class SyntheticStream:
+    scenario: Scenario
+    seed: int = 0
+    prefix: str = "e"
+    _rng: np.random.Generator = field(init=False)
+    _weights: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = np.random.default_rng(self.seed)
+        weights_rng = np.random.default_rng(12345)  # the same concept for every seed
+        self._weights = weights_rng.normal(size=self.scenario.n_features)
+
+    def _drifted(self, index: int) -> bool:
+        s = self.scenario
+        if s.drift == "none" or index < s.at:
+            return False
+        if s.drift in ("sudden", "covariate"):
+            return True
+        if s.drift == "gradual":
+            return bool(self._rng.random() < min(1.0, (index - s.at + 1) / s.width))
+        return ((index - s.at) // s.width) % 2 == 0  # recurring
+
+    def _row(self, index: int) -> tuple[np.ndarray, Any, bool]:
+        s = self.scenario
+        x = self._rng.normal(size=s.n_features)
+        drifted = self._drifted(index)
+        if drifted and s.drift == "covariate":
+            x[list(s.shifted)] += s.shift
+        weights = -self._weights if drifted and s.drift != "covariate" else self._weights
+        value = float(x @ weights + self._rng.normal(scale=s.noise))
+        label: Any = round(value, 6) if s.task == "regression" else int(value > 0)
+        return x, label, drifted
+
+    def events(self, count: int, start: int = 0) -> Iterator[SyntheticEvent]:
+        names = self.scenario.features
+        for index in range(start, start + count):
+            x, label, drifted = self._row(index)
+            yield SyntheticEvent(
+                index=index,
+                event_id=f"{self.prefix}{index}",
+                ts=self.scenario.start_ts + index * self.scenario.step_ms,
+                features=dict(zip(names, x.tolist(), strict=True)),
+                label=label,
+                drifted=drifted,
+            )
+
+    def dataset(self, count: int) -> Dataset:
+        """``count`` rows of the undrifted concept, in time order, to train a first model on."""
+        rows = [self._row(-1 - i) for i in range(count)]  # negative indexes: before any drift
+        X = np.array([row[0] for row in rows])
+        return Dataset(
+            self.scenario.features,
+            X,
+            [row[1] for row in rows],
+            [self.scenario.start_ts - (count - i) * self.scenario.step_ms for i in range(count)],
+        )

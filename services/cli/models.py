@@ -1,0 +1,285 @@
+"""`driftline keys init`, `driftline train`, and `driftline models list|show|promote|rollback`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from services.cli.common import EXIT_OK, clients, progress
+from shared.core.errors import ConfigError
+from shared.core.settings import Settings
+from shared.models.algorithms import ALGORITHMS, algorithm
+from shared.models.signing import create_key_pair, load_signer
+from shared.models.training import load_dataset, train
+from shared.registry.store import ModelVersion
+
+ALGORITHM_HELP = "; ".join(
+    f"{a.name}: {a.summary} ({'/'.join(a.tasks)})" for a in ALGORITHMS.values()
+)
+
+
+def add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    parents: list[argparse.ArgumentParser],
+) -> None:
+    keys = commands.add_parser("keys", help="create the key pair that signs model artifacts")
+    key_actions = keys.add_subparsers(dest="action", metavar="ACTION", required=True)
+    init = key_actions.add_parser(
+        "init",
+        parents=parents,
+        help="create a development Ed25519 key pair under DRIFTLINE_HOME/keys",
+        description="Write an Ed25519 private key (signs artifacts: trainer, `driftline train`) "
+        "and its public key (verifies them: predictors). Keep the private key off predictor "
+        "hosts; copy only the .pub file there.",
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing key pair")
+    init.set_defaults(run=_keys_init)
+
+    training = commands.add_parser(
+        "train",
+        parents=parents,
+        help="train a model offline from a CSV or JSONL file and register it",
+        description="Fit ALGO on the older rows of FILE (time order: a ts column if present, else "
+        "file order), evaluate on the most recent --holdout share, profile the training data as "
+        "the drift reference, sign the artifact, and register it as the model's next version. "
+        f"Algorithms: {ALGORITHM_HELP}.",
+    )
+    training.add_argument("--model", required=True, help="model name")
+    training.add_argument(
+        "--data", required=True, type=Path, help="a .csv (with a header) or .jsonl file"
+    )
+    training.add_argument("--target", required=True, help="the label column")
+    training.add_argument(
+        "--algo",
+        required=True,
+        choices=list(ALGORITHMS),
+        metavar="ALGO",
+        help="one of: " + ", ".join(ALGORITHMS),
+    )
+    training.add_argument(
+        "--features",
+        help="comma-separated feature columns (default: every other column but event_id/ts)",
+    )
+    training.add_argument(
+        "--task",
+        choices=["regression", "classification"],
+        help="default: from the algorithm, else from the labels",
+    )
+    training.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="estimator parameter, e.g. C=0.5 (repeatable)",
+    )
+    training.add_argument(
+        "--holdout",
+        type=float,
+        default=0.2,
+        help="most recent share held out for evaluation (default 0.2)",
+    )
+    training.add_argument("--promote", action="store_true", help="make the new version active")
+    training.add_argument(
+        "--json", action="store_true", help='print {"model", "version", "metrics"}'
+    )
+    training.set_defaults(run=_train)
+
+    models = commands.add_parser(
+        "models", help="list, inspect, promote and roll back model versions"
+    )
+    actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser(
+        "list", parents=parents, help="versions of a model (or every model)"
+    )
+    listing.add_argument("--model", help="model name (default: list the models)")
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    listing.set_defaults(run=_list)
+    show = actions.add_parser("show", parents=parents, help="everything recorded about one version")
+    show.add_argument("--model", required=True)
+    show.add_argument("--version", type=int, help="default: the active version")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=_show)
+    promote = actions.add_parser(
+        "promote",
+        parents=parents,
+        help="make a version active; predictors swap to it without a restart",
+        description="Atomically make VERSION the active one (the previous one goes on the history "
+        "for rollback), announce it to predictors over Redis, and write a model-events record.",
+    )
+    promote.add_argument("--model", required=True)
+    promote.add_argument("--version", type=int, required=True)
+    promote.add_argument("--json", action="store_true")
+    promote.set_defaults(run=_promote)
+    rollback = actions.add_parser(
+        "rollback", parents=parents, help="make the previous active version active again"
+    )
+    rollback.add_argument("--model", required=True)
+    rollback.add_argument("--json", action="store_true")
+    rollback.set_defaults(run=_rollback)
+
+
+def _keys_init(settings: Settings, args: argparse.Namespace) -> int:
+    private, public = settings.signing_key_path, settings.verify_key_path
+    create_key_pair(private, public, force=args.force)
+    print(f"private key (signs; keep it on trainer hosts only): {private}")
+    print(f"public key (verifies; give it to predictors):       {public}")
+    if settings.secret:
+        progress(
+            "note: DRIFTLINE_HMAC_SECRET is set, so driftline signs with HMAC and ignores these keys"
+        )
+    return EXIT_OK
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``["C=0.5", "fit_intercept=false"]`` as ``{"C": 0.5, "fit_intercept": False}``."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {pair!r}: expected KEY=VALUE")
+        try:
+            params[key] = json.loads(text)
+        except ValueError:
+            params[key] = text
+    return params
+
+
+def _train(settings: Settings, args: argparse.Namespace) -> int:
+    signer = load_signer(settings.signing_key_path, settings.secret)
+    features = [name.strip() for name in args.features.split(",")] if args.features else None
+    data = load_dataset(args.data, args.target, features)
+    algo = algorithm(args.algo)
+    progress(
+        f"training {algo.name} on {len(data)} rows of {args.data} ({len(data.features)} features)"
+    )
+    candidate = train(
+        data,
+        model=args.model,
+        algo=algo,
+        signer=signer,
+        task=args.task,
+        params=parse_params(args.param),
+        holdout=args.holdout,
+        source=str(args.data),
+    )
+    with clients(settings, kafka=True) as found:
+        registry, events = found.registry, found.events
+        assert events is not None  # noqa: S101 - asked for with kafka=True
+        parent = registry.active(args.model)
+        record = registry.register(candidate, parent=parent)
+        events.publish(args.model, record.version, "registered", candidate.metrics)
+        if args.promote:
+            registry.promote(args.model, record.version)
+            events.publish(args.model, record.version, "promoted", candidate.metrics)
+    if args.json:
+        print(
+            json.dumps(
+                {"model": args.model, "version": record.version, "metrics": candidate.metrics}
+            )
+        )
+    else:
+        state = (
+            "promoted (active)"
+            if args.promote
+            else "registered (promote with `driftline models promote`)"
+        )
+        print(f"{args.model} v{record.version}: {algo.name}, {candidate.task}, {state}")
+        print(
+            "hold-out metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in candidate.metrics.items())
+        )
+    return EXIT_OK
+
+
+def _list(settings: Settings, args: argparse.Namespace) -> int:
+    with clients(settings, kafka=False) as found:
+        registry = found.registry
+        if args.model is None:
+            names = registry.models()
+            rows = [{"model": name, "active": registry.active(name)} for name in names]
+            if args.json:
+                print(json.dumps({"models": rows}))
+            else:
+                print(
+                    "\n".join(f"{r['model']}  active v{r['active']}" for r in rows)
+                    or "no models registered"
+                )
+            return EXIT_OK
+        versions = registry.versions(args.model)
+        active = registry.active(args.model)
+    if args.json:
+        print(
+            json.dumps(
+                {"model": args.model, "active": active, "versions": [v.summary() for v in versions]}
+            )
+        )
+        return EXIT_OK
+    if not versions:
+        print(
+            f"model {args.model!r} has no versions; train one with `driftline train --model {args.model} ...`"
+        )
+    for version in versions:
+        marker = "*" if version.version == active else " "
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in version.metrics.items())
+        when = _when(version.created_at)
+        print(
+            f"{marker} v{version.version:<4} {when}  {version.status:<11} {version.algorithm:<14} {metrics}"
+        )
+    return EXIT_OK
+
+
+def _show(settings: Settings, args: argparse.Namespace) -> int:
+    with clients(settings, kafka=False) as found:
+        version = args.version or found.registry.active(args.model)
+        if version is None:
+            raise ConfigError(f"model {args.model!r} has no active version; pass --version")
+        record = found.registry.get(args.model, version)
+    data = msgspec.to_builtins(record)
+    if args.json:
+        print(json.dumps(data))
+        return EXIT_OK
+    reference = data.pop("reference")
+    data.pop("signature")
+    for key, value in data.items():
+        print(f"{key:>11}: {value}")
+    if reference:
+        print(
+            f"{'reference':>11}: {reference['n']} training rows, features {', '.join(reference['features'])}"
+        )
+    return EXIT_OK
+
+
+def _promote(settings: Settings, args: argparse.Namespace) -> int:
+    with clients(settings, kafka=True) as found:
+        record: ModelVersion = found.registry.get(args.model, args.version)
+        change = found.registry.promote(args.model, args.version)
+        assert found.events is not None  # noqa: S101
+        found.events.publish(args.model, args.version, "promoted", record.metrics)
+    _report(change.model, change.previous, change.current, "promoted", args.json)
+    return EXIT_OK
+
+
+def _rollback(settings: Settings, args: argparse.Namespace) -> int:
+    with clients(settings, kafka=True) as found:
+        change = found.registry.rollback(args.model)
+        assert found.events is not None  # noqa: S101
+        found.events.publish(
+            args.model, change.current, "rolled_back", reason=f"rolled back from v{change.previous}"
+        )
+    _report(change.model, change.previous, change.current, "rolled back", args.json)
+    return EXIT_OK
+
+
+def _report(model: str, previous: int | None, current: int, verb: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"model": model, "previous": previous, "active": current}))
+    else:
+        print(f"{model}: {verb} v{current} (was v{previous if previous is not None else '-'})")
+
+
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")

@@ -1,0 +1,243 @@
+"""What a report shows, computed from the records: plain functions, no I/O, no plotting.
+
+A report is drawn from what driftline already keeps: the ``examples`` topic (every joined event:
+features, label, prediction, the version that made it, event time), the ``alerts`` topic and the
+``model-events`` topic, with each version's reference profile from the registry. Everything here is
+on the event-time axis, the axis the monitor itself works on.
+
+>>> examples = [Example(event_id=f"e{i}", ts=i * 10, model="m", features={"x": 0.0},
+...     label=1, prediction=1 if i < 6 else 0, version=1 if i < 8 else 2) for i in range(10)]
+>>> curves = error_curves("classification", examples, window=2)
+>>> curves[1].values, curves[2].values
+([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 1.0], [1.0, 1.0])
+>>> [(s.version, s.first_ts, s.last_ts, s.events) for s in version_spans(examples)]
+[(1, 0, 70, 8), (2, 80, 90, 2)]
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shared.core.messages import DriftAlert, Example, ModelEvent
+from shared.stats.drift import psi
+from shared.stats.profile import ReferenceProfile
+
+ERROR_WINDOW = 500
+"""Examples per version in each point of the rolling error."""
+DRIFT_WINDOW = 1_000
+"""Examples in each window that PSI compares with the serving version's reference."""
+MAX_POINTS = 400
+"""Points per curve at most: enough for a page-wide plot, small enough for an inline SVG."""
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One line of a plot: event times (epoch ms) and values."""
+
+    ts: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class Span:
+    """The event-time range a version scored (from its first to its last joined event)."""
+
+    version: int
+    first_ts: int
+    last_ts: int
+    events: int
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A vertical line on the time plots."""
+
+    ts: int
+    kind: str
+    """``concept_drift``, ``data_drift``, ``prediction_drift``, ``performance``, ``swap``,
+    ``rollback`` or ``injected``."""
+    label: str
+
+
+@dataclass
+class ReportData:
+    """Everything one report page shows, for one model."""
+
+    model: str
+    task: str
+    error_metric: str
+    errors: dict[int, Curve]
+    drift: dict[str, Curve]
+    spans: list[Span]
+    markers: list[Marker]
+    alerts: list[DriftAlert]
+    events: list[ModelEvent]
+    examples: int
+    psi_threshold: float
+    summary: dict[str, object] = field(default_factory=dict)
+
+
+def unique_examples(examples: Iterable[Example], model: str) -> list[Example]:
+    """The model's examples, each event once (a replaying monitor may send one twice), by time."""
+    seen: dict[str, Example] = {}
+    for example in examples:
+        if example.model == model and example.version is not None:
+            seen.setdefault(example.event_id, example)
+    return sorted(seen.values(), key=lambda example: (example.ts, example.event_id))
+
+
+def event_errors(task: str, examples: Sequence[Example]) -> np.ndarray:
+    """Per-event loss: squared error for regression, 0/1 (wrong class) for classification."""
+    if task == "regression":
+        truth = np.array([float(e.label) for e in examples])
+        guess = np.array([float(e.prediction) for e in examples])  # type: ignore[arg-type]
+        return np.asarray((truth - guess) ** 2, dtype=float)
+    return np.array([float(e.prediction != e.label) for e in examples])
+
+
+def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last ``window`` values at each position (fewer at the start).
+
+    >>> rolling_mean(np.array([1.0, 3.0, 5.0, 7.0]), 2).tolist()
+    [1.0, 2.0, 4.0, 6.0]
+    """
+    sums = np.cumsum(np.insert(values, 0, 0.0))
+    ends = np.arange(1, values.size + 1)
+    starts = np.maximum(ends - window, 0)
+    return np.asarray((sums[ends] - sums[starts]) / (ends - starts), dtype=float)
+
+
+def _thin(ts: np.ndarray, values: np.ndarray, points: int) -> Curve:
+    keep = np.unique(np.linspace(0, ts.size - 1, min(points, ts.size)).astype(int))
+    return Curve([int(t) for t in ts[keep]], [float(v) for v in values[keep]])
+
+
+def error_curves(
+    task: str, examples: Sequence[Example], window: int = ERROR_WINDOW, points: int = MAX_POINTS
+) -> dict[int, Curve]:
+    """Rolling loss per version, over that version's last ``window`` examples (drawn once a tenth
+    of a window is in)."""
+    by_version: dict[int, list[Example]] = {}
+    for example in examples:
+        by_version.setdefault(int(example.version or 0), []).append(example)
+    curves = {}
+    for version, mine in sorted(by_version.items()):
+        ts = np.array([e.ts for e in mine])
+        rolling = rolling_mean(event_errors(task, mine), window)
+        settled = min(window, len(mine)) // 10  # the first few examples say little: not drawn
+        curves[version] = _thin(ts[settled:], rolling[settled:], points)
+    return curves
+
+
+def drift_curves(
+    examples: Sequence[Example],
+    references: Mapping[int, ReferenceProfile],
+    window: int = DRIFT_WINDOW,
+    points: int = MAX_POINTS // 2,
+) -> dict[str, Curve]:
+    """PSI per feature over sliding windows of ``window`` examples, each against the reference of
+    the version that scored most of the window (the one the monitor compared it with)."""
+    window = min(window, len(examples))
+    if window == 0:
+        return {}
+    step = max(1, (len(examples) - window) // max(points - 1, 1))
+    features = sorted({name for e in examples for name in e.features})
+    columns = {
+        name: np.array([e.features.get(name, np.nan) for e in examples]) for name in features
+    }
+    versions = [int(e.version or 0) for e in examples]
+    ts: dict[str, list[int]] = {name: [] for name in features}
+    values: dict[str, list[float]] = {name: [] for name in features}
+    for end in range(window, len(examples) + 1, step):
+        serving = Counter(versions[end - window : end]).most_common(1)[0][0]
+        reference = references.get(serving)
+        if reference is None:
+            continue
+        for name in features:
+            profile = reference.features.get(name)
+            column = columns[name][end - window : end]
+            column = column[~np.isnan(column)]
+            if profile is None or column.size == 0:
+                continue
+            ts[name].append(examples[end - 1].ts)
+            values[name].append(psi(profile.quantiles, column))
+    return {name: Curve(ts[name], values[name]) for name in features if ts[name]}
+
+
+def version_spans(examples: Sequence[Example]) -> list[Span]:
+    """Per version, the first and last event time it scored and how many joined events."""
+    spans: dict[int, list[int]] = {}
+    for example in examples:
+        version = int(example.version or 0)
+        first, last, count = spans.get(version, [example.ts, example.ts, 0])
+        spans[version] = [min(first, example.ts), max(last, example.ts), count + 1]
+    return [Span(v, first, last, count) for v, (first, last, count) in sorted(spans.items())]
+
+
+def markers(
+    alerts: Sequence[DriftAlert], spans: Sequence[Span], injected_ts: int | None = None
+) -> list[Marker]:
+    """Firing alerts, the first event each later version scored (a swap, or a rollback when the
+    version goes down), and where drift was injected (the demo knows; a live stream does not)."""
+    found = [
+        Marker(
+            alert.ts,
+            alert.kind,
+            alert.kind.replace("_", " ") + (f" ({alert.feature})" if alert.feature else ""),
+        )
+        for alert in alerts
+        if alert.state == "firing"
+    ]
+    by_start = sorted(spans, key=lambda span: span.first_ts)
+    for before, after in itertools.pairwise(by_start):
+        kind = "swap" if after.version > before.version else "rollback"
+        found.append(Marker(after.first_ts, kind, f"v{after.version} serving"))
+    if injected_ts is not None:
+        found.append(Marker(injected_ts, "injected", "drift injected"))
+    return sorted(found, key=lambda marker: marker.ts)
+
+
+def unique_alerts(alerts: Iterable[DriftAlert], model: str) -> list[DriftAlert]:
+    """The model's alerts, a replayed copy (same id and state) once, in event-time order."""
+    seen: dict[tuple[str, str], DriftAlert] = {}
+    for alert in alerts:
+        if alert.model == model:
+            seen.setdefault((alert.alert_id, alert.state), alert)
+    return sorted(seen.values(), key=lambda alert: alert.ts)
+
+
+def build(
+    model: str,
+    task: str,
+    examples: Iterable[Example],
+    alerts: Iterable[DriftAlert],
+    events: Iterable[ModelEvent],
+    references: Mapping[int, ReferenceProfile],
+    *,
+    psi_threshold: float,
+    injected_ts: int | None = None,
+    summary: Mapping[str, object] | None = None,
+) -> ReportData:
+    """Everything a report page shows, from the records of one model."""
+    mine = unique_examples(examples, model)
+    spans = version_spans(mine)
+    found = unique_alerts(alerts, model)
+    return ReportData(
+        model=model,
+        task=task,
+        error_metric="MSE" if task == "regression" else "error rate",
+        errors=error_curves(task, mine),
+        drift=drift_curves(mine, references),
+        spans=spans,
+        markers=markers(found, spans, injected_ts),
+        alerts=found,
+        events=sorted((e for e in events if e.model == model), key=lambda e: e.ts),
+        examples=len(mine),
+        psi_threshold=psi_threshold,
+        summary=dict(summary or {}),
+    )

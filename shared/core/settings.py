@@ -1,0 +1,359 @@
+"""driftline's one settings object.
+
+Every field is read from an environment variable ``DRIFTLINE_<FIELD>`` (for example
+``DRIFTLINE_KAFKA_BOOTSTRAP``); a command-line flag given to ``driftline`` overrides the variable.
+Settings are read once, in a ``main()``, and passed down as arguments; nothing reads them at import
+time.
+
+>>> s = Settings(topic_prefix="demo.", partitions=6)
+>>> (s.topic_prefix, s.partitions, s.redis_prefix)
+('demo.', 6, 'driftline:')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.core.errors import ConfigError
+
+ENV_PREFIX = "DRIFTLINE_"
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the CLI and every service."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    home: Path = Field(
+        default=Path("~/.driftline"),
+        description="Where `driftline infra` keeps data, logs and pid files of the local servers.",
+    )
+    cache_dir: Path = Field(
+        default=Path("~/.cache/driftline"),
+        description="Where the Kafka broker's jars are cached after the first `mvn` fetch.",
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Use this existing Kafka (HOST:PORT[,HOST:PORT...]) instead of a local broker.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Use this existing Redis (redis://HOST:PORT/DB) instead of a local one.",
+    )
+    topic_prefix: str = Field(
+        default="driftline.",
+        description="Prefix of every topic name; lets several deployments share one Kafka.",
+    )
+    redis_prefix: str = Field(
+        default="driftline:",
+        description="Prefix of every Redis key; lets several deployments share one Redis.",
+    )
+    partitions: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Partitions of the features, labels, predictions, examples and dlq topics.",
+    )
+    max_message_bytes: int = Field(
+        default=1 << 20,
+        ge=64,
+        description="Largest accepted message payload in bytes; larger ones go to the dlq.",
+    )
+    kafka_version: str = Field(
+        default="4.4.0",
+        pattern=r"^4\.\d+\.\d+$",
+        description="Apache Kafka 4.x version that `driftline infra up` fetches and runs.",
+    )
+    kafka_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the local broker; unset: 9092 when free, else any free port.",
+    )
+    kafka_controller_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the local KRaft controller; unset: any free port.",
+    )
+    kafka_heap: str = Field(
+        default="768m",
+        pattern=r"^\d+[kKmMgG]?$",
+        description="Java heap (-Xmx) of the local broker.",
+    )
+    redis_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the local redis-server; unset: 6379 when free, else any free port.",
+    )
+    signing_key: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs artifacts; unset: HOME/keys/signing.key.",
+    )
+    verify_key: Path | None = Field(
+        default=None,
+        description="Ed25519 public key (PEM) that verifies artifacts; unset: HOME/keys/signing.pub.",
+    )
+    hmac_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret (16+ bytes): sign and verify with HMAC-SHA256 instead of Ed25519.",
+    )
+    batch_max: int = Field(
+        default=500, ge=1, le=100_000, description="Most events a predictor scores in one batch."
+    )
+    batch_wait_ms: int = Field(
+        default=50,
+        ge=0,
+        le=60_000,
+        description="Longest a predictor waits to fill a batch before scoring what it has.",
+    )
+    model_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often a predictor polls the active version (besides Redis pub/sub).",
+    )
+    http_host: str = Field(
+        default="127.0.0.1",
+        description="Address a service's HTTP endpoint binds; 0.0.0.0 in containers.",
+    )
+    http_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of a service's /healthz, /readyz and /metrics; 0: any free port.",
+    )
+    exactly_once: bool = Field(
+        default=False,
+        description="Predictor writes predictions and commits offsets in Kafka transactions.",
+    )
+    instance_id: str | None = Field(
+        default=None,
+        description="Stable name of one service instance (transactional id); unset: the host name.",
+    )
+    fault_crash_after_batches: int | None = Field(
+        default=None,
+        ge=1,
+        description="Testing only: the predictor SIGKILLs itself when batch N is sent but not committed.",
+    )
+    monitor_label_window_s: float = Field(
+        default=3_600.0,
+        gt=0,
+        description="Event time a prediction waits for its label before it counts as expired.",
+    )
+    monitor_max_pending: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most events per partition waiting for a label; the oldest are evicted and counted.",
+    )
+    monitor_metrics_window: int = Field(
+        default=1_000, ge=10, description="Labelled events in the monitor's rolling count window."
+    )
+    monitor_metrics_period_s: float = Field(
+        default=3_600.0,
+        gt=0,
+        description="Event time covered by the monitor's rolling time window.",
+    )
+    monitor_drift_window: int = Field(
+        default=1_000,
+        ge=50,
+        description="Recent events per version compared with the reference for data/prediction drift.",
+    )
+    monitor_drift_every: int = Field(
+        default=250, ge=1, description="Events between two data/prediction drift tests."
+    )
+    monitor_psi_threshold: float = Field(
+        default=0.2, gt=0, description="PSI above which a significant shift counts as drift."
+    )
+    monitor_false_alarms_per_million: float = Field(
+        default=1.0,
+        gt=0,
+        description="Data/prediction drift false-alarm budget per million events; sets the KS level.",
+    )
+    monitor_detector: Literal["adwin", "adwin-default", "page-hinkley", "kswin", "ddm", "eddm"] = (
+        Field(default="adwin", description="Concept-drift detector on the per-event error stream.")
+    )
+    monitor_concept_min_labels: int = Field(
+        default=500, ge=0, description="Labels a version needs before concept drift can fire."
+    )
+    monitor_performance: str = Field(
+        default="",
+        pattern=r"^\s*([a-z_0-9]+\s*[<>]\s*-?[0-9.]+\s*(,\s*|$))*$",
+        description="Performance alerts, e.g. `accuracy<0.8,mse>2.5`: metric, direction, threshold.",
+    )
+    monitor_cooldown_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="Event time before a resolved alert may fire again; concept drift resolves after it.",
+    )
+    monitor_checkpoint_s: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "How often the monitor checkpoints its state to Redis; after a checkpoint that took "
+            "longer than 1/20 of this, the pause is 20 times what it took."
+        ),
+    )
+    trainer_algorithm: str = Field(
+        default="logistic",
+        description="What the trainer fits: an algorithm of `driftline train` (e.g. linear, svm).",
+    )
+    trainer_params: str = Field(
+        default="",
+        description="Estimator parameters for the trainer, `KEY=VALUE` pairs separated by commas.",
+    )
+    trainer_task: Literal["regression", "classification"] | None = Field(
+        default=None,
+        description="Task of a first model (bootstrap); later versions keep their parent's.",
+    )
+    trainer_window_count: int = Field(
+        default=50_000, ge=10, description="Most labelled examples the trainer keeps."
+    )
+    trainer_window_s: float = Field(
+        default=7 * 86_400.0,
+        gt=0,
+        description="Event time the trainer's example window spans, behind the newest example.",
+    )
+    trainer_min_examples: int = Field(
+        default=1_000,
+        ge=10,
+        description="Examples (after the change point) needed before the trainer trains.",
+    )
+    trainer_holdout: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description="Most recent share of the training set that candidate and champion are judged on.",
+    )
+    trainer_margin: float = Field(
+        default=0.01,
+        ge=0,
+        description="How much better a candidate must be: accuracy points, or a relative MSE cut.",
+    )
+    trainer_alpha: float = Field(
+        default=0.05, gt=0, lt=1, description="Significance level of the gate's paired test."
+    )
+    trainer_online_snapshot_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="River models only: seconds between snapshots of a model learning from every example; 0: off.",
+    )
+    trainer_lock_ttl_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Expiry of the trainer's leader lock; a standby takes over within it.",
+    )
+    trainer_guard_labels: int = Field(
+        default=300,
+        ge=1,
+        description="Live labels a promoted version is judged on by the rollback guard.",
+    )
+    trainer_guard_margin: float = Field(
+        default=0.05,
+        ge=0,
+        description="How much worse than its predecessor a promoted version may do before rollback.",
+    )
+    retrain_timeout_s: float = Field(
+        default=3_600.0,
+        gt=0,
+        description="How long an unanswered retrain request blocks the next one for the same model.",
+    )
+    startup_timeout_s: float = Field(
+        default=90.0,
+        gt=0,
+        description="How long `infra up` waits for a local server to answer before giving up.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of driftline's own loggers."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`json` for one JSON object per log line, `text` for people."
+    )
+
+    @field_validator("home", "cache_dir", "signing_key", "verify_key")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
+
+    @property
+    def signing_key_path(self) -> Path:
+        """The private key file: DRIFTLINE_SIGNING_KEY, else HOME/keys/signing.key."""
+        return self.signing_key or self.home / "keys" / "signing.key"
+
+    @property
+    def verify_key_path(self) -> Path:
+        """The public key file: DRIFTLINE_VERIFY_KEY, else HOME/keys/signing.pub."""
+        return self.verify_key or self.home / "keys" / "signing.pub"
+
+    @property
+    def performance_rules(self) -> list[tuple[str, str, float]]:
+        """DRIFTLINE_MONITOR_PERFORMANCE as ``(metric, "<" or ">", threshold)`` rules.
+
+        >>> Settings(monitor_performance="accuracy<0.8, mse>2.5").performance_rules
+        [('accuracy', '<', 0.8), ('mse', '>', 2.5)]
+        """
+        rules = []
+        for part in filter(None, (p.strip() for p in self.monitor_performance.split(","))):
+            op = "<" if "<" in part else ">"
+            metric, _, threshold = part.partition(op)
+            rules.append((metric.strip(), op, float(threshold)))
+        return rules
+
+    @property
+    def performance_thresholds(self) -> dict[str, float]:
+        """DRIFTLINE_MONITOR_PERFORMANCE as ``{metric: threshold}``.
+
+        >>> Settings(monitor_performance="accuracy<0.8, mse>2.5").performance_thresholds
+        {'accuracy': 0.8, 'mse': 2.5}
+        """
+        return {metric: threshold for metric, _, threshold in self.performance_rules}
+
+    @property
+    def secret(self) -> str | None:
+        """The HMAC secret's value, when one is configured."""
+        return self.hmac_secret.get_secret_value() if self.hmac_secret else None
+
+    @field_validator("topic_prefix", "redis_prefix")
+    @classmethod
+    def _printable_prefix(cls, value: str) -> str:
+        if any(ch.isspace() for ch in value):
+            raise ValueError("must not contain white space")
+        return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, with ``overrides`` (CLI flags) on top.
+
+    ``None`` overrides are ignored, so an absent flag leaves the variable's value in place. A bad
+    value raises :class:`ConfigError` naming the variable, never a pydantic traceback.
+
+    >>> load_settings(partitions=None, topic_prefix="x.").topic_prefix
+    'x.'
+    >>> load_settings(partitions=0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shared.core.errors.ConfigError: DRIFTLINE_PARTITIONS: Input should be greater than or equal to 1 ...
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+        raise ConfigError("; ".join(problems)) from None
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """Rows ``(variable, default, description)`` for every setting, as the README documents them."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = "unset" if field.default is None else str(field.default)
+        rows.append((ENV_PREFIX + name.upper(), default, field.description or ""))
+    return rows

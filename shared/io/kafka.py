@@ -1,0 +1,414 @@
+"""Kafka I/O: producers, consumers, topic creation and the dead-letter writer.
+
+This is the one boundary where kafka-python is called; its errors leave it translated into
+:class:`shared.core.errors.KafkaError` (keeping ``retriable``). Delivery is at-least-once by default:
+producers wait for ``acks=all`` with idempotence on, and consumers never auto-commit, so a service
+commits only offsets whose outputs are flushed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import kafka.errors
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.producer.future import FutureRecordMetadata
+
+from shared.core.errors import BadMessage, ConfigError, KafkaError
+from shared.core.messages import DEFAULT_MAX_BYTES, DeadLetter, Message
+from shared.core.topics import CO_PARTITIONED, TopicSpec
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+_NO_BROKER = "Unable to bootstrap"
+"""What kafka-python says (in a KafkaTimeoutError) when no bootstrap server answers."""
+
+
+@contextmanager
+def kafka_errors(action: str, bootstrap: str | None = None) -> Iterator[None]:
+    """Translate kafka-python errors raised inside the block into :class:`KafkaError`.
+
+    ``action`` says what was being done ("creating topics"), so the message reads as a sentence.
+    """
+    try:
+        yield
+    except kafka.errors.KafkaError as exc:
+        if _NO_BROKER in str(exc):
+            where = f" at {bootstrap}" if bootstrap else ""
+            raise KafkaError(
+                f"{action}: no Kafka broker answered{where}. Start one with `driftline infra up`, "
+                "or set DRIFTLINE_KAFKA_BOOTSTRAP to a running broker.",
+                retriable=True,
+            ) from None
+        raise KafkaError(f"{action}: {exc}", retriable=bool(exc.retriable)) from exc
+
+
+def make_producer(
+    bootstrap: str,
+    *,
+    client_id: str = "driftline",
+    transactional_id: str | None = None,
+    **overrides: Any,
+) -> KafkaProducer:
+    """A producer that waits for all in-sync replicas, with idempotence set explicitly.
+
+    Idempotence makes the producer's own retries duplicate-free; ``transactional_id`` turns on
+    transactions (exactly-once with ``send_offsets_to_transaction``).
+    """
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "client_id": client_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "batch_size": 64 * 1024,
+        "max_in_flight_requests_per_connection": 5,
+    }
+    if transactional_id is not None:
+        config["transactional_id"] = transactional_id
+    config.update(overrides)
+    with kafka_errors("connecting a producer", bootstrap):
+        return KafkaProducer(**config)
+
+
+def make_consumer(
+    bootstrap: str,
+    *,
+    group_id: str,
+    topics: Iterable[str] = (),
+    client_id: str = "driftline",
+    auto_offset_reset: str = "earliest",
+    isolation_level: str = "read_uncommitted",
+    max_poll_records: int = 500,
+    **overrides: Any,
+) -> KafkaConsumer:
+    """A group consumer with manual commits: offsets move only when the service commits them.
+
+    ``isolation_level="read_committed"`` hides records of aborted or open transactions.
+    """
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group_id,
+        "client_id": client_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": auto_offset_reset,
+        "isolation_level": isolation_level,
+        "max_poll_records": max_poll_records,
+        # A member that dies without leaving (SIGKILL, lost host) holds its partitions until its
+        # session expires: 10 s instead of the client's 45 s lets the group take over quickly.
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 2_000,
+        # Also the rebalance timeout: how long a join waits for a member slow to rejoin. The
+        # client's 300 s let one slow member stall its whole group for minutes; services poll
+        # every few milliseconds, so 30 s is ample.
+        "max_poll_interval_ms": 30_000,
+    }
+    config.update(overrides)
+    with kafka_errors(f"connecting consumer group {group_id}", bootstrap):
+        consumer = KafkaConsumer(**config)
+        names = list(topics)
+        if names:
+            consumer.subscribe(names)
+        return consumer
+
+
+def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="driftline-admin",
+        request_timeout_ms=int(timeout_s * 1000),
+        bootstrap_timeout_ms=int(timeout_s * 1000),
+    )
+
+
+def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet; return the names created (idempotent).
+
+    Existing topics are left as they are, but the co-partitioned ones (features, labels,
+    predictions) must agree on their partition count, else the monitor's join would be wrong:
+    that raises :class:`ConfigError`.
+    """
+    wanted = list(specs)
+    with kafka_errors("creating topics", bootstrap):
+        admin = _admin(bootstrap, timeout_s)
+        try:
+            existing = set(admin.list_topics())
+            missing = [spec for spec in wanted if spec.name not in existing]
+            if missing:
+                # Another process may create a topic between list and create: that is the goal.
+                with contextlib.suppress(kafka.errors.TopicAlreadyExistsError):
+                    admin.create_topics(
+                        {
+                            spec.name: {"num_partitions": spec.partitions, "replication_factor": -1}
+                            for spec in missing
+                        },
+                        timeout_ms=int(timeout_s * 1000),
+                        wait_for_metadata=True,
+                    )
+            counts = _partition_counts(admin, [spec.name for spec in wanted], timeout_s)
+        finally:
+            admin.close()
+    joined = {name: count for name, count in counts.items() if name.endswith(CO_PARTITIONED)}
+    if len(set(joined.values())) > 1:
+        raise ConfigError(
+            "features, labels and predictions must have the same number of partitions for the "
+            f"monitor's join, but the broker has {joined}. Recreate them with one count "
+            "(DRIFTLINE_PARTITIONS) or use a new DRIFTLINE_TOPIC_PREFIX."
+        )
+    created = [spec.name for spec in missing]
+    if created:
+        log.info("created topics %s", ", ".join(created))
+    return created
+
+
+def delete_topics(bootstrap: str, prefix: str, timeout_s: float = 30.0) -> list[str]:
+    """Delete every topic whose name starts with ``prefix``; return the names deleted."""
+    if not prefix:
+        raise ValueError("an empty prefix would delete every topic")
+    with kafka_errors(f"deleting the topics {prefix}*", bootstrap):
+        admin = _admin(bootstrap, timeout_s)
+        try:
+            names = sorted(name for name in admin.list_topics() if name.startswith(prefix))
+            if names:
+                admin.delete_topics(names, timeout_ms=int(timeout_s * 1000))
+        finally:
+            admin.close()
+    return names
+
+
+def _partition_counts(
+    admin: KafkaAdminClient, names: list[str], timeout_s: float
+) -> dict[str, int]:
+    """Partition counts as the broker reports them, waiting for freshly created topics to appear."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = admin.describe_topics(names)
+        counts = {
+            item["name"]: len(item["partitions"])
+            for item in described
+            if item.get("error_code", 0) == 0 and item["partitions"]
+        }
+        if len(counts) == len(names) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.1)
+
+
+def cluster_id(bootstrap: str, timeout_s: float = 5.0) -> str:
+    """The cluster id of the broker at ``bootstrap``: proof that it answers metadata requests."""
+    with kafka_errors("asking Kafka for metadata", bootstrap):
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="driftline-probe",
+            request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+        )
+        try:
+            return str(admin.describe_cluster()["cluster_id"])
+        finally:
+            admin.close()
+
+
+class DeadLetterWriter:
+    """Writes messages a service could not process to the dead-letter topic.
+
+    The dead letter keeps the original key and bytes, the reason, the service, and the source
+    topic/partition/offset, so that it can be inspected and replayed; the partition moves on.
+    """
+
+    def __init__(self, producer: KafkaProducer, topic: str, service: str) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._service = service
+
+    @property
+    def topic(self) -> str:
+        return self._topic
+
+    def write(self, record: ConsumerRecord, error: str) -> FutureRecordMetadata:
+        """Send ``record`` to the dead-letter topic with ``error``; returns the send future."""
+        value = record.value or b""
+        letter = DeadLetter(
+            ts=int(time.time() * 1000),
+            service=self._service,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=error,
+            payload=base64.b64encode(value).decode("ascii"),
+        )
+        log.warning(
+            "dead letter %s[%d]@%d: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            error,
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+        )
+        with kafka_errors(f"writing a dead letter to {self._topic}"):
+            future: FutureRecordMetadata = self._producer.send(
+                self._topic, key=record.key, value=letter.encode()
+            )
+            return future
+
+
+def decode_or_dead_letter(
+    record: ConsumerRecord,
+    message_type: type[M],
+    dead_letters: DeadLetterWriter,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> M | None:
+    """Decode ``record.value`` as ``message_type``; on failure dead-letter it and return None.
+
+    An absent ``ts`` takes the Kafka record's timestamp.
+    """
+    try:
+        if record.value is None:
+            raise BadMessage("$", "empty record (a tombstone) where a message was expected")
+        return message_type.decode(record.value, max_bytes=max_bytes, default_ts=record.timestamp)
+    except BadMessage as exc:
+        dead_letters.write(record, str(exc))
+        return None
+
+
+def has_unread(consumer: KafkaConsumer, tp: TopicPartition) -> bool:
+    """Whether ``tp`` may hold records this consumer has not been handed yet (:func:`unread` is not
+    0: some are known to be unread, or nothing is known yet). False for a partition not assigned
+    here."""
+    return unread(consumer, tp) != 0
+
+
+def unread(consumer: KafkaConsumer, tp: TopicPartition) -> int | None:
+    """How many records of ``tp`` this consumer has not been handed yet, as of the partition's last
+    known high watermark; None while either is unknown (no fetch answered yet), 0 for a partition
+    not assigned here. No request goes out."""
+    try:
+        highwater = consumer.highwater(tp)
+        position = None if highwater is None else consumer.position(tp, timeout_ms=0)
+    except kafka.errors.IllegalStateError:  # revoked in the meantime
+        return 0
+    if highwater is None or position is None:
+        return None
+    return max(0, int(highwater) - int(position))
+
+
+def restore_parked_records(consumer: KafkaConsumer) -> None:
+    """Work around kafka-python 3.0.12 never reading a resumed partition again; call before each
+    poll of a consumer that pauses partitions.
+
+    Records it fetched for a partition that was paused before they were handed over are parked,
+    to be put back in line once the partition is resumed; but only while the in-line slot is
+    ``None``, and a drained slot keeps its (empty, falsy) records object, so parked records were
+    almost never put back, and a partition with parked records is not fetched: the monitor stalled
+    on such partitions. The client treats a drained slot and ``None`` alike everywhere else, so
+    emptying the slot lets the next poll put parked records back. Does nothing on a client without
+    such a slot.
+    """
+    fetcher = getattr(consumer, "_fetcher", None)
+    in_line = getattr(fetcher, "_next_partition_records", None)
+    if in_line is not None and not in_line:
+        fetcher._next_partition_records = None  # type: ignore[union-attr]
+
+
+def read_to_end(
+    bootstrap: str,
+    topic: str,
+    timeout_s: float = 60.0,
+    *,
+    committed_only: bool = False,
+    last: int | None = None,
+) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from its beginning up to its end as of now (no group); with
+    ``committed_only``, up to its last stable offset, without aborted or open transactions; with
+    ``last``, only the newest ``last`` records of each partition."""
+    with kafka_errors(f"reading {topic}", bootstrap):
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed" if committed_only else "read_uncommitted",
+        )
+    try:
+        with kafka_errors(f"reading {topic}", bootstrap):
+            partitions = [
+                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
+            ]
+            if not partitions:
+                return []
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            ends = consumer.end_offsets(partitions)
+            if last is not None:
+                starts = consumer.beginning_offsets(partitions)
+                for tp in partitions:
+                    consumer.seek(tp, max(starts[tp], ends[tp] - last))
+            records: list[ConsumerRecord] = []
+            deadline = time.monotonic() + timeout_s
+            while any(consumer.position(tp) < ends[tp] for tp in partitions):
+                if time.monotonic() > deadline:
+                    raise KafkaError(f"could not read {topic} to its end in {timeout_s:.0f} s")
+                for batch in consumer.poll(timeout_ms=500).values():
+                    records.extend(batch)
+            return records
+    finally:
+        consumer.close()
+
+
+class AssignmentWatchdog:
+    """Re-joins the group when this member has held no partition for too long.
+
+    kafka-python 3.0 sometimes completes a group join with an empty assignment (its metadata for
+    the topics was not in yet, or a broker restarted) and then never re-joins by itself, so a
+    service sits idle while its partitions go unread. When the assignment stays empty for
+    ``after_s``, the watchdog unsubscribes and subscribes again, which forces a new join; it then
+    waits twice as long before the next try (up to ``max_s``), so a member that is idle for a
+    good reason (more members than partitions) causes a rebalance only rarely.
+    """
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        resubscribe: Callable[[], None],
+        *,
+        after_s: float = 15.0,
+        max_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._consumer = consumer
+        self._resubscribe = resubscribe
+        self._wait = after_s
+        self._max = max_s
+        self._clock = clock
+        self._empty_since: float | None = None
+        self.rejoins = 0
+
+    def check(self, assigned: bool) -> bool:
+        """Call once per loop; return True when it forced a re-join."""
+        now = self._clock()
+        if assigned:
+            self._empty_since = None
+            return False
+        if self._empty_since is None:
+            self._empty_since = now
+            return False
+        if now - self._empty_since < self._wait:
+            return False
+        log.warning(
+            "no partition assigned for %.0f s; re-joining the consumer group",
+            now - self._empty_since,
+        )
+        with kafka_errors("re-joining the consumer group"):
+            self._consumer.unsubscribe()
+            self._resubscribe()
+        self.rejoins += 1
+        self._empty_since = now
+        self._wait = min(self._wait * 2, self._max)
+        return True

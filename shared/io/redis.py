@@ -1,0 +1,48 @@
+"""Redis I/O: the one place redis-py is called to connect; its errors leave translated.
+
+>>> connect_redis("not-a-url")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+shared.core.errors.ConfigError: DRIFTLINE_REDIS_URL 'not-a-url' is not a Redis URL: Redis URL must ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+
+from shared.core.errors import ConfigError, RedisError
+
+
+@contextmanager
+def redis_errors(action: str, url: str | None = None) -> Iterator[None]:
+    """Translate redis-py errors raised inside the block into :class:`RedisError`."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        where = f" at {url}" if url else ""
+        raise RedisError(
+            f"{action}: Redis did not answer{where} ({exc}). Start one with `driftline infra up`, "
+            "or set DRIFTLINE_REDIS_URL to a running Redis."
+        ) from exc
+    except redis.RedisError as exc:
+        raise RedisError(f"{action}: {exc}") from exc
+
+
+def connect_redis(url: str, *, timeout_s: float = 5.0, check: bool = True) -> redis.Redis:
+    """A client for ``url``; with ``check`` it pings first, so a dead Redis fails here, clearly."""
+    try:
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            health_check_interval=30,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"DRIFTLINE_REDIS_URL {url!r} is not a Redis URL: {exc}") from None
+    if check:
+        with redis_errors("connecting to Redis", url):
+            client.ping()
+    return client
