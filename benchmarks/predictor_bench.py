@@ -38,9 +38,10 @@ from shared.io.kafka import DeadLetterWriter, ensure_topics, make_consumer, make
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.models.algorithms import Scorer, algorithm, fit
-from shared.models.serving import ServingModel, load_serving_model
+from shared.models.serving import ServingModel
 from shared.models.signing import Signer, Verifier
 from shared.models.training import Dataset, train
+from shared.registry.loading import load_version
 from shared.registry.store import Registry
 
 FEATURES = [f"f{i}" for i in range(10)]
@@ -179,7 +180,7 @@ class Bench:
         return topics
 
     def serving(self, index: int) -> ServingModel:
-        return load_serving_model(self.registry, "bench", self.versions[index], self.verifier)
+        return load_version(self.registry, "bench", self.versions[index], self.verifier)
 
 
 def setup() -> Bench:

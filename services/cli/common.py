@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-import gc
 import logging
-import os
-import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
 
 from shared.core.settings import Settings
 from shared.core.topics import Topics
@@ -25,10 +20,9 @@ from shared.registry.store import Registry
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
-EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
-EXIT_INTERRUPTED = 130
+"""Besides 1 for a driftline error and 130 when interrupted (``shared.runtime.entry``)."""
 
 
 def progress(message: str) -> None:
@@ -57,44 +51,3 @@ def clients(settings: Settings, *, kafka: bool) -> Iterator[Clients]:
         if producer is not None:
             producer.close()
         redis_client.close()
-
-
-def add_service_flags(parser: argparse.ArgumentParser, default_port: int, instance: str) -> None:
-    """The flags every service has: its HTTP port and a stable instance name (what it is for)."""
-    parser.add_argument(
-        "--http-port",
-        type=int,
-        help=f"health/metrics port, default {default_port}; 0: any (DRIFTLINE_HTTP_PORT)",
-    )
-    parser.add_argument(
-        "--instance-id", help=f"stable instance name, {instance} (DRIFTLINE_INSTANCE_ID)"
-    )
-
-
-def settle_gc() -> None:
-    """For a long-running service, once it has started: move everything loaded so far (modules,
-    models, restored state) out of the collector's reach, and collect young objects less often.
-    A stream service allocates many short-lived objects and holds large windows; with the default
-    thresholds the collector rescans those windows again and again (a third of the monitor's
-    analytics time in a micro-benchmark)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
-def install_signal_handlers(stop: Callable[[], None]) -> None:
-    """SIGTERM and Ctrl+C call ``stop`` (finish the batch in hand, then exit 0); a second Ctrl+C
-    exits at once."""
-    stopping = {"asked": False}
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stopping["asked"] and signum == signal.SIGINT:
-            os._exit(130)
-        stopping["asked"] = True
-        log.info(
-            "%s received: finishing the batch in hand, then stopping", signal.Signals(signum).name
-        )
-        stop()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)

@@ -6,17 +6,16 @@ import argparse
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from services.cli.common import EXIT_OK, clients, progress
 from shared.core.errors import ConfigError
 from shared.core.settings import Settings
-from shared.models.algorithms import ALGORITHMS, algorithm
+from shared.models.algorithms import ALGORITHMS, algorithm, parse_params
 from shared.models.signing import create_key_pair, load_signer
 from shared.models.training import load_dataset, train
-from shared.registry.store import ModelVersion
+from shared.models.version import ModelVersion
 
 ALGORITHM_HELP = "; ".join(
     f"{a.name}: {a.summary} ({'/'.join(a.tasks)})" for a in ALGORITHMS.values()
@@ -133,20 +132,6 @@ def _keys_init(settings: Settings, args: argparse.Namespace) -> int:
             "note: DRIFTLINE_HMAC_SECRET is set, so driftline signs with HMAC and ignores these keys"
         )
     return EXIT_OK
-
-
-def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``["C=0.5", "fit_intercept=false"]`` as ``{"C": 0.5, "fit_intercept": False}``."""
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--param {pair!r}: expected KEY=VALUE")
-        try:
-            params[key] = json.loads(text)
-        except ValueError:
-            params[key] = text
-    return params
 
 
 def _train(settings: Settings, args: argparse.Namespace) -> int:

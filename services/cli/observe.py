@@ -9,18 +9,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import redis
-from kafka import KafkaConsumer, TopicPartition
-
 from services.cli.common import EXIT_OK
 from shared.core.errors import BadMessage
 from shared.core.messages import DriftAlert
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import kafka_errors
+from shared.io.kafka import KafkaConsumer, TopicPartition, kafka_errors
 from shared.io.keys import RedisKeys
-from shared.io.redis import connect_redis, redis_errors
+from shared.io.redis import Redis, connect_redis, redis_errors
 from shared.registry.store import Registry
 
 
@@ -148,7 +145,7 @@ def collect_status(settings: Settings, model: str | None, recent: int) -> dict[s
         client.close()
 
 
-def _statuses(client: redis.Redis, pattern: str, service: str) -> list[dict[str, Any]]:
+def _statuses(client: Redis, pattern: str, service: str) -> list[dict[str, Any]]:
     """The latest status each running instance of ``service`` published."""
     found = []
     with redis_errors(f"reading {service} status"):

@@ -20,14 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from services.monitor.analytics.watch import ModelWatch
 from services.monitor.join import JoinBuffer
 from services.monitor.reorder import Reorder
 from shared.core.errors import ConfigError
 from shared.io.keys import RedisKeys
-from shared.io.redis import redis_errors
+from shared.io.redis import Redis, redis_errors
 
 ALLOWED_MODULES = (
     "shared",
@@ -114,7 +112,7 @@ class PartitionState:
 class MonitorStateStore:
     """Saves and restores one model's monitor checkpoints."""
 
-    def __init__(self, client: redis.Redis, keys: RedisKeys, model: str) -> None:
+    def __init__(self, client: Redis, keys: RedisKeys, model: str) -> None:
         self._client = client
         self._keys = keys
         self._model = model

@@ -7,28 +7,36 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import logging
-import os
-import socket
-import time
 from typing import TYPE_CHECKING, Any
 
-import redis
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.coordinator.assignors.range import RangePartitionAssignor
-
-from services.cli.common import add_service_flags, install_signal_handlers, settle_gc
-from shared.core.errors import ConfigError, DriftlineError
+from shared.core.errors import ConfigError
 from shared.core.messages import RetrainRequest
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
 from shared.io.http import HealthServer
-from shared.io.kafka import DeadLetterWriter, kafka_errors, make_consumer, make_producer
+from shared.io.kafka import (
+    DeadLetterWriter,
+    KafkaConsumer,
+    KafkaProducer,
+    RangePartitionAssignor,
+    kafka_errors,
+    make_consumer,
+    make_producer,
+)
 from shared.io.keys import RedisKeys
-from shared.io.redis import connect_redis, redis_errors
+from shared.io.redis import Redis, connect_redis, redis_errors
 from shared.registry.store import Registry
+from shared.runtime.service import (
+    ServiceIds,
+    add_service_flags,
+    http_port,
+    install_signal_handlers,
+    loop_liveness,
+    settle_gc,
+)
+from shared.runtime.status import StatusPublisher
 
 FETCH: dict[str, Any] = {
     "max_poll_records": 1_000,
@@ -49,7 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 9312
-STUCK_AFTER_S = 60.0
 
 
 def add_command(
@@ -148,7 +155,7 @@ class RetrainClaim:
     """The one outstanding retrain request per model, shared by every monitor of it: a Redis key
     set only if absent, expiring after the retrain timeout in case no new version ever comes."""
 
-    def __init__(self, client: redis.Redis, key: str, timeout_s: float) -> None:
+    def __init__(self, client: Redis, key: str, timeout_s: float) -> None:
         self._client = client
         self._key = key
         self._timeout_ms = int(timeout_s * 1000)
@@ -206,9 +213,8 @@ def run(
     if reset:
         log.info("forgot %d checkpoint keys of the %s monitor", store.clear(), model)
     metrics = MonitorMetrics.create(model)
-    group = f"driftline-monitor-{model}"
-    instance = settings.instance_id or socket.gethostname()
-    client_id = f"{group}-{instance}-{os.getpid()}"
+    ids = ServiceIds.of("monitor", model, instance_id=settings.instance_id)
+    group, client_id = ids.group, ids.client_id
     producer, consumer = _kafka_clients(endpoints.bootstrap, group, client_id, topics)
 
     @functools.cache
@@ -216,7 +222,7 @@ def run(
         found = registry.get(model, version)
         return VersionInfo(
             version=version,
-            task=found.task,  # type: ignore[arg-type]
+            task=found.task,
             features=list(found.features),
             reference=found.reference,
             classes=found.classes,
@@ -224,19 +230,11 @@ def run(
 
     outstanding = RetrainClaim(client, keys.retrain_outstanding(model), settings.retrain_timeout_s)
 
-    status_key = keys.monitor_status(model, f"{instance}-{os.getpid()}")
+    status = StatusPublisher(client, keys.monitor_status(model, ids.member), "monitor")
 
-    def publish_status(status: dict[str, Any]) -> None:
-        try:
-            with redis_errors("publishing the monitor's status"):
-                client.set(
-                    status_key,
-                    json.dumps(status, default=str),
-                    # Published at each checkpoint, which slow ones space out (services.monitor.pacing).
-                    px=int(max(status["checkpoint_every_s"] * 3, 30) * 1000),
-                )
-        except DriftlineError as exc:
-            log.warning("%s", exc)
+    def publish_status(current: dict[str, Any]) -> None:
+        # Published at each checkpoint, which slow ones space out (services.monitor.pacing).
+        status.publish(current, ttl_s=max(current["checkpoint_every_s"] * 3, 30))
 
     monitor = Monitor(
         model=model,
@@ -257,11 +255,8 @@ def run(
         max_bytes=settings.max_message_bytes,
     )
 
-    def liveness() -> tuple[bool, str]:
-        idle = time.monotonic() - monitor.last_loop
-        return idle < STUCK_AFTER_S, f"loop last ran {idle:.1f} s ago"
-
-    port = DEFAULT_HTTP_PORT if settings.http_port is None else settings.http_port
+    port = http_port(settings.http_port, DEFAULT_HTTP_PORT)
+    liveness = loop_liveness(lambda: monitor.last_loop)
     http = HealthServer(settings.http_host, port, metrics.registry, liveness, monitor.readiness)
     install_signal_handlers(monitor.stop)
     settle_gc()
@@ -280,7 +275,7 @@ def run(
         producer.flush()
         producer.close()
         http.stop()
-        client.delete(status_key)
+        status.clear()
         client.close()
     log.info("monitor for %s stopped after %d records", model, processed)
     return 0

@@ -23,11 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.producer.future import FutureRecordMetadata
-from kafka.structs import OffsetAndMetadata
 
 from services.monitor.analytics.watch import ModelWatch, MonitorConfig, Signals, VersionInfo
 from services.monitor.checkpoint import MonitorStateStore, PartitionState
@@ -49,7 +44,14 @@ from shared.core.messages import (
 from shared.core.topics import Topics
 from shared.io.kafka import (
     AssignmentWatchdog,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
     DeadLetterWriter,
+    FutureRecordMetadata,
+    KafkaConsumer,
+    KafkaProducer,
+    OffsetAndMetadata,
+    TopicPartition,
     has_unread,
     kafka_errors,
     restore_parked_records,

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
 import time
 import uuid
 
-from services.cli.common import add_service_flags, install_signal_handlers, settle_gc
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
 from services.predictor.watcher import ModelWatcher
@@ -26,14 +23,22 @@ from shared.io.http import HealthServer
 from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
-from shared.models.serving import ServingModel, load_serving_model
+from shared.models.serving import ServingModel
 from shared.models.signing import load_verifier
+from shared.registry.loading import load_version
 from shared.registry.store import Registry
+from shared.runtime.service import (
+    ServiceIds,
+    add_service_flags,
+    http_port,
+    install_signal_handlers,
+    loop_liveness,
+    settle_gc,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 9311
-STUCK_AFTER_S = 60.0
 
 
 def add_command(
@@ -86,15 +91,14 @@ def run(
     client = connect_redis(endpoints.redis_url, timeout_s=2.0, check=False)
     registry = Registry(client, RedisKeys(settings.redis_prefix))
     metrics = PredictorMetrics.create(model)
-    group = f"driftline-predictor-{model}"
-    instance = settings.instance_id or socket.gethostname()
-    client_id = f"{group}-{instance}-{os.getpid()}"
+    ids = ServiceIds.of("predictor", model, instance_id=settings.instance_id)
+    group, client_id = ids.group, ids.client_id
 
     alerts = make_producer(endpoints.bootstrap, client_id=f"{client_id}-alerts")
     producer = make_producer(
         endpoints.bootstrap,
         client_id=client_id,
-        transactional_id=f"{group}-{instance}" if settings.exactly_once else None,
+        transactional_id=f"{group}-{ids.instance}" if settings.exactly_once else None,
     )
     if settings.exactly_once:
         producer.init_transactions()
@@ -135,7 +139,7 @@ def run(
         model=model,
         registry=registry,
         client=client,
-        loader=lambda version: load_serving_model(registry, model, version, verifier),
+        loader=lambda version: load_version(registry, model, version, verifier),
         poll_s=settings.model_poll_s,
         on_failure=on_failure,
         on_swap=on_swap,
@@ -161,11 +165,8 @@ def run(
         predictor.waiting_reason = watcher.status
         return predictor.readiness()
 
-    def liveness() -> tuple[bool, str]:
-        idle = time.monotonic() - predictor.last_loop
-        return idle < STUCK_AFTER_S, f"loop last ran {idle:.1f} s ago"
-
-    port = DEFAULT_HTTP_PORT if settings.http_port is None else settings.http_port
+    port = http_port(settings.http_port, DEFAULT_HTTP_PORT)
+    liveness = loop_liveness(lambda: predictor.last_loop)
     http = HealthServer(settings.http_host, port, metrics.registry, liveness, readiness)
     install_signal_handlers(predictor.stop)
     settle_gc()

@@ -18,17 +18,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.producer.future import FutureRecordMetadata
-from kafka.structs import OffsetAndMetadata
 
 from services.predictor.metrics import PredictorMetrics
 from shared.core.errors import BadMessage, KafkaError
 from shared.core.messages import DEFAULT_MAX_BYTES, FeatureEvent, Prediction
 from shared.core.topics import Topics
-from shared.io.kafka import AssignmentWatchdog, DeadLetterWriter, kafka_errors
+from shared.io.kafka import (
+    AssignmentWatchdog,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    DeadLetterWriter,
+    FutureRecordMetadata,
+    KafkaConsumer,
+    KafkaProducer,
+    OffsetAndMetadata,
+    TopicPartition,
+    kafka_errors,
+)
 from shared.models.serving import ServingModel, to_rows
 
 log = logging.getLogger(__name__)

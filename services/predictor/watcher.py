@@ -18,10 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis
-
 from shared.core.errors import DriftlineError, RedisError
-from shared.io.redis import redis_errors
+from shared.io.redis import Redis, redis_errors
 from shared.models.serving import ServingModel
 from shared.registry.store import Registry
 
@@ -40,7 +38,7 @@ class ModelWatcher:
         *,
         model: str,
         registry: Registry,
-        client: redis.Redis,
+        client: Redis,
         loader: Loader,
         poll_s: float = 1.0,
         retry_s: float = 30.0,

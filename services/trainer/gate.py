@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.models.algorithms import Task
+from shared.core.tasks import Task
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,8 @@ import secrets
 import threading
 import time
 
-import redis
-
 from shared.core.errors import RedisError
-from shared.io.redis import redis_errors
+from shared.io.redis import Redis, redis_errors
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +36,7 @@ return 0
 
 
 class LeaderLock:
-    def __init__(self, client: redis.Redis, key: str, holder: str, ttl_s: float = 10.0) -> None:
+    def __init__(self, client: Redis, key: str, holder: str, ttl_s: float = 10.0) -> None:
         if ttl_s <= 0:
             raise ValueError("the lock's expiry must be positive")
         self._client = client

@@ -3,37 +3,40 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import socket
-import time
 from typing import Any
 
-from services.cli.common import add_service_flags, install_signal_handlers, settle_gc
-from services.cli.models import parse_params
 from services.trainer.leader import LeaderLock
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.retraining import TrainerConfig
 from services.trainer.service import GuardSettings, RequestLog, Trainer
 from services.trainer.window import ExampleWindow
-from shared.core.errors import DriftlineError
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
 from shared.io.http import HealthServer
 from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer
 from shared.io.keys import RedisKeys
-from shared.io.redis import connect_redis, redis_errors
-from shared.models.algorithms import ALGORITHMS
+from shared.io.redis import connect_redis
+from shared.models.algorithms import ALGORITHMS, parse_params
 from shared.models.signing import load_signer, load_verifier
 from shared.registry.events import ModelEvents
 from shared.registry.store import Registry
+from shared.runtime.service import (
+    ServiceIds,
+    add_service_flags,
+    http_port,
+    install_signal_handlers,
+    loop_liveness,
+    settle_gc,
+)
+from shared.runtime.status import StatusPublisher
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 9313
 STUCK_AFTER_S = 3_600.0
+"""A trainer's loop may spend this long in one training before /healthz fails."""
 """Training holds the loop; only an hour without a loop counts as stuck."""
 
 
@@ -127,20 +130,19 @@ def run(
     keys = RedisKeys(settings.redis_prefix)
     client = connect_redis(endpoints.redis_url, timeout_s=5.0)
     registry = Registry(client, keys)
-    instance = f"{settings.instance_id or socket.gethostname()}-{os.getpid()}"
-    group = f"driftline-trainer-{model}"
-    producer = make_producer(endpoints.bootstrap, client_id=f"{group}-{instance}")
+    ids = ServiceIds.of("trainer", model, instance_id=settings.instance_id)
+    group, instance = ids.group, ids.member
+    producer = make_producer(endpoints.bootstrap, client_id=ids.client_id)
     # Assigned, not subscribed: every trainer reads every partition. The group id only holds the
     # leader's committed retrain offset.
     consumer = make_consumer(
-        endpoints.bootstrap, group_id=group, client_id=f"{group}-{instance}", max_poll_records=5_000
+        endpoints.bootstrap, group_id=group, client_id=ids.client_id, max_poll_records=5_000
     )
     metrics = TrainerMetrics.create(model)
-    status_key = keys.trainer_status(model, instance)
+    status = StatusPublisher(client, keys.trainer_status(model, instance), "trainer")
 
-    def publish_status(status: dict[str, Any]) -> None:
-        with redis_errors("publishing the trainer's status"):
-            client.set(status_key, json.dumps(status, default=str), px=30_000)
+    def publish_status(current: dict[str, Any]) -> None:
+        status.publish(current, ttl_s=30.0)
 
     trainer = Trainer(
         model=model,
@@ -163,11 +165,8 @@ def run(
         max_bytes=settings.max_message_bytes,
     )
 
-    def liveness() -> tuple[bool, str]:
-        idle = time.monotonic() - trainer.last_loop
-        return idle < STUCK_AFTER_S, f"loop last ran {idle:.1f} s ago"
-
-    port = DEFAULT_HTTP_PORT if settings.http_port is None else settings.http_port
+    port = http_port(settings.http_port, DEFAULT_HTTP_PORT)
+    liveness = loop_liveness(lambda: trainer.last_loop, STUCK_AFTER_S)
     http = HealthServer(settings.http_host, port, metrics.registry, liveness, trainer.readiness)
     install_signal_handlers(trainer.stop)
     settle_gc()
@@ -187,11 +186,7 @@ def run(
         producer.flush()
         producer.close()
         http.stop()
-        try:
-            with redis_errors("clearing the trainer's status"):
-                client.delete(status_key)
-        except DriftlineError:
-            pass
+        status.clear()
         client.close()
     log.info("trainer for %s stopped", model)
     return 0

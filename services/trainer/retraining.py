@@ -19,7 +19,8 @@ from typing import Any, Literal
 from services.trainer.gate import Decision, decide
 from services.trainer.window import ExampleWindow
 from shared.core.errors import ConfigError
-from shared.models.algorithms import Task, algorithm
+from shared.core.tasks import Task
+from shared.models.algorithms import algorithm
 from shared.models.serving import ServingModel
 from shared.models.signing import Signer
 from shared.models.training import Candidate, split_point, train
@@ -99,7 +100,7 @@ def retrain(
             f"{len(data)} of the {config.min_examples} examples needed{where}; waiting for more",
             examples=len(data),
         )
-    task: Task | None = champion.task if champion else config.task  # type: ignore[assignment]
+    task: Task | None = champion.task if champion else config.task
     try:
         candidate = train(
             data,

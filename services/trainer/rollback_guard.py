@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from shared.models.algorithms import Task
+from shared.core.tasks import Task
 
 
 @dataclass(frozen=True)

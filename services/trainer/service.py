@@ -21,11 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
-from kafka.structs import OffsetAndMetadata
-
 from services.trainer.leader import LeaderLock
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.online import OnlineLearner
@@ -34,13 +29,22 @@ from services.trainer.rollback_guard import RollbackGuard, Verdict
 from services.trainer.window import ExampleWindow, Stored
 from shared.core.errors import BadMessage, DriftlineError, KafkaError, ModelNotFound
 from shared.core.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest, decode_examples
+from shared.core.tasks import Task
 from shared.core.topics import Topics
-from shared.io.kafka import DeadLetterWriter, kafka_errors
-from shared.io.redis import redis_errors
+from shared.io.kafka import (
+    ConsumerRecord,
+    DeadLetterWriter,
+    KafkaConsumer,
+    OffsetAndMetadata,
+    TopicPartition,
+    kafka_errors,
+)
+from shared.io.redis import Redis, redis_errors
 from shared.models.algorithms import algorithm
-from shared.models.serving import ServingModel, load_serving_model
+from shared.models.serving import ServingModel
 from shared.models.signing import Signer, Verifier
 from shared.registry.events import ModelEvents
+from shared.registry.loading import load_version
 from shared.registry.store import Registry
 
 log = logging.getLogger(__name__)
@@ -53,7 +57,7 @@ REPLAY_ON_START = 10_000
 class RequestLog:
     """What became of each retrain request, in a Redis hash keyed by request id."""
 
-    def __init__(self, client: redis.Redis, key: str) -> None:
+    def __init__(self, client: Redis, key: str) -> None:
         self._client = client
         self._key = key
 
@@ -421,14 +425,14 @@ class Trainer:
             self._champion = None
             return None
         if self._champion is None or self._champion.version != active:
-            self._champion = load_serving_model(self._registry, self.model, active, self._verifier)
+            self._champion = load_version(self._registry, self.model, active, self._verifier)
             if self.guard is None:
                 self._make_guard(self._champion.task)
         return self._champion
 
-    def _make_guard(self, task: str) -> None:
+    def _make_guard(self, task: Task) -> None:
         settings = self._guard_settings
-        self.guard = RollbackGuard(task, settings.labels, settings.margin)  # type: ignore[arg-type]
+        self.guard = RollbackGuard(task, settings.labels, settings.margin)
 
     def _apply(self, outcome: Outcome, request_id: str | None) -> dict[str, Any]:
         """Register, promote or reject as ``outcome`` says; publish a model-events record."""
@@ -498,7 +502,7 @@ class Trainer:
         if self._learner is None or self._learner_version != champion.version:
             self._learner = OnlineLearner(
                 self._start_model(champion),
-                champion.task,  # type: ignore[arg-type]
+                champion.task,
                 list(champion.features),
                 recent=max(self.config.min_examples, 2_000),
             )
@@ -551,7 +555,7 @@ class Trainer:
         record = self._registry.get(self.model, champion.version)
         if champion.scorer.family == "river" and record.algorithm == self.config.algorithm:
             return copy.deepcopy(champion.scorer.model)
-        return algorithm(self.config.algorithm).make(champion.task, self.config.params)  # type: ignore[arg-type]
+        return algorithm(self.config.algorithm).make(champion.task, self.config.params)
 
     def _judge(self, verdict: Verdict) -> None:
         if not verdict.rollback:

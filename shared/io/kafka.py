@@ -1,6 +1,8 @@
 """Kafka I/O: producers, consumers, topic creation and the dead-letter writer.
 
-This is the one boundary where kafka-python is called; its errors leave it translated into
+The only module that imports kafka-python (``pyproject.toml``'s import contracts enforce it): the
+client types services handle are re-exported here under kafka-python's names. Its errors leave it
+translated into
 :class:`shared.core.errors.KafkaError` (keeping ``retriable``). Delivery is at-least-once by default:
 producers wait for ``acks=all`` with idempotence on, and consumers never auto-commit, so a service
 commits only offsets whose outputs are flushed.
@@ -19,11 +21,39 @@ from typing import Any, TypeVar
 import kafka.errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.producer.future import FutureRecordMetadata
+from kafka.structs import OffsetAndMetadata
 
 from shared.core.errors import BadMessage, ConfigError, KafkaError
 from shared.core.messages import DEFAULT_MAX_BYTES, DeadLetter, Message
 from shared.core.topics import CO_PARTITIONED, TopicSpec
+
+__all__ = [
+    "AssignmentWatchdog",
+    "ConsumerRebalanceListener",
+    "ConsumerRecord",
+    "DeadLetterWriter",
+    "FutureRecordMetadata",
+    "KafkaAdminClient",
+    "KafkaConsumer",
+    "KafkaProducer",
+    "OffsetAndMetadata",
+    "RangePartitionAssignor",
+    "TopicPartition",
+    "cluster_id",
+    "decode_or_dead_letter",
+    "delete_topics",
+    "ensure_topics",
+    "has_unread",
+    "kafka_errors",
+    "make_consumer",
+    "make_producer",
+    "read_to_end",
+    "restore_parked_records",
+    "unread",
+]
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,6 @@
-"""Redis I/O: the one place redis-py is called to connect; its errors leave translated.
+"""Redis I/O: the only module that imports redis-py (``Redis``, the client type, is re-exported).
+
+Its errors leave it translated.
 
 >>> connect_redis("not-a-url")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
@@ -12,8 +14,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
+from redis import Redis
 
 from shared.core.errors import ConfigError, RedisError
+
+__all__ = [
+    "Redis",
+    "connect_redis",
+    "redis_errors",
+]
 
 
 @contextmanager

@@ -8,6 +8,7 @@ than one row at a time); River models one row at a time, which is what they are 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -15,7 +16,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-Task = Literal["regression", "classification"]
+from shared.core.errors import ConfigError
+from shared.core.tasks import Task
+
 Family = Literal["sklearn", "river"]
 
 
@@ -244,3 +247,17 @@ def _has_proba(model: Any) -> bool:
     except AttributeError:
         return False
     return True
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``["C=0.5", "fit_intercept=false"]`` as ``{"C": 0.5, "fit_intercept": False}``."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {pair!r}: expected KEY=VALUE")
+        try:
+            params[key] = json.loads(text)
+        except ValueError:
+            params[key] = text
+    return params

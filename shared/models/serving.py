@@ -1,7 +1,8 @@
-"""A model ready to serve: loaded from the registry, verified, checked and warmed up.
+"""A model ready to serve: verified, checked and warmed up from its stored record and artifact.
 
-:func:`load_serving_model` does everything that can fail or take time (fetch, sha256, signature,
-deserialize, feature check, warm-up batch), so that the predictor's loop only swaps a reference.
+:func:`load_serving_model` does everything that can fail or take time (sha256, signature,
+deserialize, feature check, warm-up batch), so that the predictor's loop only swaps a reference;
+the caller fetches the record and the artifact (``shared.registry.loading`` from the registry).
 :func:`to_rows` turns feature events into the model's column order, setting aside events that lack
 a feature the model needs.
 """
@@ -17,10 +18,11 @@ from numpy.typing import NDArray
 
 from shared.core.errors import ArtifactRejected
 from shared.core.messages import FeatureEvent
-from shared.models.algorithms import Scorer
+from shared.core.tasks import Task
+from shared.models.algorithms import Family, Scorer
 from shared.models.artifacts import load_verified
 from shared.models.signing import Verifier
-from shared.registry.store import ModelVersion, Registry
+from shared.models.version import ModelVersion
 
 WARM_UP_ROWS = 32
 
@@ -31,7 +33,7 @@ class ServingModel:
 
     name: str
     version: int
-    task: str
+    task: Task
     features: tuple[str, ...]
     scorer: Scorer
 
@@ -39,16 +41,12 @@ class ServingModel:
         return self.scorer.score(X)
 
 
-def load_serving_model(
-    registry: Registry, model: str, version: int, verifier: Verifier
-) -> ServingModel:
-    """Fetch, verify, deserialize, check and warm up ``model`` ``version``.
+def load_serving_model(record: ModelVersion, artifact: bytes, verifier: Verifier) -> ServingModel:
+    """Verify, deserialize, check and warm up the version ``record`` describes.
 
-    Raises :class:`ArtifactRejected` when the artifact does not verify or does not behave, and
-    :class:`~shared.core.errors.ModelNotFound` / :class:`~shared.core.errors.RedisError` as the registry does.
+    Raises :class:`ArtifactRejected` when the artifact does not verify or does not behave.
     """
-    record = registry.get(model, version)
-    artifact = registry.artifact(model, version)
+    model, version = record.model, record.version
     if not record.features:
         raise ArtifactRejected(f"{model} v{version} has an empty feature list")
     fitted = load_verified(
@@ -61,10 +59,8 @@ def load_serving_model(
         signature=record.signature,
         verifier=verifier,
     )
-    family = "sklearn" if record.format == "skops" else "river"
-    if record.task not in ("regression", "classification"):
-        raise ArtifactRejected(f"{model} v{version} has an unknown task {record.task!r}")
-    scorer = Scorer(fitted, family, record.task, record.features, record.classes)  # type: ignore[arg-type]
+    family: Family = "sklearn" if record.format == "skops" else "river"
+    scorer = Scorer(fitted, family, record.task, record.features, record.classes)
     serving = ServingModel(model, version, record.task, tuple(record.features), scorer)
     warm_up(serving, record)
     return serving

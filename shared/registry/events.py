@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from kafka import KafkaProducer
-
 from shared.core.clock import now_ms
 from shared.core.messages import ModelEvent, ModelEventKind
-from shared.io.kafka import kafka_errors
+from shared.io.kafka import KafkaProducer, kafka_errors
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import redis
 
 from shared.core.clock import now_ms
-from shared.core.errors import ModelNotFound, RedisError
+from shared.core.errors import ArtifactRejected, ModelNotFound, RedisError
 from shared.io.keys import RedisKeys
-from shared.io.redis import redis_errors
-from shared.stats.profile import ReferenceProfile
+from shared.io.redis import Redis, redis_errors
+from shared.models.version import ModelVersion
 
 if TYPE_CHECKING:
     from shared.models.training import Candidate
@@ -63,37 +62,6 @@ return {current, earlier}
 """
 
 
-class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything the registry holds about one version, except the artifact bytes."""
-
-    model: str
-    version: int
-    task: str
-    algorithm: str
-    params: dict[str, Any]
-    features: list[str]
-    format: str
-    sha256: str
-    signature: str | None
-    metrics: dict[str, float]
-    reference: ReferenceProfile | None
-    classes: list[Any] | None
-    trained_on: dict[str, Any]
-    libraries: dict[str, str]
-    created_at: int
-    parent: int | None
-    status: str
-
-    def summary(self) -> dict[str, Any]:
-        """The short form `models list` prints."""
-        return {
-            "version": self.version,
-            "created_at": self.created_at,
-            "metrics": self.metrics,
-            "status": self.status,
-        }
-
-
 _JSON_FIELDS = ("params", "features", "metrics", "reference", "classes", "trained_on", "libraries")
 
 
@@ -114,7 +82,7 @@ def _text(value: bytes | str | None) -> str | None:
 class Registry:
     """Reads and writes one deployment's models in Redis."""
 
-    def __init__(self, client: redis.Redis, keys: RedisKeys) -> None:
+    def __init__(self, client: Redis, keys: RedisKeys) -> None:
         self._redis = client
         self._keys = keys
         self._promote = client.register_script(_PROMOTE)
@@ -125,7 +93,7 @@ class Registry:
         return self._keys
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> Redis:
         """The Redis connection the registry uses."""
         return self._redis
 
@@ -186,7 +154,10 @@ class Registry:
                 parsed[name] = text or None
             else:
                 parsed[name] = text
-        return msgspec.convert(parsed, ModelVersion)
+        try:
+            return msgspec.convert(parsed, ModelVersion)
+        except msgspec.ValidationError as exc:
+            raise ArtifactRejected(f"the record of {model} v{version} is not valid: {exc}") from exc
 
     def artifact(self, model: str, version: int) -> bytes:
         """The artifact bytes of one version."""

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from river import metrics
 
-from shared.models.algorithms import Task
+from shared.core.tasks import Task
 
 REGRESSION: dict[str, type[metrics.base.Metric]] = {
     "mse": metrics.MSE,

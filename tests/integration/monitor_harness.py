@@ -14,8 +14,9 @@ from services.cli.demo.synthetic import Scenario, SyntheticEvent, SyntheticStrea
 from shared.core.messages import decode_examples
 from shared.io.kafka import make_producer
 from shared.models.algorithms import algorithm
-from shared.models.serving import ServingModel, load_serving_model
+from shared.models.serving import ServingModel
 from shared.models.signing import load_signer, load_verifier
+from shared.registry.loading import load_version
 from tests.integration.predictor_harness import Deployment, ServiceProcess, read_all
 
 MONITOR_ENV = {
@@ -47,7 +48,7 @@ def register_model(
     version = deployment.registry.register(replace(candidate, model=model)).version
     deployment.registry.promote(model, version)
     verifier = load_verifier(deployment.home / "keys" / "signing.pub", None)
-    return version, load_serving_model(deployment.registry, model, version, verifier)
+    return version, load_version(deployment.registry, model, version, verifier)
 
 
 def score(scenario: Scenario, count: int, serving: ServingModel, seed: int = 1) -> Scored:

@@ -8,8 +8,8 @@ import shutil
 import subprocess
 
 from services.cli.demo.synthetic import Scenario, SyntheticStream
-from shared.models.serving import load_serving_model
 from shared.models.signing import load_verifier
+from shared.registry.loading import load_version
 from tests.integration.monitor_harness import messages, register_model
 from tests.integration.predictor_harness import Deployment
 from tests.integration.trainer_harness import (
@@ -41,7 +41,7 @@ def test_regression_first_model_retrain_replay_and_reject(deployment: Deployment
 
     # The concept flips; v1 serves the post-change events, and a request names the change.
     verifier = load_verifier(deployment.home / "keys" / "signing.pub", None)
-    served = load_serving_model(registry, model, 1, verifier)
+    served = load_version(registry, model, 1, verifier)
     produce_examples(deployment, events[1_000:], served)
     change_ts = events[1_000].ts
     request_retrain(deployment, "r1", change_ts)

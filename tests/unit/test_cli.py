@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.cli.main import build_parser, main
+from shared.runtime.entry import settings_from
 
 
 def test_top_level_help_explains_driftline(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,5 +61,9 @@ def test_status_of_a_home_with_nothing_started(
 
 def test_flag_overrides_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFTLINE_HOME", "/from/env")
-    args = build_parser().parse_args(["infra", "status", "--home", "/from/flag"])
-    assert args.home == "/from/flag"
+    monkeypatch.setenv("DRIFTLINE_TOPIC_PREFIX", "env.")
+    parser = build_parser()
+    flagged = settings_from(parser.parse_args(["infra", "status", "--home", "/from/flag"]))
+    assert flagged.home == Path("/from/flag")
+    assert flagged.topic_prefix == "env."  # a flag not given leaves its variable in place
+    assert settings_from(parser.parse_args(["infra", "status"])).home == Path("/from/env")

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from services.cli.common import EXIT_ERROR, EXIT_OK, progress
+from services.cli.common import EXIT_OK, progress
 from shared.core.errors import ConfigError, DriftlineError
 from shared.core.settings import Settings
 from shared.infra.ports import free_port
 from shared.infra.stack import Endpoints, Infra
+from shared.runtime.entry import EXIT_ERROR
 
 if TYPE_CHECKING:
     from services.cli.demo.synthetic import SyntheticEvent

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from kafka import KafkaProducer
 
 from services.cli.demo.synthetic import SyntheticEvent
 from shared.core.messages import FeatureEvent, Label
+from shared.io.kafka import KafkaProducer
 
 
 @dataclass

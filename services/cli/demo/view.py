@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress_bar import ProgressBar
@@ -25,7 +24,7 @@ from services.cli.demo.feed import FeedProgress
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Endpoints
-from shared.io.kafka import read_to_end
+from shared.io.kafka import KafkaAdminClient, KafkaConsumer, TopicPartition, read_to_end
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.registry.store import Registry

@@ -1,0 +1,1 @@
+"""What every service main shares: flags, names, signals, gc settling, liveness, status publishing."""

@@ -1,0 +1,36 @@
+"""A service's status in Redis: one expiring key per process, which `driftline status` reads."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from shared.core.errors import DriftlineError
+from shared.io.redis import Redis, redis_errors
+
+log = logging.getLogger(__name__)
+
+
+class StatusPublisher:
+    """Writes a status under ``key`` with an expiry, so a dead process's status disappears by
+    itself; a Redis that does not answer costs one warning, never the service."""
+
+    def __init__(self, client: Redis, key: str, service: str) -> None:
+        self._client = client
+        self._key = key
+        self._service = service
+
+    def publish(self, status: dict[str, Any], ttl_s: float) -> None:
+        try:
+            with redis_errors(f"publishing the {self._service}'s status"):
+                self._client.set(self._key, json.dumps(status, default=str), px=int(ttl_s * 1000))
+        except DriftlineError as exc:
+            log.warning("%s", exc)
+
+    def clear(self) -> None:
+        try:
+            with redis_errors(f"clearing the {self._service}'s status"):
+                self._client.delete(self._key)
+        except DriftlineError as exc:
+            log.warning("%s", exc)
