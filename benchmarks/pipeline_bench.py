@@ -49,8 +49,8 @@ from shared.core.messages import decode_examples  # noqa: E402
 from shared.core.settings import load_settings  # noqa: E402
 from shared.infra.stack import Infra  # noqa: E402
 from shared.io.kafka import read_to_end  # noqa: E402
-from tests.integration.monitor_harness import produce, register_model, score  # noqa: E402
-from tests.integration.predictor_harness import Deployment, make_deployment  # noqa: E402
+from tests.harness.monitor import produce, register_model, score  # noqa: E402
+from tests.harness.predictor import Deployment, make_deployment  # noqa: E402
 
 TICK_S = 0.1
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -87,14 +87,14 @@ def training(sizes: list[int], rbf_max: int) -> None:
 def loop(events: int, flip: int, rate: float) -> None:
     from shared.core.settings import load_settings  # noqa: PLC0415
     from shared.infra.stack import Infra  # noqa: PLC0415
-    from tests.integration.monitor_harness import (  # noqa: PLC0415
+    from tests.harness.monitor import (  # noqa: PLC0415
         produce,
         register_model,
         score,
         start_monitor,
     )
-    from tests.integration.predictor_harness import make_deployment, read_all  # noqa: PLC0415
-    from tests.integration.trainer_harness import start_trainer, wait_for  # noqa: PLC0415
+    from tests.harness.predictor import make_deployment, read_all  # noqa: PLC0415
+    from tests.harness.trainer import start_trainer, wait_for  # noqa: PLC0415
 
     settings = load_settings()
     endpoints = Infra(settings).endpoints()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Servers
-from tests.integration.predictor_harness import Deployment, make_deployment
+from tests.harness.predictor import Deployment, make_deployment
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from services.cli.demo.synthetic import Scenario
-from tests.integration.predictor_harness import Deployment, read_all, versions_never_go_backwards
+from tests.harness.predictor import Deployment, read_all, versions_never_go_backwards
 
 
 def test_demo_fast_closes_the_loop_and_loses_nothing(deployment: Deployment) -> None:

@@ -12,7 +12,7 @@ import pytest
 from sklearn import metrics as sk
 
 from services.cli.demo.synthetic import Scenario
-from tests.integration.monitor_harness import (
+from tests.harness.monitor import (
     distinct_alerts,
     examples,
     messages,
@@ -22,7 +22,7 @@ from tests.integration.monitor_harness import (
     start_monitor,
     wait_joined,
 )
-from tests.integration.predictor_harness import Deployment
+from tests.harness.predictor import Deployment
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from shared.core.messages import DeadLetter, DriftAlert
 from shared.infra import redis as local_redis
 from shared.infra.ports import free_port
 from shared.infra.process import stop as stop_process
-from tests.integration.predictor_harness import (
+from tests.harness.predictor import (
     Deployment,
     Stream,
     make_deployment,

@@ -12,7 +12,7 @@ import pytest
 
 from shared.core.errors import ModelNotFound
 from shared.core.messages import ModelEvent
-from tests.integration.predictor_harness import (
+from tests.harness.predictor import (
     Deployment,
     read_all,
     send_raw,

@@ -10,9 +10,9 @@ import subprocess
 from services.cli.demo.synthetic import Scenario, SyntheticStream
 from shared.models.signing import load_verifier
 from shared.registry.loading import load_version
-from tests.integration.monitor_harness import messages, register_model
-from tests.integration.predictor_harness import Deployment
-from tests.integration.trainer_harness import (
+from tests.harness.monitor import messages, register_model
+from tests.harness.predictor import Deployment
+from tests.harness.trainer import (
     produce_examples,
     request_retrain,
     start_trainer,

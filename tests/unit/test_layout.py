@@ -52,9 +52,7 @@ def test_every_shared_module_serves_two_owners() -> None:
     lonely = {
         module: sorted(owners)
         for module, owners in owners_of_shared_modules(graph).items()
-        if len(owners) < 2
-        and module not in packages
-        and not module.startswith(LIBRARY_LAYERS)
+        if len(owners) < 2 and module not in packages and not module.startswith(LIBRARY_LAYERS)
     }
     assert lonely == {}, f"move these into the wing that owns them: {lonely}"
 

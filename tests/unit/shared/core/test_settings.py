@@ -80,6 +80,6 @@ def test_settings_are_immutable() -> None:
 
 
 def test_readme_documents_every_setting() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    readme = (Path(__file__).parents[4] / "README.md").read_text()
     missing = [name for name, _, _ in settings_table() if f"`{name}`" not in readme]
     assert missing == []

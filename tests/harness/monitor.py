@@ -17,7 +17,7 @@ from shared.models.algorithms import algorithm
 from shared.models.serving import ServingModel
 from shared.models.signing import load_signer, load_verifier
 from shared.registry.loading import load_version
-from tests.integration.predictor_harness import Deployment, ServiceProcess, read_all
+from tests.harness.predictor import Deployment, ServiceProcess, read_all
 
 MONITOR_ENV = {
     "DRIFTLINE_MONITOR_CHECKPOINT_S": "2",

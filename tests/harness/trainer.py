@@ -14,7 +14,7 @@ from services.cli.demo.synthetic import SyntheticEvent
 from shared.core.messages import Example, ExampleBatch, RetrainRequest
 from shared.io.kafka import make_producer
 from shared.models.serving import ServingModel
-from tests.integration.predictor_harness import Deployment, ServiceProcess
+from tests.harness.predictor import Deployment, ServiceProcess
 
 TRAINER_ENV = {
     "DRIFTLINE_TRAINER_LOCK_TTL_S": "3",

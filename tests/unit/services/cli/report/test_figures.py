@@ -10,7 +10,7 @@ import numpy as np
 
 from services.cli.report.figures import Curve, ReportData
 from services.cli.report.page import render
-from tests.report_fixture import EVENTS, SHIFT_AT, SWAP_AT, report_data
+from tests.harness.report import EVENTS, SHIFT_AT, SWAP_AT, report_data
 
 START = 1_700_000_000_000
 STEP = 10

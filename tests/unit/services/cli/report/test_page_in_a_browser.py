@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from services.cli.report.page import FEATURE_COLOURS, MARKER_STYLE, render
-from tests.report_fixture import report_data
+from tests.harness.report import report_data
 
 WIDTH, HEIGHT = 1280, 2000
 V1_BLUE = "#1f77b4"  # matplotlib's first line colour: version 1's error

@@ -1,0 +1,1 @@
+"""Helpers that tests and benchmarks share: real deployments, service processes, fixtures."""
