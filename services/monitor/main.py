@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from shared.core.errors import ConfigError
+from shared.core.kinds import DETECTOR_NAMES
 from shared.core.messages import RetrainRequest
 from shared.core.settings import Settings
 from shared.core.topics import Topics
@@ -79,7 +80,7 @@ def add_command(
     parser.add_argument(
         "--detector",
         dest="monitor_detector",
-        choices=["adwin", "adwin-default", "page-hinkley", "kswin", "ddm", "eddm"],
+        choices=DETECTOR_NAMES,
         help="concept-drift detector (DRIFTLINE_MONITOR_DETECTOR, default adwin)",
     )
     parser.add_argument(

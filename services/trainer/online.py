@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from services.trainer.gate import Decision, decide
-from shared.core.tasks import Task
+from shared.core.kinds import Task
 from shared.models.algorithms import Algorithm, Scorer
 from shared.models.signing import Signer
 from shared.models.training import Candidate, evaluate, package

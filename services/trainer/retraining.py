@@ -19,7 +19,7 @@ from typing import Any, Literal
 from services.trainer.gate import Decision, decide
 from services.trainer.window import ExampleWindow
 from shared.core.errors import ConfigError
-from shared.core.tasks import Task
+from shared.core.kinds import Task
 from shared.models.algorithms import algorithm
 from shared.models.serving import ServingModel
 from shared.models.signing import Signer

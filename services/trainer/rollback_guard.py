@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from shared.core.tasks import Task
+from shared.core.kinds import Task
 
 
 @dataclass(frozen=True)

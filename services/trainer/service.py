@@ -28,8 +28,8 @@ from services.trainer.retraining import Outcome, TrainerConfig, preload, retrain
 from services.trainer.rollback_guard import RollbackGuard, Verdict
 from services.trainer.window import ExampleWindow, Stored
 from shared.core.errors import BadMessage, DriftlineError, KafkaError, ModelNotFound
+from shared.core.kinds import Task
 from shared.core.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest, decode_examples
-from shared.core.tasks import Task
 from shared.core.topics import Topics
 from shared.io.kafka import (
     ConsumerRecord,

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.core.errors import ConfigError
+from shared.core.kinds import DetectorName
 
 ENV_PREFIX = "DRIFTLINE_"
 
@@ -175,8 +176,8 @@ class Settings(BaseSettings):
         gt=0,
         description="Data/prediction drift false-alarm budget per million events; sets the KS level.",
     )
-    monitor_detector: Literal["adwin", "adwin-default", "page-hinkley", "kswin", "ddm", "eddm"] = (
-        Field(default="adwin", description="Concept-drift detector on the per-event error stream.")
+    monitor_detector: DetectorName = Field(
+        default="adwin", description="Concept-drift detector on the per-event error stream."
     )
     monitor_concept_min_labels: int = Field(
         default=500, ge=0, description="Labels a version needs before concept drift can fire."

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.core.errors import ConfigError
-from shared.core.tasks import Task
+from shared.core.kinds import Task
 
 Family = Literal["sklearn", "river"]
 

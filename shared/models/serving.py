@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.core.errors import ArtifactRejected
+from shared.core.kinds import Task
 from shared.core.messages import FeatureEvent
-from shared.core.tasks import Task
 from shared.models.algorithms import Family, Scorer
 from shared.models.artifacts import load_verified
 from shared.models.signing import Verifier

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.core.errors import ConfigError
-from shared.core.tasks import Task
+from shared.core.kinds import Task
 from shared.models.algorithms import Algorithm, Scorer, fit, infer_task
 from shared.models.artifacts import dump
 from shared.models.signing import Signer, sha256_hex, signed_header

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from shared.core.tasks import Task
+from shared.core.kinds import Task
 from shared.stats.profile import ReferenceProfile
 
 

@@ -15,6 +15,12 @@ only, so the estimate matters. Only a rise in error is reported: a model getting
 ...     if found:
 ...         print(found.at, abs(found.since_ts - 2_000) < 50, round(found.after - found.before, 1))
 2037 True 0.4
+
+Every name of :data:`~shared.core.kinds.DetectorName` has its factory here:
+
+>>> from shared.core.kinds import DETECTOR_NAMES
+>>> sorted(DETECTORS) == sorted(DETECTOR_NAMES)
+True
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ import numpy as np
 from river import drift
 from river.drift import binary
 
-DETECTORS: dict[str, Callable[[], Any]] = {
+from shared.core.kinds import DetectorName
+
+DETECTORS: dict[DetectorName, Callable[[], Any]] = {
     "adwin": lambda: drift.ADWIN(clock=1),  # type: ignore[no-untyped-call]
     "adwin-default": drift.ADWIN,
     "page-hinkley": lambda: drift.PageHinkley(mode="up", threshold=25.0),
@@ -41,7 +49,7 @@ DETECTORS: dict[str, Callable[[], Any]] = {
 every 32nd, which delays detection by up to 31 events); ``adwin-default`` is river's ADWIN as it
 comes, the benchmark's reference. ``ddm`` and ``eddm`` take 0/1 errors only (classification)."""
 
-BINARY_ONLY = frozenset({"ddm", "eddm"})
+BINARY_ONLY: frozenset[DetectorName] = frozenset({"ddm", "eddm"})
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from river import metrics
 
-from shared.core.tasks import Task
+from shared.core.kinds import Task
 
 REGRESSION: dict[str, type[metrics.base.Metric]] = {
     "mse": metrics.MSE,

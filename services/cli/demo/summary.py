@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.core.tasks import Task
+from shared.core.kinds import Task
 
 
 @dataclass(frozen=True)

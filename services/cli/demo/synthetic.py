@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from shared.core.tasks import Task
+from shared.core.kinds import Task
 from shared.models.training import Dataset
 
 DriftKind = Literal["none", "sudden", "gradual", "recurring", "covariate"]

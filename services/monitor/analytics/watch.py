@@ -25,8 +25,8 @@ import numpy as np
 
 from services.monitor.analytics.drift_window import DriftWindows
 from services.monitor.join import Joined, Scored
+from shared.core.kinds import Task
 from shared.core.messages import AlertKind, DriftAlert, RetrainRequest, Severity
-from shared.core.tasks import Task
 from shared.stats.alert_gate import AlertGate
 from shared.stats.concept import ConceptDrift, Detection
 from shared.stats.drift import SCORE, FeatureDrift, ReferenceSet
