@@ -43,7 +43,7 @@ import numpy as np
 from shared.stats.concept import ConceptDrift
 
 if TYPE_CHECKING:
-    from services.monitor.analytics.watch import VersionInfo
+    from services.monitor.analytics.config import VersionInfo
 
 WARMUP = 500
 """Labels before the monitor lets concept drift fire (DRIFTLINE_MONITOR_CONCEPT_MIN_LABELS)."""
@@ -153,7 +153,7 @@ def _model() -> tuple[list[str], np.ndarray, VersionInfo]:
     """The benchmarks' model: feature names, logistic weights, and the ``VersionInfo`` (with a
     reference profile from 4,000 training events) that the monitor watches."""
     from services.cli.demo.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
-    from services.monitor.analytics.watch import VersionInfo  # noqa: PLC0415
+    from services.monitor.analytics.config import VersionInfo  # noqa: PLC0415
     from shared.stats.profile import build_profile  # noqa: PLC0415
 
     names = Scenario().features
@@ -165,7 +165,8 @@ def _model() -> tuple[list[str], np.ndarray, VersionInfo]:
 
 def data_drift(events: int) -> None:
     from services.cli.demo.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
-    from services.monitor.analytics.watch import ModelWatch, MonitorConfig  # noqa: PLC0415
+    from services.monitor.analytics.config import MonitorConfig  # noqa: PLC0415
+    from services.monitor.analytics.watch import ModelWatch  # noqa: PLC0415
     from services.monitor.join import Scored  # noqa: PLC0415
 
     names, weights, info = _model()
@@ -201,10 +202,11 @@ def own_work(events: int, rounds: int, records: int | None) -> None:
     from kafka.consumer.fetcher import ConsumerRecord  # noqa: PLC0415
 
     from services.cli.demo.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
-    from services.monitor.analytics.watch import MonitorConfig  # noqa: PLC0415
+    from services.monitor.analytics.config import MonitorConfig  # noqa: PLC0415
     from services.monitor.checkpoint import PartitionState  # noqa: PLC0415
     from services.monitor.join import JoinBuffer  # noqa: PLC0415
     from services.monitor.metrics import MonitorMetrics  # noqa: PLC0415
+    from services.monitor.retrain import LocalClaim  # noqa: PLC0415
     from services.monitor.service import Monitor  # noqa: PLC0415
     from shared.core.messages import Label, Prediction  # noqa: PLC0415
     from shared.core.topics import Topics  # noqa: PLC0415
@@ -276,8 +278,7 @@ def own_work(events: int, rounds: int, records: int | None) -> None:
             config=MonitorConfig(),
             dead_letters=None,  # type: ignore[arg-type]
             metrics=MonitorMetrics.create(f"m{number}"),
-            claim_retrain=lambda _r: True,
-            release_retrain=lambda: None,
+            retrain_claim=LocalClaim(MonitorConfig().retrain_timeout_ms),
         )
         monitor._examples_copartitioned = True
         for partition in range(partitions):

@@ -5,7 +5,8 @@ partitions, the analytics (metrics, drift windows, detectors, gates). One checkp
 them in a single MULTI/EXEC, so a restored monitor resumes from a consistent cut: it seeks to the
 saved offsets and replays only what came after, counting nothing twice.
 
-The state holds river's detectors and metrics, so it is pickled. Unpickling runs code, so
+The state holds river's detectors and metrics, so it is pickled. Checkpoints written by earlier
+driftline code are read through the shims at the end of this module (:func:`migrate`). Unpickling runs code, so
 :func:`loads` only resolves classes from an allow-list of modules (driftline's, river's, numpy's and
 the standard containers): bytes planted in Redis cannot name ``os.system``. Restrict who may write
 the monitor's keys with Redis ACLs all the same (README, Security).
@@ -14,18 +15,27 @@ the monitor's keys with Redis ACLs all the same (README, Security).
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import pickle
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
+from services.monitor.analytics.alerts import AlertBook
+from services.monitor.analytics.config import MonitorConfig
+from services.monitor.analytics.drift_window import DriftWindows
+from services.monitor.analytics.version import CONCEPT, VersionWatch
 from services.monitor.analytics.watch import ModelWatch
 from services.monitor.join import JoinBuffer
 from services.monitor.reorder import Reorder
+from services.monitor.retrain import LocalClaim
 from shared.core.errors import ConfigError
 from shared.io.keys import RedisKeys
 from shared.io.redis import Redis, redis_errors
+from shared.stats.rolling import _Window
 
 ALLOWED_MODULES = (
     "shared",
@@ -77,10 +87,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
         # A dotted name could walk from an allowed module to anything it imported (os.system).
         if "." in name or not _allowed_module(module):
             raise refused
+        module, name, old = _current(module, name)
         found = super().find_class(module, name)
         if not _allowed_module(getattr(found, "__module__", None) or module):
             raise refused
-        return found
+        return _legacy(found) if old and found in _MIGRATIONS else found
 
 
 def dumps(value: object) -> bytes:
@@ -184,3 +195,141 @@ def _expect(value: Any, kind: type) -> Any:
     if not isinstance(value, kind):
         raise pickle.UnpicklingError(f"expected a {kind.__name__}, found {type(value).__name__}")
     return value
+
+
+# ---- checkpoints written by earlier driftline code ---------------------------------------------
+#
+# Until the monitor's modules moved into services/monitor/, its checkpoints named classes in
+# shared.*; some formats also changed since. An old checkpoint is read through these shims, so
+# the domain classes know only their current state: each shim names where a class lives now, and
+# for the classes whose fields changed, how the old fields become the new ones.
+
+_MOVED = {
+    "shared.monitoring": "services.monitor.analytics.watch",
+    "shared.monitor_state": "services.monitor.checkpoint",
+    "shared.join": "services.monitor.join",
+    "shared.reorder": "services.monitor.reorder",
+    "shared.drift_window": "services.monitor.analytics.drift_window",
+    "shared.rolling": "shared.stats.rolling",
+    "shared.concept": "shared.stats.concept",
+    "shared.alert_gate": "shared.stats.alert_gate",
+    "shared.profile": "shared.stats.profile",
+    "shared.drift": "shared.stats.drift",
+    "shared.messages": "shared.core.messages",
+}
+"""Old module -> the module it became."""
+
+_CLASS_MOVED = {
+    ("services.monitor.analytics.watch", "VersionWatch"): "services.monitor.analytics.version",
+    ("services.monitor.analytics.watch", "MonitorConfig"): "services.monitor.analytics.config",
+    ("services.monitor.analytics.watch", "VersionInfo"): "services.monitor.analytics.config",
+    ("services.monitor.analytics.watch", "Retrain"): "services.monitor.analytics.version",
+}
+"""Classes that left the module they moved to with it."""
+
+
+def _old_version_watch(state: dict[str, Any]) -> dict[str, Any]:
+    state.pop("_sorted", None)  # what older checkpoints cached instead
+    if "features" in state:  # older checkpoints kept a deque per variable
+        features, scores = state.pop("features"), state.pop("scores")
+        windows = DriftWindows(features, state["config"].drift_window)
+        windows.restore(features, scores)
+        state["windows"] = windows
+    state.setdefault("scored_ts", 0)  # older checkpoints stamped alerts with each event's time
+    state.setdefault("learned_ts", state.get("_concept_last") or 0)
+    if "alerts" not in state:  # gates and firing alerts lived on the version before the book
+        config: MonitorConfig = state["config"]
+        book = AlertBook(
+            state["model"],
+            state["info"].version,
+            hysteresis=config.hysteresis,
+            cooldown_ms=config.cooldown_ms,
+        )
+        book.gates = state.pop("_gates")
+        book.firing = state.pop("firing")
+        book.episodes = state.pop("_episodes")
+        if CONCEPT in book.firing:  # concept drift had no gate: give it one that is firing
+            gate = book.gate(*CONCEPT, 0.5, min_samples=config.concept_min_labels, cooldown_ms=0)
+            gate.update(1.0, samples=config.concept_min_labels, ts_ms=0)
+        state["alerts"] = book
+    return state
+
+
+def _old_model_watch(state: dict[str, Any]) -> dict[str, Any]:
+    if "claim" not in state:  # the outstanding request was a field before the claim
+        claim = LocalClaim(state["config"].retrain_timeout_ms)
+        outstanding = state.pop("outstanding", None)
+        if outstanding is not None:
+            claim.try_claim(*outstanding)
+        state["claim"] = claim
+    return state
+
+
+def _old_window(state: dict[str, Any]) -> dict[str, Any]:
+    if "_cm" in state:  # older checkpoints updated river's confusion matrix per event
+        cm, metrics_ = state.pop("_cm"), state.pop("metrics")
+        state["names"] = list(metrics_)
+        state["_kinds"] = {n: type(m) for n, m in metrics_.items() if n != "log_loss"}
+        state["_pairs"] = (
+            None if cm is None else dict(Counter((y, p) for _, y, p, _ in state["events"]))
+        )
+        state["metrics"] = (
+            {} if cm is not None else {n: m for n, m in metrics_.items() if n != "log_loss"}
+        )
+        state["_read"] = None
+    return state
+
+
+def _old_reorder(state: dict[str, Any]) -> dict[str, Any]:
+    if "_heap" in state:  # older checkpoints held a heap of (ts, arrival, item)
+        heap = state.pop("_heap")
+        del state["_arrival"]
+        state["_held"] = [(ts, item) for ts, _, item in sorted(heap, key=itemgetter(0, 1))]
+    if "_held" in state:  # then a list in arrival order, sorted at each release
+        held = sorted(state.pop("_held"), key=itemgetter(0))
+        state.update(_new=[], _runs=[held] if held else [], _size=len(held))
+    return state
+
+
+_MIGRATIONS: dict[type[Any], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    VersionWatch: _old_version_watch,
+    ModelWatch: _old_model_watch,
+    _Window: _old_window,
+    Reorder: _old_reorder,
+}
+"""Classes whose fields changed: how an old checkpoint's fields become today's."""
+
+
+def migrate(cls: type[Any], state: dict[str, Any]) -> Any:
+    """An instance of ``cls`` from the state an old checkpoint saved for it."""
+    restored = object.__new__(cls)
+    state = _MIGRATIONS[cls](dict(state))
+    setstate = getattr(cls, "__setstate__", None)
+    if setstate is not None:
+        setstate(restored, state)
+    else:
+        restored.__dict__.update(state)
+    return restored
+
+
+@functools.cache
+def _legacy(cls: type[Any]) -> type[Any]:
+    """A stand-in that an old pickle builds, and that becomes ``cls`` once its state is read."""
+
+    class Old(cls):  # type: ignore[misc]
+        def __setstate__(self, state: dict[str, Any]) -> None:
+            current = migrate(cls, state)
+            self.__class__ = cls
+            self.__dict__.clear()
+            self.__dict__.update(current.__dict__)
+
+    Old.__name__ = Old.__qualname__ = f"Old{cls.__name__}"
+    return Old
+
+
+def _current(module: str, name: str) -> tuple[str, str, bool]:
+    """Where ``module.name`` of an old checkpoint lives now, and whether it was renamed."""
+    moved = _MOVED.get(module)
+    if moved is None:
+        return module, name, False
+    return _CLASS_MOVED.get((moved, name), moved), name, True

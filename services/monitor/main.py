@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from shared.core.errors import ConfigError
 from shared.core.kinds import DETECTOR_NAMES
-from shared.core.messages import RetrainRequest
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
@@ -27,7 +26,7 @@ from shared.io.kafka import (
     make_producer,
 )
 from shared.io.keys import RedisKeys
-from shared.io.redis import Redis, connect_redis, redis_errors
+from shared.io.redis import connect_redis
 from shared.registry.store import Registry
 from shared.runtime.service import (
     ServiceIds,
@@ -50,7 +49,7 @@ FETCH: dict[str, Any] = {
 floor with)."""
 
 if TYPE_CHECKING:
-    from services.monitor.analytics.watch import MonitorConfig
+    from services.monitor.analytics.config import MonitorConfig
 
 # The analytics import river (and, through it, scikit-learn): seconds of start-up that every
 # other `driftline` command should not pay. They are imported when the monitor runs.
@@ -120,7 +119,8 @@ def add_command(
 def monitor_config(settings: Settings) -> MonitorConfig:
     """The analytics settings, checked: a performance threshold must name a known metric in its
     natural direction (``accuracy<0.8``, ``mse>2``)."""
-    from services.monitor.analytics.watch import LOWER_IS_BETTER, MonitorConfig  # noqa: PLC0415
+    from services.monitor.analytics.config import MonitorConfig  # noqa: PLC0415
+    from services.monitor.analytics.version import LOWER_IS_BETTER  # noqa: PLC0415
     from shared.stats.rolling import BINARY, MULTICLASS, PROBABILISTIC, REGRESSION  # noqa: PLC0415
 
     known = set(REGRESSION) | set(BINARY) | set(MULTICLASS) | set(PROBABILISTIC)
@@ -152,26 +152,6 @@ def monitor_config(settings: Settings) -> MonitorConfig:
     )
 
 
-class RetrainClaim:
-    """The one outstanding retrain request per model, shared by every monitor of it: a Redis key
-    set only if absent, expiring after the retrain timeout in case no new version ever comes."""
-
-    def __init__(self, client: Redis, key: str, timeout_s: float) -> None:
-        self._client = client
-        self._key = key
-        self._timeout_ms = int(timeout_s * 1000)
-
-    def claim(self, request: RetrainRequest) -> bool:
-        with redis_errors("claiming the retrain request"):
-            return bool(
-                self._client.set(self._key, request.request_id, nx=True, px=self._timeout_ms)
-            )
-
-    def release(self) -> None:
-        with redis_errors("clearing the retrain request"):
-            self._client.delete(self._key)
-
-
 def _kafka_clients(
     bootstrap: str, group: str, client_id: str, topics: Topics
 ) -> tuple[KafkaProducer, KafkaConsumer]:
@@ -199,9 +179,10 @@ def run(
     settings: Settings, model: str, *, reset: bool = False, timeout_s: float | None = None
 ) -> int:
     """Run a monitor for ``model`` until stopped; return the exit code."""
-    from services.monitor.analytics.watch import VersionInfo  # noqa: PLC0415
+    from services.monitor.analytics.config import VersionInfo  # noqa: PLC0415
     from services.monitor.checkpoint import MonitorStateStore  # noqa: PLC0415
     from services.monitor.metrics import MonitorMetrics  # noqa: PLC0415
+    from services.monitor.retrain import SharedClaim  # noqa: PLC0415
     from services.monitor.service import Monitor  # noqa: PLC0415
 
     config = monitor_config(settings)
@@ -229,7 +210,7 @@ def run(
             classes=found.classes,
         )
 
-    outstanding = RetrainClaim(client, keys.retrain_outstanding(model), settings.retrain_timeout_s)
+    claim = SharedClaim(client, keys.retrain_outstanding(model), settings.retrain_timeout_s)
 
     status = StatusPublisher(client, keys.monitor_status(model, ids.member), "monitor")
 
@@ -247,8 +228,7 @@ def run(
         config=config,
         dead_letters=DeadLetterWriter(producer, topics.dlq, service="monitor"),
         metrics=metrics,
-        claim_retrain=outstanding.claim,
-        release_retrain=outstanding.release,
+        retrain_claim=claim,
         publish_status=publish_status,
         label_window_ms=int(settings.monitor_label_window_s * 1000),
         max_pending=settings.monitor_max_pending,

@@ -32,7 +32,6 @@ from operator import itemgetter
 from typing import Any
 
 _TS = itemgetter(0)
-_TS_ARRIVAL = itemgetter(0, 1)
 
 
 class Reorder:
@@ -61,16 +60,6 @@ class Reorder:
 
     def __len__(self) -> int:
         return self._size
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if "_heap" in state:  # older checkpoints held a heap of (ts, arrival, item)
-            heap = state.pop("_heap")
-            del state["_arrival"]
-            state["_held"] = [(ts, item) for ts, _, item in sorted(heap, key=_TS_ARRIVAL)]
-        if "_held" in state:  # then a list in arrival order, sorted at each release
-            held = sorted(state.pop("_held"), key=_TS)
-            state.update(_new=[], _runs=[held] if held else [], _size=len(held))
-        self.__dict__.update(state)
 
     def assign(self, partitions: set[int], now_ms: int) -> None:
         """These partitions are now read here: each holds the watermark until it sends or idles.

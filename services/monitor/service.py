@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from services.monitor.analytics.watch import ModelWatch, MonitorConfig, Signals, VersionInfo
+from services.monitor.analytics.config import MonitorConfig, VersionInfo
+from services.monitor.analytics.watch import ModelWatch, Signals
 from services.monitor.checkpoint import MonitorStateStore, PartitionState
 from services.monitor.examples import ExampleBatcher
 from services.monitor.inputs import Alignment
@@ -32,6 +33,7 @@ from services.monitor.join import COUNTS, JoinBuffer, Joined, Scored
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.pacing import Pacer
 from services.monitor.reorder import Reorder
+from services.monitor.retrain import RetrainClaim
 from shared.core.errors import BadMessage, KafkaError
 from shared.core.messages import (
     DEFAULT_MAX_BYTES,
@@ -39,7 +41,6 @@ from shared.core.messages import (
     Example,
     Label,
     Prediction,
-    RetrainRequest,
 )
 from shared.core.topics import Topics
 from shared.io.kafka import (
@@ -107,8 +108,7 @@ class Monitor:
         config: MonitorConfig,
         dead_letters: DeadLetterWriter,
         metrics: MonitorMetrics,
-        claim_retrain: Callable[[RetrainRequest], bool],
-        release_retrain: Callable[[], None],
+        retrain_claim: RetrainClaim,
         publish_status: Callable[[dict[str, Any]], None] = lambda status: None,
         label_window_ms: int = 3_600_000,
         max_pending: int = 100_000,
@@ -125,8 +125,7 @@ class Monitor:
         self._config = config
         self._dead_letters = dead_letters
         self._metrics = metrics
-        self._claim_retrain = claim_retrain
-        self._release_retrain = release_retrain
+        self._retrain_claim = retrain_claim
         self._publish_status = publish_status
         self._label_window_ms = label_window_ms
         self._max_pending = max_pending
@@ -390,7 +389,6 @@ class Monitor:
                 log.info(
                     "%s v%s is now served; retrain request cleared", self.model, signals.served
                 )
-                self._release_retrain()
             self._emit(signals)
 
     def _emit(self, signals: Signals) -> None:
@@ -399,9 +397,6 @@ class Monitor:
             self._metrics.alerts.labels(self.model, alert.kind, alert.state).inc()
             _log_alert(alert)
         for request in signals.retrain:
-            if not self._claim_retrain(request):
-                log.info("retrain request %s not sent: one is outstanding", request.request_id)
-                continue
             self._send(self._topics.retrain, self.model, request.encode())
             self._metrics.retrain.labels(self.model).inc()
             log.warning(
@@ -438,7 +433,7 @@ class Monitor:
 
     def _ensure_watch(self) -> ModelWatch:
         if self.watch is None:
-            self.watch = ModelWatch(self.model, self._config, self._describe)
+            self.watch = ModelWatch(self.model, self._config, self._describe, self._retrain_claim)
         return self.watch
 
     # ---- checkpoints and rebalances --------------------------------------------------------
@@ -514,7 +509,7 @@ class Monitor:
         restored = self._store.load_analytics(sorted(self.partitions))
         if restored is not None and restored[0].config == self._config:
             self.watch, self.reorder = restored
-            self.watch.describe = self._describe
+            self.watch.attach(self._describe, self._retrain_claim)
         elif restored is not None:
             log.warning("monitor settings changed since the checkpoint: analytics start afresh")
             self.watch, self.reorder = None, Reorder()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.core.kinds import Task
+from shared.stats.loss import event_loss
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,7 @@ class RollbackGuard:
         self._losses.pop(version, None)
 
     def loss(self, label: Any, prediction: Any) -> float:
-        if self.task == "regression":
-            return (float(prediction) - float(label)) ** 2
-        return 0.0 if prediction == label else 1.0
+        return event_loss(self.task, label, prediction)
 
     def observe(self, version: int | None, label: Any, prediction: Any) -> Verdict | None:
         """One labelled live example; a verdict when the watched version has enough labels."""

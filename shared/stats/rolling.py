@@ -16,7 +16,7 @@ True
 from __future__ import annotations
 
 import math
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -160,20 +160,6 @@ class _Window:
         if self._log_loss is not None:
             self.names.append("log_loss")
         self.events: deque[tuple[int, Any, Any, float | None]] = deque()
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if "_cm" in state:  # older checkpoints updated river's confusion matrix per event
-            cm, metrics_ = state.pop("_cm"), state.pop("metrics")
-            state["names"] = list(metrics_)
-            state["_kinds"] = {n: type(m) for n, m in metrics_.items() if n != "log_loss"}
-            state["_pairs"] = (
-                None if cm is None else dict(Counter((y, p) for _, y, p, _ in state["events"]))
-            )
-            state["metrics"] = (
-                {} if cm is not None else {n: m for n, m in metrics_.items() if n != "log_loss"}
-            )
-            state["_read"] = None
-        self.__dict__.update(state)
 
     def add(
         self, ts: int, y_true: Any, y_pred: Any, score: float | None, term: float | None

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from shared.core.kinds import Task
+from shared.stats.loss import event_losses
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,8 @@ class RunFacts:
 def _error(task: Task, pairs: list[tuple[Any, Any]]) -> float | None:
     if not pairs:
         return None
-    if task == "regression":
-        truth = np.array([float(t) for t, _ in pairs])
-        guess = np.array([float(p) for _, p in pairs])
-        return round(float(np.mean((truth - guess) ** 2)), 4)
-    return round(float(np.mean([t != p for t, p in pairs])), 4)
+    losses = event_losses(task, [t for t, _ in pairs], [p for _, p in pairs])
+    return round(float(np.mean(losses)), 4)
 
 
 def summarize(

@@ -25,6 +25,7 @@ import numpy as np
 
 from shared.core.messages import DriftAlert, Example, ModelEvent
 from shared.stats.drift import psi
+from shared.stats.loss import event_losses
 from shared.stats.profile import ReferenceProfile
 
 ERROR_WINDOW = 500
@@ -93,11 +94,7 @@ def unique_examples(examples: Iterable[Example], model: str) -> list[Example]:
 
 def event_errors(task: str, examples: Sequence[Example]) -> np.ndarray:
     """Per-event loss: squared error for regression, 0/1 (wrong class) for classification."""
-    if task == "regression":
-        truth = np.array([float(e.label) for e in examples])
-        guess = np.array([float(e.prediction) for e in examples])  # type: ignore[arg-type]
-        return np.asarray((truth - guess) ** 2, dtype=float)
-    return np.array([float(e.prediction != e.label) for e in examples])
+    return event_losses(task, [e.label for e in examples], [e.prediction for e in examples])
 
 
 def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from services.monitor.checkpoint import dumps, loads
+from services.monitor.checkpoint import dumps, loads, migrate
 from services.monitor.reorder import Reorder
 
 
@@ -60,8 +60,7 @@ def test_an_older_checkpoints_held_events_come_out_in_order(old: dict[str, objec
         for key, value in Reorder().__dict__.items()
         if key not in ("_new", "_runs", "_size")
     }
-    restored = Reorder.__new__(Reorder)
-    restored.__setstate__({**state, **old})
+    restored = migrate(Reorder, {**state, **old})
     restored = loads(dumps((None, restored)))[1]
     assert len(restored) == 3
     restored.push(0, 7, "x", now_ms=0)

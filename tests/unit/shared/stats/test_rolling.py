@@ -158,6 +158,7 @@ def test_an_older_checkpoints_confusion_matrix_becomes_counts() -> None:
     """Checkpoints before this version kept river's confusion matrix and its metrics per window."""
     from river import metrics  # noqa: PLC0415
 
+    from services.monitor.checkpoint import migrate  # noqa: PLC0415
     from shared.stats.rolling import _Window  # noqa: PLC0415
 
     truth, predictions, scores, times = _stream(120, seed=9)
@@ -178,7 +179,6 @@ def test_an_older_checkpoints_confusion_matrix_becomes_counts() -> None:
         term = -math.log(s) if t else -math.log(1 - s)
         fresh.add(ts, bool(t), bool(p), s, term)
         cm.update(bool(t), bool(p))
-    restored = _Window.__new__(_Window)
-    restored.__setstate__(old_state)
+    restored = migrate(_Window, old_state)
     assert restored.values() == fresh.values()
     assert restored.values()["f1"] == pytest.approx(sk.f1_score(truth, predictions))

@@ -7,9 +7,10 @@ from collections import deque
 import numpy as np
 import pytest
 
+from services.monitor.analytics.config import MonitorConfig, VersionInfo
 from services.monitor.analytics.drift_window import DriftWindows
-from services.monitor.analytics.watch import MonitorConfig, VersionInfo, VersionWatch
-from services.monitor.checkpoint import dumps, loads
+from services.monitor.analytics.version import VersionWatch
+from services.monitor.checkpoint import dumps, loads, migrate
 
 
 def test_the_windows_equal_a_deque_per_variable_however_often_they_are_read() -> None:
@@ -54,8 +55,7 @@ def test_an_older_checkpoints_deques_become_windows() -> None:
     del state["windows"], state["_references"]
     state["features"] = {"a": deque([1.0, 2.0, 3.0], maxlen=3), "b": deque([5.0], maxlen=3)}
     state["scores"] = deque([0.5, 0.25], maxlen=3)
-    watch = VersionWatch.__new__(VersionWatch)
-    watch.__setstate__(state)
+    watch = migrate(VersionWatch, state)
     assert watch.windows.values("a").tolist() == [1.0, 2.0, 3.0]
     assert watch.windows.values("b").tolist() == [5.0]
     assert watch.windows.scores().tolist() == [0.5, 0.25]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from services.cli.demo.synthetic import Scenario, SyntheticStream
-from services.monitor.analytics.watch import ModelWatch, MonitorConfig, VersionInfo
+from services.monitor.analytics.config import MonitorConfig, VersionInfo
+from services.monitor.analytics.watch import ModelWatch
 from services.monitor.checkpoint import dumps, loads
 from services.monitor.join import Joined, Scored
 from services.monitor.reorder import Reorder

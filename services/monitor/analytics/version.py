@@ -1,0 +1,359 @@
+"""The analytics of one model version: rolling error, data, prediction and concept drift.
+
+A :class:`~services.monitor.join.Scored` event (features and prediction) updates the drift windows;
+a :class:`~services.monitor.join.Joined` one (with its label) the rolling metrics and the
+concept-drift detector. Each check hands its statistic to the version's
+:class:`~services.monitor.analytics.alerts.AlertBook`, which decides whether an alert fires or
+resolves. Everything is measured against the version's own reference profile.
+
+Pure and deterministic: time is the events' own time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from services.monitor.analytics.alerts import AlertBook, Evidence
+from services.monitor.analytics.config import MonitorConfig, VersionInfo
+from services.monitor.analytics.drift_window import DriftWindows
+from services.monitor.join import Joined, Scored
+from shared.core.messages import AlertKind, DriftAlert, Severity
+from shared.stats.concept import ConceptDrift, Detection
+from shared.stats.drift import SCORE, FeatureDrift, ReferenceSet
+from shared.stats.loss import event_error
+from shared.stats.profile import DistributionProfile, ReferenceProfile
+from shared.stats.rolling import RollingMetrics
+
+PERFORMANCE_EVERY = 20
+"""Labelled events between two checks of the performance thresholds."""
+_NUMBERS = (int, float)
+LOWER_IS_BETTER = frozenset({"mse", "mae", "rmse", "log_loss"})
+CONCEPT: tuple[AlertKind, None] = ("concept_drift", None)
+
+
+@dataclass(frozen=True)
+class Retrain:
+    """Why a retrain request is due: the alert that fired, and where to train from."""
+
+    cause: DriftAlert
+    since_ts: int | None
+
+
+def _positive(info: VersionInfo) -> Any:
+    classes = info.classes or []
+    return classes[-1] if info.task == "classification" and len(classes) == 2 else None
+
+
+class VersionWatch:
+    """Metrics, drift windows, the concept detector and the alert book of one model version."""
+
+    def __init__(self, model: str, info: VersionInfo, config: MonitorConfig) -> None:
+        self.model = model
+        self.info = info
+        self.config = config
+        self.retired = False
+        positive = _positive(info)
+        reference = info.reference
+        probabilities = bool(reference and reference.score and _in_unit_interval(reference.score))
+        self.metrics = RollingMetrics(
+            info.task,
+            window=config.metrics_window,
+            period_s=config.metrics_period_s,
+            positive=positive,
+            probabilities=probabilities and positive is not None,
+        )
+        self.windows = DriftWindows(info.features, config.drift_window)
+        """Recent features and scores (the prediction, for regression) for the drift tests."""
+        self.scored = 0
+        self.labelled = 0
+        self.scored_ts = 0
+        """The latest event time observed (scored events come in event time order but for
+        stragglers): alerts are stamped with it, so their times never run backwards."""
+        self.learned_ts = 0
+        """The latest event time learned (labelled events): a concept alert is stamped with it,
+        never with the time of a late label from before the change that happened to tip the
+        detector."""
+        self._since_check = 0
+        tests = len(info.features) + (1 if reference and reference.score else 0)
+        self.alpha = config.ks_alpha(tests)
+        self._references: ReferenceSet | None = None
+        """The reference profiles, prepared once for the drift tests (on first use)."""
+        self.drift: dict[str, FeatureDrift] = {}
+        """Latest drift evidence per feature; ``"__score__"`` is the prediction's."""
+        self.alerts = AlertBook(
+            model, info.version, hysteresis=config.hysteresis, cooldown_ms=config.cooldown_ms
+        )
+        self.concept = ConceptDrift(config.detector)
+        if self.concept.binary_only and info.task != "classification":
+            raise ValueError(f"detector {config.detector!r} needs 0/1 errors: classification only")
+        self._concept_last: int | None = None
+        self.last_detection: Detection | None = None
+
+    @property
+    def firing(self) -> dict[tuple[str, str | None], DriftAlert]:
+        """The alerts firing now, by ``(kind, feature)``."""
+        return self.alerts.firing
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_references"]  # derived from the reference profile: prepared again on demand
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._references = None
+
+    # ---- data and prediction drift (no labels needed) --------------------------------------
+
+    def observe(self, event: Scored) -> list[DriftAlert]:
+        self.scored += 1
+        self.scored_ts = max(self.scored_ts, event.ts)
+        watched = event.prediction if self.info.task == "regression" else event.score
+        if isinstance(watched, _NUMBERS) and not isinstance(watched, bool):
+            self.windows.add(event.features, float(watched))
+        else:
+            self.windows.add(event.features, None)
+        self._since_check += 1
+        if self._since_check < self.config.drift_every or self.retired:
+            return []
+        self._since_check = 0
+        return self._check_drift(self.scored_ts)
+
+    def _check_drift(self, ts: int) -> list[DriftAlert]:
+        reference = self.info.reference
+        if reference is None:
+            return []
+        alerts: list[DriftAlert] = []
+        window = self.config.drift_window
+        windows = self.windows
+        tested: dict[str, np.ndarray] = {}
+        for name in windows.names:
+            values = windows.values(name)
+            if name in reference.features and values.size >= window:
+                tested[name] = values
+        scores = windows.scores()
+        if reference.score is not None and scores.size >= window:
+            tested[SCORE] = scores
+        if not tested:
+            return []
+        found = self._reference_set(reference).compare(tested)
+        score = found.pop(SCORE, None)
+        self.drift.update(found)
+        ranking = self._ranking()
+        for name in windows.names:
+            evidence = self.drift.get(name)
+            if evidence is None:
+                continue
+            alert = self._drift_alert("data_drift", name, evidence, windows.count(name), ts)
+            if alert is not None:
+                alerts.append(self._with_ranking(alert, ranking))
+        if score is not None:
+            evidence = self.drift[SCORE] = dataclasses.replace(score, feature="prediction")
+            alert = self._drift_alert("prediction_drift", None, evidence, scores.size, ts)
+            if alert is not None:
+                alerts.append(alert)
+        return alerts
+
+    def _reference_set(self, reference: ReferenceProfile) -> ReferenceSet:
+        if self._references is None:
+            profiles = dict(reference.features)
+            if reference.score is not None:
+                profiles[SCORE] = reference.score
+            self._references = ReferenceSet(profiles)
+        return self._references
+
+    def _ranking(self) -> list[str]:
+        """Features drifting now (significant and past the PSI floor), largest effect first."""
+        drifting = [
+            d
+            for name, d in self.drift.items()
+            if name != SCORE and self._drift_statistic(d) > self.config.psi_threshold
+        ]
+        drifting.sort(key=lambda d: (d.mean_shift, d.psi), reverse=True)
+        return [d.feature for d in drifting]
+
+    def _drift_statistic(self, evidence: FeatureDrift) -> float:
+        """The PSI when the KS test is significant at the budget's level, else 0."""
+        return evidence.psi if evidence.p_value < self.alpha else 0.0
+
+    def _drift_alert(
+        self, kind: AlertKind, feature: str | None, evidence: FeatureDrift, samples: int, ts: int
+    ) -> DriftAlert | None:
+        threshold = self.config.psi_threshold
+        gate = self.alerts.gate(kind, feature, threshold, min_samples=self.config.drift_window)
+        subject = f"feature {feature}" if feature else "the prediction distribution"
+        severity: Severity = "critical" if evidence.psi > 2 * threshold else "warning"
+        why = Evidence(
+            detector="psi+ks",
+            statistic=evidence.psi,
+            threshold=threshold,
+            window=samples,
+            severity=severity,
+            message=(
+                f"{subject} drifted: PSI {evidence.psi:.3f} > {threshold}, "
+                f"KS {evidence.ks:.3f} (p={evidence.p_value:.2g} < {self.alpha:.2g}), mean shift "
+                f"{evidence.mean_shift:.2f} sd, over the last {samples} events"
+            ),
+        )
+        statistic = self._drift_statistic(evidence)
+        return self.alerts.judge(
+            gate, kind, feature, statistic, samples=samples, ts=ts, evidence=why
+        )
+
+    def _with_ranking(self, alert: DriftAlert, ranking: list[str]) -> DriftAlert:
+        if alert.state != "firing" or alert.feature not in ranking:
+            return alert
+        rank = ranking.index(alert.feature) + 1
+        message = f"{alert.message}; rank {rank} of {len(ranking)} drifting: {', '.join(ranking)}"
+        return self.alerts.amend(("data_drift", alert.feature), message)
+
+    # ---- rolling error, performance and concept drift (labels) ----------------------------
+
+    def learn(self, joined: Joined) -> tuple[list[DriftAlert], Retrain | None]:
+        """Add one labelled event; return the alerts raised and, when a concept-drift or
+        performance alert fired, what a retrain request should say."""
+        self.labelled += 1
+        self.metrics.update(joined.label, joined.prediction, joined.score, ts_ms=joined.ts)
+        self.learned_ts = max(self.learned_ts, joined.ts)
+        now = self.learned_ts
+        if self.retired:
+            return [], None
+        alerts: list[DriftAlert] = []
+        fired: Retrain | None = None
+        detection = self.concept.update(
+            event_error(self.info.task, joined.label, joined.prediction), joined.ts
+        )
+        concept = self._concept_alert(detection, now)
+        if concept is not None:
+            alerts.append(concept)
+            if concept.state == "firing" and detection is not None:
+                fired = Retrain(concept, detection.since_ts)
+        performance = self._check_performance(now)
+        alerts.extend(performance)
+        breach = next((a for a in performance if a.state == "firing"), None)
+        if fired is None and breach is not None:
+            # Train after the last detected change if there was one, else on the whole window.
+            since = self.last_detection.since_ts if self.last_detection else None
+            fired = Retrain(breach, since)
+        return alerts, fired
+
+    def _concept_alert(self, detection: Detection | None, now: int) -> DriftAlert | None:
+        """The concept detector through the alert gate: its statistic is 1 from a detection
+        until the cooldown has passed without another, then 0 (so the alert resolves)."""
+        config = self.config
+        gate = self.alerts.gate(*CONCEPT, 0.5, min_samples=config.concept_min_labels, cooldown_ms=0)
+        evidence: Evidence | None = None
+        if detection is not None and self.labelled >= config.concept_min_labels:
+            self._concept_last = now
+            self.last_detection = detection
+            evidence = Evidence(
+                detector=self.concept.name,
+                statistic=detection.after,
+                threshold=detection.before,
+                window=detection.at,
+                severity="critical",
+                message=(
+                    f"error rose from {detection.before:.3g} to {detection.after:.3g} "
+                    f"({self.concept.name}); the change began at ts {detection.since_ts}, "
+                    f"detected at labelled event {detection.at}"
+                ),
+            )
+        recent = self._concept_last is not None and now - self._concept_last < config.cooldown_ms
+        value = 1.0 if evidence is not None or recent else 0.0
+        return self.alerts.judge(
+            gate, *CONCEPT, value, samples=self.labelled, ts=now, evidence=evidence
+        )
+
+    def _check_performance(self, ts: int) -> list[DriftAlert]:
+        # Every PERFORMANCE_EVERY labels: some metrics (ROC AUC) cost more to read than to update.
+        if not self.config.performance or self.labelled % PERFORMANCE_EVERY:
+            return []
+        alerts = []
+        for metric, threshold in self.config.performance.items():
+            try:
+                value = self.metrics.value(metric)
+            except KeyError:
+                continue  # a metric this task does not have (validated when the monitor starts)
+            if value is None or not math.isfinite(value):
+                continue
+            direction: Literal["above", "below"] = "above" if metric in LOWER_IS_BETTER else "below"
+            gate = self.alerts.gate(
+                "performance",
+                metric,
+                threshold,
+                min_samples=self.config.metrics_window,
+                direction=direction,
+            )
+            why = Evidence(
+                detector=f"rolling-{metric}",
+                statistic=value,
+                threshold=threshold,
+                window=self.metrics.count,
+                severity="critical",
+                message=(
+                    f"rolling {metric} {value:.4g} is {direction} its threshold {threshold} over "
+                    f"the last {self.metrics.count} labelled events"
+                ),
+            )
+            alert = self.alerts.judge(
+                gate,
+                "performance",
+                metric,
+                value,
+                samples=self.metrics.count,
+                ts=ts,
+                evidence=why,
+            )
+            if alert is not None:
+                alerts.append(alert)
+        return alerts
+
+    def retire(self, ts: int, successor: int) -> list[DriftAlert]:
+        """This version is no longer served: resolve its open alerts, raise no new ones."""
+        self.retired = True
+        return self.alerts.retire(ts, successor)
+
+    def summary(self) -> dict[str, Any]:
+        """Metrics, drift and open alerts, for `driftline status` and the metrics endpoint."""
+        top = sorted(
+            (d for n, d in self.drift.items() if n != SCORE),
+            key=lambda d: (self._drift_statistic(d) > self.config.psi_threshold, d.psi),
+            reverse=True,
+        )
+        return {
+            "version": self.info.version,
+            "retired": self.retired,
+            "scored": self.scored,
+            "labelled": self.labelled,
+            "metrics": self.metrics.values(),
+            "metrics_time_window": self.metrics.time_values(),
+            "window": self.metrics.count,
+            "drift": [
+                {
+                    "feature": d.feature,
+                    "psi": d.psi,
+                    "ks": d.ks,
+                    "p_value": d.p_value,
+                    "mean_shift": d.mean_shift,
+                    "drifting": self._drift_statistic(d) > self.config.psi_threshold,
+                }
+                for d in top[:5]
+            ],
+            "prediction_drift": (
+                None
+                if SCORE not in self.drift
+                else {"psi": self.drift[SCORE].psi, "ks": self.drift[SCORE].ks}
+            ),
+            "firing": [f"{kind}:{feature}" if feature else kind for kind, feature in self.firing],
+        }
+
+
+def _in_unit_interval(profile: DistributionProfile) -> bool:
+    return (
+        bool(profile.quantiles) and min(profile.quantiles) >= 0.0 and max(profile.quantiles) <= 1.0
+    )
