@@ -203,11 +203,11 @@ def own_work(events: int, rounds: int, records: int | None) -> None:
 
     from services.cli.demo.synthetic import Scenario, SyntheticStream  # noqa: PLC0415
     from services.monitor.analytics.config import MonitorConfig  # noqa: PLC0415
-    from services.monitor.checkpoint import PartitionState  # noqa: PLC0415
     from services.monitor.join import JoinBuffer  # noqa: PLC0415
     from services.monitor.metrics import MonitorMetrics  # noqa: PLC0415
     from services.monitor.retrain import LocalClaim  # noqa: PLC0415
     from services.monitor.service import Monitor  # noqa: PLC0415
+    from services.monitor.state import PartitionState  # noqa: PLC0415
     from shared.core.messages import Label, Prediction  # noqa: PLC0415
     from shared.core.topics import Topics  # noqa: PLC0415
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from services.cli.common import EXIT_OK
+from shared.core.clock import now_ms
 from shared.core.errors import BadMessage
 from shared.core.messages import DriftAlert
 from shared.core.settings import Settings
@@ -139,7 +139,7 @@ def collect_status(settings: Settings, model: str | None, recent: int) -> dict[s
                     "recent_alerts": [json.loads(a.encode()) for a in mine[-recent:]],
                 }
             )
-        out["generated_at"] = int(time.time() * 1000)
+        out["generated_at"] = now_ms()
         return out
     finally:
         client.close()

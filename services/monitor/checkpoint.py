@@ -1,335 +1,209 @@
-"""The monitor's checkpoints in Redis: what makes a restart or a rebalance lose nothing.
+"""The monitor's checkpoint protocol: what makes a restart or a rebalance lose nothing.
 
-Per partition, the join buffer and the next input offset of each of its input topics; per set of
-partitions, the analytics (metrics, drift windows, detectors, gates). One checkpoint writes all of
-them in a single MULTI/EXEC, so a restored monitor resumes from a consistent cut: it seeks to the
-saved offsets and replays only what came after, counting nothing twice.
+Every ``interval_s`` (:class:`Pacer`), on a rebalance and on a stop, :meth:`Checkpointer.save`:
 
-The state holds river's detectors and metrics, so it is pickled. Checkpoints written by earlier
-driftline code are read through the shims at the end of this module (:func:`migrate`). Unpickling runs code, so
-:func:`loads` only resolves classes from an allow-list of modules (driftline's, river's, numpy's and
-the standard containers): bytes planted in Redis cannot name ``os.system``. Restrict who may write
-the monitor's keys with Redis ACLs all the same (README, Security).
+1. flushes the producer and checks every send since the last checkpoint: if one failed, no
+   checkpoint is written, and a restarted monitor replays and sends it again;
+2. writes the state (each partition's join buffer and input offsets; the analytics and the
+   events the reorder holds) to Redis in one MULTI/EXEC, a consistent cut;
+3. commits the same offsets to Kafka, except inside a rebalance callback (it runs on
+   kafka-python's I/O thread, which cannot block on a commit): Redis holds the offsets that
+   count, Kafka's copy shows lag and seeds a reset;
+4. schedules the next one, later after a slow one.
+
+:meth:`Checkpointer.assign` restores a new partition's join buffer and seeks to its saved offsets,
+then the analytics saved for exactly the partitions now owned; :meth:`Checkpointer.revoke` saves
+before the partitions leave. A restarted monitor replays from the saved offsets: counts and metrics
+come out as if it never stopped, and outputs sent after the last checkpoint are sent again with
+the same ids, which readers deduplicate.
+
+How often: a checkpoint rewrites the whole state, so its cost grows with the events it holds (on a
+backfill, with hundreds of thousands of labels waiting for their predictions, one took half a
+second, and at a fixed 5 s interval the monitor stood still a tenth of the time). The pause after
+a checkpoint is therefore at least ``ratio`` times what it cost, which keeps checkpoints to at
+most ``1 / (ratio + 1)`` of the monitor's time (a restart replays a little more in exchange).
+
+>>> pacer = Pacer(interval_s=5.0, ratio=20.0)
+>>> pacer.done(started=100.0, finished=100.1)  # 0.1 s: the usual 5 s pause
+105.1
+>>> pacer.done(started=200.0, finished=200.5)  # 0.5 s: a 10 s pause
+210.5
+>>> pacer.due(210.4), pacer.due(210.5)
+(False, True)
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import io
-import pickle
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from operator import itemgetter
-from typing import Any
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from services.monitor.analytics.alerts import AlertBook
-from services.monitor.analytics.config import MonitorConfig
-from services.monitor.analytics.drift_window import DriftWindows
-from services.monitor.analytics.version import CONCEPT, VersionWatch
-from services.monitor.analytics.watch import ModelWatch
+from services.monitor.analytics.config import MonitorConfig, VersionInfo
 from services.monitor.join import JoinBuffer
 from services.monitor.reorder import Reorder
-from services.monitor.retrain import LocalClaim
-from shared.core.errors import ConfigError
-from shared.io.keys import RedisKeys
-from shared.io.redis import Redis, redis_errors
-from shared.stats.rolling import _Window
-
-ALLOWED_MODULES = (
-    "shared",
-    "services.monitor",
-    "river",
-    "numpy",
-    "collections",
-    "datetime",
-    "copyreg",
-    "msgspec",
+from services.monitor.retrain import RetrainClaim
+from services.monitor.state import MonitorState, MonitorStateStore, PartitionState
+from shared.core.clock import monotonic_ms
+from shared.core.errors import KafkaError
+from shared.io.kafka import (
+    FutureRecordMetadata,
+    KafkaConsumer,
+    KafkaProducer,
+    OffsetAndMetadata,
+    TopicPartition,
+    kafka_errors,
 )
-ALLOWED_BUILTINS = frozenset(
-    {
-        "set",
-        "frozenset",
-        "dict",
-        "list",
-        "tuple",
-        "int",
-        "float",
-        "str",
-        "bytes",
-        "bool",
-        "slice",
-        "complex",
-        "bytearray",
-        "range",
-        "object",
-    }
-)
-ALLOWED_EXTRA = frozenset({("functools", "partial")})
 
-
-def _allowed_module(module: str) -> bool:
-    return any(module == root or module.startswith(root + ".") for root in ALLOWED_MODULES)
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        refused = pickle.UnpicklingError(
-            f"monitor state names {module}.{name}, which is not allowed"
-        )
-        if module == "builtins":
-            if name in ALLOWED_BUILTINS:
-                return super().find_class(module, name)
-            raise refused
-        if (module, name) in ALLOWED_EXTRA:
-            return super().find_class(module, name)
-        # A dotted name could walk from an allowed module to anything it imported (os.system).
-        if "." in name or not _allowed_module(module):
-            raise refused
-        module, name, old = _current(module, name)
-        found = super().find_class(module, name)
-        if not _allowed_module(getattr(found, "__module__", None) or module):
-            raise refused
-        return _legacy(found) if old and found in _MIGRATIONS else found
-
-
-def dumps(value: object) -> bytes:
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def loads(data: bytes) -> Any:
-    """Unpickle ``data``, refusing any class outside :data:`ALLOWED_MODULES`.
-
-    >>> loads(dumps({"a": [1, 2]}))
-    {'a': [1, 2]}
-    >>> import os
-    >>> loads(dumps(os.getcwd))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    _pickle.UnpicklingError: monitor state names posix.getcwd, which is not allowed
-    """
-    return _RestrictedUnpickler(io.BytesIO(data)).load()
+log = logging.getLogger(__name__)
 
 
 @dataclass
-class PartitionState:
-    """One partition's join buffer and the next offset to read of each input topic."""
+class Pacer:
+    """When the next checkpoint is due: every ``interval_s``, or less often when they are slow."""
 
-    join: JoinBuffer
-    offsets: dict[str, int]
+    interval_s: float
+    ratio: float = 20.0
+    next_at: float = 0.0
+    """Monotonic time from which the next checkpoint is due."""
+    pause_s: float = 0.0
+    """The pause before the next checkpoint: ``interval_s``, or longer after a slow one."""
+
+    def __post_init__(self) -> None:
+        if self.interval_s <= 0 or self.ratio <= 0:
+            raise ValueError(
+                f"interval_s and ratio must be > 0, got {self.interval_s}, {self.ratio}"
+            )
+
+    def start(self, now: float) -> None:
+        """The first checkpoint is due one interval from ``now``."""
+        self.pause_s = self.interval_s
+        self.next_at = now + self.pause_s
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def done(self, started: float, finished: float) -> float:
+        """A checkpoint ran from ``started`` to ``finished``: schedule the next; return when."""
+        self.pause_s = max(self.interval_s, self.ratio * (finished - started))
+        self.next_at = finished + self.pause_s
+        return self.next_at
 
 
-class MonitorStateStore:
-    """Saves and restores one model's monitor checkpoints."""
+@dataclass
+class Sends:
+    """Sends in flight since the last checkpoint."""
 
-    def __init__(self, client: Redis, keys: RedisKeys, model: str) -> None:
-        self._client = client
-        self._keys = keys
-        self._model = model
+    futures: list[FutureRecordMetadata] = field(default_factory=list)
 
-    def save(
+
+@dataclass(frozen=True)
+class Saved:
+    """What a checkpoint wrote, and how long it took."""
+
+    bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What :meth:`Checkpointer.assign` found for the partitions now owned."""
+
+    partitions: list[int]
+    analytics: bool
+    """Whether the analytics were restored (saved for exactly these partitions, same settings)."""
+
+
+class Checkpointer:
+    """Saves and restores one monitor's state, in the steps the module docstring lists."""
+
+    def __init__(
         self,
-        partitions: dict[int, PartitionState],
-        analytics: tuple[ModelWatch, Reorder] | None,
-    ) -> int:
-        """Write every partition's state and the analytics atomically; return the bytes written."""
-        pipe = self._client.pipeline(transaction=True)
-        written = 0
-        for partition, state in partitions.items():
-            data = dumps(state)
-            written += len(data)
-            pipe.set(self._keys.monitor_join(self._model, partition), data)
-        if analytics is not None and partitions:
-            data = dumps(analytics)
-            written += len(data)
-            pipe.set(self._keys.monitor_analytics(self._model, list(partitions)), data)
-        with redis_errors("saving the monitor's checkpoint"):
-            pipe.execute()
-        return written
+        *,
+        model: str,
+        store: MonitorStateStore,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        pacer: Pacer,
+        config: MonitorConfig,
+        describe: Callable[[int], VersionInfo],
+        claim: RetrainClaim,
+        label_window_ms: int,
+        max_pending: int,
+    ) -> None:
+        self.model = model
+        self._store = store
+        self._consumer = consumer
+        self._producer = producer
+        self.pacer = pacer
+        self._config = config
+        self._describe = describe
+        self._claim = claim
+        self._label_window_ms = label_window_ms
+        self._max_pending = max_pending
 
-    def load_partition(self, partition: int) -> PartitionState | None:
-        with redis_errors("reading the monitor's checkpoint"):
-            data = self._client.get(self._keys.monitor_join(self._model, partition))
-        if data is None:
-            return None
-        with self._readable(f"partition {partition}"):
-            state: PartitionState = _expect(loads(data), PartitionState)  # type: ignore[arg-type]
-        return state
+    def due(self) -> bool:
+        return self.pacer.due(time.monotonic())
 
-    def load_analytics(self, partitions: list[int]) -> tuple[ModelWatch, Reorder] | None:
-        """The analytics and the events they still hold, saved for exactly ``partitions``."""
-        with redis_errors("reading the monitor's checkpoint"):
-            data = self._client.get(self._keys.monitor_analytics(self._model, partitions))
-        if data is None:
-            return None
-        with self._readable("analytics"):
-            found = loads(data)  # type: ignore[arg-type]
-            if not (isinstance(found, tuple) and len(found) == 2):
-                raise pickle.UnpicklingError("the analytics checkpoint is not (watch, reorder)")
-            return _expect(found[0], ModelWatch), _expect(found[1], Reorder)
+    def save(self, state: MonitorState, sends: Sends, *, commit: bool = True) -> Saved:
+        """Steps 1 to 4 of a checkpoint (the caller has handed its last outputs to the producer)."""
+        started = time.monotonic()
+        # 1. Everything sent since the last checkpoint is delivered, or nothing is saved.
+        with kafka_errors("flushing the monitor's outputs"):
+            self._producer.flush()
+        failed = [future.exception for future in sends.futures if future.failed()]
+        sends.futures.clear()
+        if failed:
+            raise KafkaError(
+                f"{len(failed)} sends failed ({failed[0]}); restart the monitor to replay them"
+            )
+        # 2. State and input offsets, in one Redis transaction.
+        analytics = None if state.watch is None else (state.watch, state.reorder)
+        written = self._store.save(state.partitions, analytics)
+        # 3. The same offsets to Kafka, outside rebalance callbacks.
+        offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for partition, owned in state.partitions.items()
+            for topic, offset in owned.offsets.items()
+        }
+        if offsets and commit:
+            try:
+                with kafka_errors("committing the monitor's offsets"):
+                    self._consumer.commit(offsets=offsets)
+            except KafkaError as exc:
+                log.warning("offset commit failed (%s); the checkpoint in Redis stands", exc)
+        # 4. The next one.
+        finished = time.monotonic()
+        self.pacer.done(started, finished)
+        return Saved(written, finished - started)
 
-    @contextlib.contextmanager
-    def _readable(self, what: str) -> Iterator[None]:
-        """A checkpoint that cannot be restored stops the monitor, saying how to start afresh:
-        resuming without it would skip or recount events."""
-        try:
-            yield
-        except Exception as exc:
-            raise ConfigError(
-                f"the {self._model} monitor's checkpoint ({what}) in Redis cannot be restored "
-                f"({type(exc).__name__}: {exc}); it may come from another driftline version. "
-                f"Start afresh with `driftline monitor --model {self._model} --reset` (counts, "
-                "metrics and detectors restart from zero)"
-            ) from exc
+    def assign(self, state: MonitorState, assigned: list[TopicPartition]) -> Restored:
+        """Restore what was saved for newly assigned partitions, and seek to its offsets."""
+        new = sorted({tp.partition for tp in assigned} - set(state.partitions))
+        for partition in new:
+            saved = self._store.load_partition(partition)
+            if saved is None:
+                saved = PartitionState(JoinBuffer(self._label_window_ms, self._max_pending), {})
+            else:
+                saved.join.window_ms = self._label_window_ms
+                saved.join.max_pending = self._max_pending
+            state.partitions[partition] = saved
+        for tp in assigned:
+            offset = state.partitions[tp.partition].offsets.get(tp.topic)
+            if offset is not None:
+                self._consumer.seek(tp, offset)
+        analytics = self._store.load_analytics(sorted(state.partitions))
+        if analytics is not None and analytics[0].config == self._config:
+            state.watch, state.reorder = analytics
+            state.watch.attach(self._describe, self._claim)
+        elif analytics is not None:
+            log.warning("monitor settings changed since the checkpoint: analytics start afresh")
+            state.watch, state.reorder = None, Reorder()
+        state.reorder.assign(set(state.partitions), monotonic_ms())
+        return Restored(sorted(state.partitions), analytics is not None)
 
-    def clear(self) -> int:
-        """Delete this model's checkpoints (``driftline monitor --reset``); return how many."""
-        pattern = self._keys.monitor_checkpoints(self._model)
-        with redis_errors("deleting the monitor's checkpoints"):
-            names = list(self._client.scan_iter(match=pattern))
-            return int(self._client.delete(*names)) if names else 0
-
-
-def _expect(value: Any, kind: type) -> Any:
-    if not isinstance(value, kind):
-        raise pickle.UnpicklingError(f"expected a {kind.__name__}, found {type(value).__name__}")
-    return value
-
-
-# ---- checkpoints written by earlier driftline code ---------------------------------------------
-#
-# Until the monitor's modules moved into services/monitor/, its checkpoints named classes in
-# shared.*; some formats also changed since. An old checkpoint is read through these shims, so
-# the domain classes know only their current state: each shim names where a class lives now, and
-# for the classes whose fields changed, how the old fields become the new ones.
-
-_MOVED = {
-    "shared.monitoring": "services.monitor.analytics.watch",
-    "shared.monitor_state": "services.monitor.checkpoint",
-    "shared.join": "services.monitor.join",
-    "shared.reorder": "services.monitor.reorder",
-    "shared.drift_window": "services.monitor.analytics.drift_window",
-    "shared.rolling": "shared.stats.rolling",
-    "shared.concept": "shared.stats.concept",
-    "shared.alert_gate": "shared.stats.alert_gate",
-    "shared.profile": "shared.stats.profile",
-    "shared.drift": "shared.stats.drift",
-    "shared.messages": "shared.core.messages",
-}
-"""Old module -> the module it became."""
-
-_CLASS_MOVED = {
-    ("services.monitor.analytics.watch", "VersionWatch"): "services.monitor.analytics.version",
-    ("services.monitor.analytics.watch", "MonitorConfig"): "services.monitor.analytics.config",
-    ("services.monitor.analytics.watch", "VersionInfo"): "services.monitor.analytics.config",
-    ("services.monitor.analytics.watch", "Retrain"): "services.monitor.analytics.version",
-}
-"""Classes that left the module they moved to with it."""
-
-
-def _old_version_watch(state: dict[str, Any]) -> dict[str, Any]:
-    state.pop("_sorted", None)  # what older checkpoints cached instead
-    if "features" in state:  # older checkpoints kept a deque per variable
-        features, scores = state.pop("features"), state.pop("scores")
-        windows = DriftWindows(features, state["config"].drift_window)
-        windows.restore(features, scores)
-        state["windows"] = windows
-    state.setdefault("scored_ts", 0)  # older checkpoints stamped alerts with each event's time
-    state.setdefault("learned_ts", state.get("_concept_last") or 0)
-    if "alerts" not in state:  # gates and firing alerts lived on the version before the book
-        config: MonitorConfig = state["config"]
-        book = AlertBook(
-            state["model"],
-            state["info"].version,
-            hysteresis=config.hysteresis,
-            cooldown_ms=config.cooldown_ms,
-        )
-        book.gates = state.pop("_gates")
-        book.firing = state.pop("firing")
-        book.episodes = state.pop("_episodes")
-        if CONCEPT in book.firing:  # concept drift had no gate: give it one that is firing
-            gate = book.gate(*CONCEPT, 0.5, min_samples=config.concept_min_labels, cooldown_ms=0)
-            gate.update(1.0, samples=config.concept_min_labels, ts_ms=0)
-        state["alerts"] = book
-    return state
-
-
-def _old_model_watch(state: dict[str, Any]) -> dict[str, Any]:
-    if "claim" not in state:  # the outstanding request was a field before the claim
-        claim = LocalClaim(state["config"].retrain_timeout_ms)
-        outstanding = state.pop("outstanding", None)
-        if outstanding is not None:
-            claim.try_claim(*outstanding)
-        state["claim"] = claim
-    return state
-
-
-def _old_window(state: dict[str, Any]) -> dict[str, Any]:
-    if "_cm" in state:  # older checkpoints updated river's confusion matrix per event
-        cm, metrics_ = state.pop("_cm"), state.pop("metrics")
-        state["names"] = list(metrics_)
-        state["_kinds"] = {n: type(m) for n, m in metrics_.items() if n != "log_loss"}
-        state["_pairs"] = (
-            None if cm is None else dict(Counter((y, p) for _, y, p, _ in state["events"]))
-        )
-        state["metrics"] = (
-            {} if cm is not None else {n: m for n, m in metrics_.items() if n != "log_loss"}
-        )
-        state["_read"] = None
-    return state
-
-
-def _old_reorder(state: dict[str, Any]) -> dict[str, Any]:
-    if "_heap" in state:  # older checkpoints held a heap of (ts, arrival, item)
-        heap = state.pop("_heap")
-        del state["_arrival"]
-        state["_held"] = [(ts, item) for ts, _, item in sorted(heap, key=itemgetter(0, 1))]
-    if "_held" in state:  # then a list in arrival order, sorted at each release
-        held = sorted(state.pop("_held"), key=itemgetter(0))
-        state.update(_new=[], _runs=[held] if held else [], _size=len(held))
-    return state
-
-
-_MIGRATIONS: dict[type[Any], Callable[[dict[str, Any]], dict[str, Any]]] = {
-    VersionWatch: _old_version_watch,
-    ModelWatch: _old_model_watch,
-    _Window: _old_window,
-    Reorder: _old_reorder,
-}
-"""Classes whose fields changed: how an old checkpoint's fields become today's."""
-
-
-def migrate(cls: type[Any], state: dict[str, Any]) -> Any:
-    """An instance of ``cls`` from the state an old checkpoint saved for it."""
-    restored = object.__new__(cls)
-    state = _MIGRATIONS[cls](dict(state))
-    setstate = getattr(cls, "__setstate__", None)
-    if setstate is not None:
-        setstate(restored, state)
-    else:
-        restored.__dict__.update(state)
-    return restored
-
-
-@functools.cache
-def _legacy(cls: type[Any]) -> type[Any]:
-    """A stand-in that an old pickle builds, and that becomes ``cls`` once its state is read."""
-
-    class Old(cls):  # type: ignore[misc]
-        def __setstate__(self, state: dict[str, Any]) -> None:
-            current = migrate(cls, state)
-            self.__class__ = cls
-            self.__dict__.clear()
-            self.__dict__.update(current.__dict__)
-
-    Old.__name__ = Old.__qualname__ = f"Old{cls.__name__}"
-    return Old
-
-
-def _current(module: str, name: str) -> tuple[str, str, bool]:
-    """Where ``module.name`` of an old checkpoint lives now, and whether it was renamed."""
-    moved = _MOVED.get(module)
-    if moved is None:
-        return module, name, False
-    return _CLASS_MOVED.get((moved, name), moved), name, True
+    def revoke(self, state: MonitorState, lost: set[int]) -> None:
+        """The lost partitions' state leaves this monitor (saved first by the caller)."""
+        for partition in lost:
+            del state.partitions[partition]
+        state.reorder.forget(lost)

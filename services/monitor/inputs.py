@@ -1,4 +1,4 @@
-"""Event-time alignment of the monitor's two inputs on each partition: predictions and labels.
+"""The monitor's two inputs, read in step by event time on each partition: predictions and labels.
 
 Replaying history (a backfill, or a monitor catching up after an outage) both topics hold a
 backlog, and a consumer reads each as fast as its fetches come. Labels are small records, so a
@@ -13,38 +13,55 @@ ahead of what the other topic's partition has delivered, as long as that other o
 to catch up with (at least ``min_backlog`` records unread, or not known yet) and the partition
 already holds ``min_pending`` events in memory (below that, reading ahead costs little, and
 pausing would cost a fetch round trip per few records on a sparse stream). A live stream, whose
-backlogs are a poll or less, is never held. At most one of a pair is held at a time, so the other
-always moves; the held one is released when the other comes within ``slack_ms`` of it or runs out
-of backlog, and swapped with the other when that one gets more than ``slack_ms`` past it.
+backlogs are a poll or less, is never paused. At most one of a pair is paused at a time, so the
+other always moves; the paused one is resumed when the other comes within ``slack_ms`` of it or
+runs out of backlog, and swapped with the other when that one gets more than ``slack_ms`` past it.
 
 >>> align = Alignment(("predictions", "labels"), slack_ms=1_000, min_backlog=100, min_pending=50)
 >>> unknown, lots, many_pending = (lambda: None), (lambda: 5_000), (lambda partition: 80)
->>> align.hold("labels", 0, ts=5_000, pending=10, other_backlog=unknown)  # little in memory
+>>> align.pause("labels", 0, ts=5_000, pending=10, other_backlog=unknown)  # little in memory
 False
->>> align.hold("labels", 0, ts=5_000, pending=80, other_backlog=unknown)  # no prediction read yet
+>>> align.pause("labels", 0, ts=5_000, pending=80, other_backlog=unknown)  # no prediction read yet
 True
->>> align.hold("predictions", 0, ts=3_000, pending=80, other_backlog=unknown)
+>>> align.pause("predictions", 0, ts=3_000, pending=80, other_backlog=unknown)
 False
 >>> align.seen("predictions", 0, 3_000)
->>> align.releasable(lambda topic, partition: 5_000, many_pending)  # 2 s behind the held label
+>>> align.resumable(lambda topic, partition: 5_000, many_pending)  # 2 s behind the paused label
 []
 >>> align.seen("predictions", 0, 4_200)
->>> align.releasable(lambda topic, partition: 5_000, many_pending)  # within 1 s of it
+>>> align.resumable(lambda topic, partition: 5_000, many_pending)  # within 1 s of it
 [('labels', 0)]
->>> align.hold("labels", 0, ts=9_000, pending=80, other_backlog=lots)  # ahead again: held
+>>> align.pause("labels", 0, ts=9_000, pending=80, other_backlog=lots)  # ahead again: paused
 True
->>> align.hold("predictions", 0, ts=10_500, pending=80, other_backlog=lots)  # past it: they swap
+>>> align.pause("predictions", 0, ts=10_500, pending=80, other_backlog=lots)  # past it: they swap
 True
->>> align.releasable(lambda topic, partition: 5_000, many_pending), sorted(align.held)
+>>> align.resumable(lambda topic, partition: 5_000, many_pending), sorted(align.paused)
 ([('labels', 0)], [('predictions', 0)])
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import logging
+from collections.abc import Callable, Container, Iterable
+
+from services.monitor.reorder import Reorder
+from shared.io.kafka import (
+    ConsumerRecord,
+    KafkaConsumer,
+    TopicPartition,
+    has_unread,
+    kafka_errors,
+    restore_parked_records,
+    unread,
+)
+
+log = logging.getLogger(__name__)
 
 Key = tuple[str, int]
 _NEVER = -(2**62)
+BACKLOG_CHECK_MS = 250
+"""How often the partitions' unread backlogs are looked at (:meth:`PacedInputs.mark_backlogs`)."""
 
 
 class Alignment:
@@ -59,9 +76,9 @@ class Alignment:
         self.min_pending = min_pending
         self._marks: dict[Key, int] = {}
         """Latest event time delivered per (topic, partition)."""
-        self.held: dict[Key, int] = {}
-        """Held (topic, partition) -> event time of its first record left unread."""
-        self._released: list[Key] = []
+        self.paused: dict[Key, int] = {}
+        """Paused (topic, partition) -> event time of its first record left unread."""
+        self._swapped: list[Key] = []
 
     def _other(self, topic: str) -> str:
         first, second = self.topics
@@ -73,7 +90,7 @@ class Alignment:
         if ts > self._marks.get(key, _NEVER):
             self._marks[key] = ts
 
-    def hold(
+    def pause(
         self,
         topic: str,
         partition: int,
@@ -81,38 +98,39 @@ class Alignment:
         pending: int,
         other_backlog: Callable[[], int | None],
     ) -> bool:
-        """Whether to leave this record (and what follows it) unread for now; if so it is held.
-        ``pending``: events of this partition waiting in memory for their other half; below
-        ``min_pending`` nothing is held. ``other_backlog``: the other topic's unread records on
+        """Whether to leave this record (and what follows it) unread for now; if so the topic's
+        partition is paused. ``pending``: events of this partition waiting in memory for their
+        other half; below ``min_pending`` nothing is paused. ``other_backlog``: the other topic's unread records on
         this partition (None: unknown), asked only for a record that is ahead.
 
-        When the other topic is held at an event time more than ``slack_ms`` before this record,
-        the two swap: the other is released (:meth:`releasable` says so) and this one held."""
+        When the other topic is paused at an event time more than ``slack_ms`` before this
+        record, the two swap: the other is resumed (:meth:`resumable` says so) and this one
+        paused."""
         if pending < self.min_pending:
             return False
         other = (self._other(topic), partition)
-        held_other = self.held.get(other)
-        frontier = held_other if held_other is not None else self._marks.get(other, _NEVER)
+        paused_other = self.paused.get(other)
+        frontier = paused_other if paused_other is not None else self._marks.get(other, _NEVER)
         if ts <= frontier + self.slack_ms:
             return False
-        if held_other is None:
+        if paused_other is None:
             left = other_backlog()
             if left is not None and left < self.min_backlog:
                 return False
         else:
-            del self.held[other]
-            self._released.append(other)
-        self.held[(topic, partition)] = ts
+            del self.paused[other]
+            self._swapped.append(other)
+        self.paused[(topic, partition)] = ts
         return True
 
-    def releasable(
+    def resumable(
         self, backlog: Callable[[str, int], int | None], pending: Callable[[int], int]
     ) -> list[Key]:
-        """The held ones that may be read again (each is then no longer held): swapped out by
-        :meth:`hold`, or the other topic came within ``slack_ms`` of them, or has next to nothing
-        left to read, or the partition's pending events fell to half of ``min_pending``."""
-        out, self._released = self._released, []
-        for (topic, partition), ts in list(self.held.items()):
+        """The paused ones that may be read again (each is then no longer paused): swapped out
+        by :meth:`pause`, or the other topic came within ``slack_ms`` of them, or has next to
+        nothing left to read, or the partition's pending events fell to half of ``min_pending``."""
+        out, self._swapped = self._swapped, []
+        for (topic, partition), ts in list(self.paused.items()):
             other = self._other(topic)
             if (
                 self._marks.get((other, partition), _NEVER) + self.slack_ms < ts
@@ -121,12 +139,98 @@ class Alignment:
                 left = backlog(other, partition)
                 if left is None or left >= self.min_backlog:
                     continue
-            del self.held[(topic, partition)]
+            del self.paused[(topic, partition)]
             out.append((topic, partition))
         return out
 
     def forget(self, partitions: set[int]) -> None:
-        """Revoked partitions: their next owner starts unheld."""
-        for table in (self._marks, self.held):
+        """Revoked partitions: their next owner starts unpaused."""
+        for table in (self._marks, self.paused):
             for key in [key for key in table if key[1] in partitions]:
                 del table[key]
+
+
+class PacedInputs:
+    """The monitor's consumer of its two inputs, paced by an :class:`Alignment`.
+
+    It pauses a topic's partition that is ahead of the other in event time, keeps the records a
+    poll had already handed over for it (they are processed first when it resumes), resumes it
+    when the other has caught up, and puts back in line what kafka-python parked meanwhile. It
+    also tells the reorder which partitions still have records unread, however quiet they look.
+    """
+
+    def __init__(self, consumer: KafkaConsumer, align: Alignment) -> None:
+        self._consumer = consumer
+        self.align = align
+        self._handed: dict[Key, list[ConsumerRecord]] = {}
+        """Records of a paused topic partition that a poll had already handed over."""
+        self._next_backlog_check = 0
+
+    @property
+    def paused(self) -> list[Key]:
+        return sorted(self.align.paused)
+
+    def before_poll(self) -> None:
+        restore_parked_records(self._consumer)  # for partitions resumed since the last poll
+
+    def other_backlog(self, tp: TopicPartition) -> Callable[[], int | None]:
+        """The other input's unread records on ``tp``'s partition, asked at most once per batch:
+        a live stream whose labels come hours later asks for every prediction, the client's
+        position() costs ~20 µs, and the position cannot move before the next poll (the high
+        watermark may, by a fetch's worth)."""
+        first, second = self.align.topics
+        other = TopicPartition(second if tp.topic == first else first, tp.partition)
+        return functools.cache(lambda: unread(self._consumer, other))
+
+    def pause(self, tp: TopicPartition, rest: list[ConsumerRecord]) -> None:
+        """Leave ``rest`` (already handed over by a poll) for when ``tp`` resumes."""
+        self._handed[(tp.topic, tp.partition)] = rest
+        with kafka_errors(f"pausing {tp.topic} [{tp.partition}]"):
+            self._consumer.pause(tp)
+        log.debug(
+            "%s [%d] paused at offset %d: ahead of the other input in event time",
+            tp.topic,
+            tp.partition,
+            rest[0].offset,
+        )
+
+    def resume_caught_up(
+        self, pending: Callable[[int], int], owned: Container[int]
+    ) -> list[tuple[TopicPartition, list[ConsumerRecord]]]:
+        """Resume each paused partition whose other input has caught up; return it with the
+        records it had been handed (to process before anything a later poll hands over)."""
+
+        def backlog(topic: str, partition: int) -> int | None:
+            return unread(self._consumer, TopicPartition(topic, partition))
+
+        resumed = []
+        for topic, partition in self.align.resumable(backlog, pending):
+            rest = self._handed.pop((topic, partition), [])
+            if partition not in owned:
+                continue  # revoked: its next owner reads from the checkpoint's offsets
+            tp = TopicPartition(topic, partition)
+            with kafka_errors(f"resuming {topic} [{partition}]"):
+                self._consumer.resume(tp)
+            resumed.append((tp, rest))
+        return resumed
+
+    def mark_backlogs(self, partitions: Iterable[int], reorder: Reorder, now: int) -> None:
+        """Partitions with records still unread hold the reorder's watermark, however quiet.
+
+        A partition idles after ``Reorder.idle_ms`` (2 s) without news: checking a few times a
+        second is enough, and keeps position() lookups off every poll."""
+        if now < self._next_backlog_check:
+            return
+        self._next_backlog_check = now + BACKLOG_CHECK_MS
+        for partition in partitions:
+            if any(
+                has_unread(self._consumer, TopicPartition(topic, partition))
+                for topic in self.align.topics
+            ):
+                reorder.busy(partition, now)
+
+    def forget(self, partitions: set[int]) -> None:
+        """Revoked partitions: a new assignment starts unpaused, with nothing handed over."""
+        self.align.forget(partitions)
+        for key in [key for key in self._handed if key[1] in partitions]:
+            del self._handed[key]

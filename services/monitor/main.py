@@ -50,6 +50,7 @@ floor with)."""
 
 if TYPE_CHECKING:
     from services.monitor.analytics.config import MonitorConfig
+    from services.monitor.status import MonitorStatus
 
 # The analytics import river (and, through it, scikit-learn): seconds of start-up that every
 # other `driftline` command should not pay. They are imported when the monitor runs.
@@ -180,10 +181,10 @@ def run(
 ) -> int:
     """Run a monitor for ``model`` until stopped; return the exit code."""
     from services.monitor.analytics.config import VersionInfo  # noqa: PLC0415
-    from services.monitor.checkpoint import MonitorStateStore  # noqa: PLC0415
     from services.monitor.metrics import MonitorMetrics  # noqa: PLC0415
     from services.monitor.retrain import SharedClaim  # noqa: PLC0415
     from services.monitor.service import Monitor  # noqa: PLC0415
+    from services.monitor.state import MonitorStateStore  # noqa: PLC0415
 
     config = monitor_config(settings)
     endpoints = Infra(settings).endpoints()
@@ -214,9 +215,9 @@ def run(
 
     status = StatusPublisher(client, keys.monitor_status(model, ids.member), "monitor")
 
-    def publish_status(current: dict[str, Any]) -> None:
+    def publish_status(current: MonitorStatus) -> None:
         # Published at each checkpoint, which slow ones space out (services.monitor.pacing).
-        status.publish(current, ttl_s=max(current["checkpoint_every_s"] * 3, 30))
+        status.publish(current, ttl_s=max(current.checkpoint_every_s * 3, 30))
 
     monitor = Monitor(
         model=model,

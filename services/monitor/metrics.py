@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.monitor.join import COUNTS
+from services.monitor.status import MonitorStatus
 
 
 @dataclass(frozen=True)
@@ -98,31 +98,30 @@ class MonitorMetrics:
             ),
         )
 
-    def publish(self, status: dict[str, Any]) -> None:
+    def publish(self, status: MonitorStatus) -> None:
         """Set the gauges from a status snapshot (:meth:`Monitor.status`)."""
         m = self.model
-        for outcome, value in status["join"].items():
+        for outcome, value in status.join.items():
             self.join.labels(m, outcome).set(value)
-        self.pending.labels(m).set(status["pending"])
-        if status["label_coverage"] is not None:
-            self.coverage.labels(m).set(status["label_coverage"])
-        for quantile, value in status["join_lag_s"].items():
-            if value is not None:
-                self.join_lag.labels(m, quantile).set(value)
-        for version in status["versions"]:
-            v = str(version["version"])
+        self.pending.labels(m).set(status.pending)
+        if status.label_coverage is not None:
+            self.coverage.labels(m).set(status.label_coverage)
+        for quantile, lag in (("0.5", status.join_lag_s.p50), ("0.99", status.join_lag_s.p99)):
+            if lag is not None:
+                self.join_lag.labels(m, quantile).set(lag)
+        for version in status.versions:
+            v = str(version.version)
             for window, values in (
-                ("count", version["metrics"]),
-                ("time", version["metrics_time_window"]),
+                ("count", version.metrics),
+                ("time", version.metrics_time_window),
             ):
-                for name, value in values.items():
-                    if value is not None:
-                        self.metric.labels(m, v, name, window).set(value)
-            for drift in version["drift"]:
+                for name, figure in values.items():
+                    if figure is not None:
+                        self.metric.labels(m, v, name, window).set(figure)
+            for drift in version.drift:
                 for statistic in ("psi", "ks", "p_value", "mean_shift"):
-                    self.drift.labels(m, v, drift["feature"], statistic).set(drift[statistic])
-            if version["prediction_drift"]:
-                for statistic in ("psi", "ks"):
-                    self.drift.labels(m, v, "__score__", statistic).set(
-                        version["prediction_drift"][statistic]
-                    )
+                    self.drift.labels(m, v, drift.feature, statistic).set(getattr(drift, statistic))
+            score = version.prediction_drift
+            if score is not None:
+                self.drift.labels(m, v, "__score__", "psi").set(score.psi)
+                self.drift.labels(m, v, "__score__", "ks").set(score.ks)

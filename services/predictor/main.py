@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 import uuid
 
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
 from services.predictor.watcher import ModelWatcher
+from shared.core.clock import now_ms
 from shared.core.errors import ArtifactRejected
 from shared.core.messages import DriftAlert
 from shared.core.settings import Settings
@@ -115,7 +115,7 @@ def run(
         kind = "was refused" if isinstance(exc, ArtifactRejected) else "failed to load"
         alert = DriftAlert(
             alert_id=uuid.uuid4().hex,
-            ts=int(time.time() * 1000),
+            ts=now_ms(),
             model=model,
             version=version,
             kind="model_load",

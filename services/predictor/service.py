@@ -34,6 +34,7 @@ from shared.io.kafka import (
     OffsetAndMetadata,
     TopicPartition,
     kafka_errors,
+    record_value,
 )
 from shared.models.serving import ServingModel, to_rows
 
@@ -66,12 +67,9 @@ def handle(
     sources: list[ConsumerRecord] = []
     for record in records:
         try:
-            if record.value is None:
-                raise BadMessage(
-                    "$", "empty record (a tombstone) where a feature event was expected"
-                )
+            value = record_value(record, "a feature event")
             events.append(
-                FeatureEvent.decode(record.value, max_bytes=max_bytes, default_ts=record.timestamp)
+                FeatureEvent.decode(value, max_bytes=max_bytes, default_ts=record.timestamp)
             )
             sources.append(record)
         except BadMessage as exc:

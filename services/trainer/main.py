@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
 
 from services.trainer.leader import LeaderLock
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.retraining import TrainerConfig
 from services.trainer.service import GuardSettings, RequestLog, Trainer
+from services.trainer.status import TrainerStatus
 from services.trainer.window import ExampleWindow
 from shared.core.settings import Settings
 from shared.core.topics import Topics
@@ -141,7 +141,7 @@ def run(
     metrics = TrainerMetrics.create(model)
     status = StatusPublisher(client, keys.trainer_status(model, instance), "trainer")
 
-    def publish_status(current: dict[str, Any]) -> None:
+    def publish_status(current: TrainerStatus) -> None:
         status.publish(current, ttl_s=30.0)
 
     trainer = Trainer(

@@ -26,7 +26,9 @@ from services.trainer.metrics import TrainerMetrics
 from services.trainer.online import OnlineLearner
 from services.trainer.retraining import Outcome, TrainerConfig, preload, retrain
 from services.trainer.rollback_guard import RollbackGuard, Verdict
+from services.trainer.status import PendingRequest, TrainerStatus
 from services.trainer.window import ExampleWindow, Stored
+from shared.core.clock import now_ms
 from shared.core.errors import BadMessage, DriftlineError, KafkaError, ModelNotFound
 from shared.core.kinds import Task
 from shared.core.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest, decode_examples
@@ -38,6 +40,7 @@ from shared.io.kafka import (
     OffsetAndMetadata,
     TopicPartition,
     kafka_errors,
+    record_value,
 )
 from shared.io.redis import Redis, redis_errors
 from shared.models.algorithms import algorithm
@@ -106,7 +109,7 @@ class Trainer:
         dead_letters: DeadLetterWriter,
         metrics: TrainerMetrics,
         guard: GuardSettings = GuardSettings(),
-        publish_status: Callable[[dict[str, Any]], None] = lambda status: None,
+        publish_status: Callable[[TrainerStatus], None] = lambda status: None,
         status_every_s: float = 5.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
@@ -197,7 +200,7 @@ class Trainer:
             newest = self._consumer.poll(timeout_ms=200, max_records=1).get(tp)
             if newest:
                 try:
-                    per_record = len(decode_examples(_value(newest[-1])))
+                    per_record = len(decode_examples(record_value(newest[-1])))
                 except BadMessage:
                     per_record = 1
                 return -(-2 * self.window.max_count // max(per_record, 1))
@@ -259,7 +262,7 @@ class Trainer:
     def _on_examples(self, record: ConsumerRecord) -> None:
         """A record of ``examples``: one example, or the monitor's batch of them."""
         try:
-            examples = decode_examples(_value(record), max_bytes=self._max_bytes)
+            examples = decode_examples(record_value(record), max_bytes=self._max_bytes)
         except BadMessage as exc:
             self._dead_letter(record, exc, "examples")
             return
@@ -297,7 +300,7 @@ class Trainer:
 
     def _on_request(self, record: ConsumerRecord) -> None:
         try:
-            request = RetrainRequest.decode(_value(record), max_bytes=self._max_bytes)
+            request = RetrainRequest.decode(record_value(record), max_bytes=self._max_bytes)
         except BadMessage as exc:
             self._dead_letter(record, exc, "retrain")
             return
@@ -592,27 +595,25 @@ class Trainer:
 
     # ---- status ----------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "leader": self.lock.held,
-            "holder": self.lock.holder,
-            "algorithm": self.config.algorithm,
-            "examples": len(self.window),
-            "newest_ts": self.window.newest_ts,
-            "duplicates": self.window.duplicates,
-            "evicted": self.window.evicted,
-            "pending": [
-                {
-                    "request_id": p.request.request_id,
-                    "since_ts": p.request.since_ts,
-                    "waiting": p.why,
-                }
+    def status(self) -> TrainerStatus:
+        return TrainerStatus(
+            model=self.model,
+            leader=self.lock.held,
+            holder=self.lock.holder,
+            algorithm=self.config.algorithm,
+            examples=len(self.window),
+            newest_ts=self.window.newest_ts,
+            duplicates=self.window.duplicates,
+            evicted=self.window.evicted,
+            pending=[
+                PendingRequest(
+                    request_id=p.request.request_id, since_ts=p.request.since_ts, waiting=p.why
+                )
                 for p in self._pending
             ],
-            "last_outcome": self.last_outcome,
-            "updated_at": int(time.time() * 1000),
-        }
+            last_outcome=self.last_outcome,
+            updated_at=now_ms(),
+        )
 
     def _report(self) -> None:
         self._last_status = time.monotonic()
@@ -625,9 +626,3 @@ class Trainer:
 def _waiting(have: int, need: int, since_ts: int | None) -> str:
     where = "" if since_ts is None else f" at or after the change (event time {since_ts})"
     return f"{have} of the {need} examples needed{where}; waiting for more"
-
-
-def _value(record: ConsumerRecord) -> bytes:
-    if record.value is None:
-        raise BadMessage("$", "empty record (a tombstone) where a message was expected")
-    return bytes(record.value)

@@ -26,6 +26,7 @@ from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
+from shared.core.clock import now_ms
 from shared.core.errors import BadMessage, ConfigError, KafkaError
 from shared.core.messages import DEFAULT_MAX_BYTES, DeadLetter, Message
 from shared.core.topics import CO_PARTITIONED, TopicSpec
@@ -267,7 +268,7 @@ class DeadLetterWriter:
         """Send ``record`` to the dead-letter topic with ``error``; returns the send future."""
         value = record.value or b""
         letter = DeadLetter(
-            ts=int(time.time() * 1000),
+            ts=now_ms(),
             service=self._service,
             source_topic=record.topic,
             partition=record.partition,
@@ -302,12 +303,25 @@ def decode_or_dead_letter(
     An absent ``ts`` takes the Kafka record's timestamp.
     """
     try:
-        if record.value is None:
-            raise BadMessage("$", "empty record (a tombstone) where a message was expected")
-        return message_type.decode(record.value, max_bytes=max_bytes, default_ts=record.timestamp)
+        value = record_value(record)
+        return message_type.decode(value, max_bytes=max_bytes, default_ts=record.timestamp)
     except BadMessage as exc:
         dead_letters.write(record, str(exc))
         return None
+
+
+def record_value(record: ConsumerRecord, expected: str = "a message") -> bytes:
+    """A record's value; :class:`BadMessage` for a tombstone (no value) where ``expected`` was.
+
+    >>> tombstone = ConsumerRecord("t", 0, -1, 7, 0, 0, b"k", None, [], None, 1, -1, -1)
+    >>> record_value(tombstone)
+    Traceback (most recent call last):
+    ...
+    shared.core.errors.BadMessage: $: empty record (a tombstone) where a message was expected
+    """
+    if record.value is None:
+        raise BadMessage("$", f"empty record (a tombstone) where {expected} was expected")
+    return bytes(record.value)
 
 
 def has_unread(consumer: KafkaConsumer, tp: TopicPartition) -> bool:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
+
+import msgspec
 
 from shared.core.errors import DriftlineError
 from shared.io.redis import Redis, redis_errors
@@ -21,10 +22,11 @@ class StatusPublisher:
         self._key = key
         self._service = service
 
-    def publish(self, status: dict[str, Any], ttl_s: float) -> None:
+    def publish(self, status: msgspec.Struct, ttl_s: float) -> None:
+        data = msgspec.json.encode(status, enc_hook=_plain)
         try:
             with redis_errors(f"publishing the {self._service}'s status"):
-                self._client.set(self._key, json.dumps(status, default=str), px=int(ttl_s * 1000))
+                self._client.set(self._key, data, px=int(ttl_s * 1000))
         except DriftlineError as exc:
             log.warning("%s", exc)
 
@@ -34,3 +36,11 @@ class StatusPublisher:
                 self._client.delete(self._key)
         except DriftlineError as exc:
             log.warning("%s", exc)
+
+
+def _plain(value: Any) -> Any:
+    """What msgspec cannot encode by itself (numpy scalars), as plain values."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    raise NotImplementedError(f"cannot encode {type(value).__name__} in a status")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.cli.common import EXIT_OK, progress
+from shared.core.clock import now_ms
 from shared.core.errors import ConfigError, DriftlineError
 from shared.core.settings import Settings
 from shared.infra.ports import free_port
@@ -249,7 +250,7 @@ def _stream(
             labels[event.event_id] = event.label
             yield event
 
-    started_ms = int(time.time() * 1000)
+    started_ms = now_ms()
     with view:
         sent = feed(
             producer,

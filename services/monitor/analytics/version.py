@@ -22,6 +22,7 @@ from services.monitor.analytics.alerts import AlertBook, Evidence
 from services.monitor.analytics.config import MonitorConfig, VersionInfo
 from services.monitor.analytics.drift_window import DriftWindows
 from services.monitor.join import Joined, Scored
+from services.monitor.status import FeatureDriftStatus, PredictionDriftStatus, VersionStatus
 from shared.core.messages import AlertKind, DriftAlert, Severity
 from shared.stats.concept import ConceptDrift, Detection
 from shared.stats.drift import SCORE, FeatureDrift, ReferenceSet
@@ -318,39 +319,41 @@ class VersionWatch:
         self.retired = True
         return self.alerts.retire(ts, successor)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> VersionStatus:
         """Metrics, drift and open alerts, for `driftline status` and the metrics endpoint."""
+        floor = self.config.psi_threshold
         top = sorted(
             (d for n, d in self.drift.items() if n != SCORE),
-            key=lambda d: (self._drift_statistic(d) > self.config.psi_threshold, d.psi),
+            key=lambda d: (self._drift_statistic(d) > floor, d.psi),
             reverse=True,
         )
-        return {
-            "version": self.info.version,
-            "retired": self.retired,
-            "scored": self.scored,
-            "labelled": self.labelled,
-            "metrics": self.metrics.values(),
-            "metrics_time_window": self.metrics.time_values(),
-            "window": self.metrics.count,
-            "drift": [
-                {
-                    "feature": d.feature,
-                    "psi": d.psi,
-                    "ks": d.ks,
-                    "p_value": d.p_value,
-                    "mean_shift": d.mean_shift,
-                    "drifting": self._drift_statistic(d) > self.config.psi_threshold,
-                }
+        score = self.drift.get(SCORE)
+        return VersionStatus(
+            version=self.info.version,
+            retired=self.retired,
+            scored=self.scored,
+            labelled=self.labelled,
+            metrics=self.metrics.values(),
+            metrics_time_window=self.metrics.time_values(),
+            window=self.metrics.count,
+            drift=[
+                FeatureDriftStatus(
+                    feature=d.feature,
+                    psi=float(d.psi),
+                    ks=float(d.ks),
+                    p_value=float(d.p_value),
+                    mean_shift=float(d.mean_shift),
+                    drifting=self._drift_statistic(d) > floor,
+                )
                 for d in top[:5]
             ],
-            "prediction_drift": (
+            prediction_drift=(
                 None
-                if SCORE not in self.drift
-                else {"psi": self.drift[SCORE].psi, "ks": self.drift[SCORE].ks}
+                if score is None
+                else PredictionDriftStatus(psi=float(score.psi), ks=float(score.ks))
             ),
-            "firing": [f"{kind}:{feature}" if feature else kind for kind, feature in self.firing],
-        }
+            firing=[f"{kind}:{feature}" if feature else kind for kind, feature in self.firing],
+        )
 
 
 def _in_unit_interval(profile: DistributionProfile) -> bool:

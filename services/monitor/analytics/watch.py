@@ -24,6 +24,7 @@ from services.monitor.analytics.config import MonitorConfig, VersionInfo
 from services.monitor.analytics.version import Retrain, VersionWatch
 from services.monitor.join import Joined, Scored
 from services.monitor.retrain import LocalClaim, RetrainClaim
+from services.monitor.status import AnalyticsStatus
 from shared.core.messages import DriftAlert, RetrainRequest
 
 
@@ -160,10 +161,10 @@ class ModelWatch:
             )
         ]
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "current_version": self.current,
-            "retrain_outstanding": self.outstanding,
-            "versions": [self.versions[v].summary() for v in sorted(self.versions, reverse=True)],
-        }
+    def summary(self) -> AnalyticsStatus:
+        return AnalyticsStatus(
+            model=self.model,
+            current_version=self.current,
+            retrain_outstanding=self.outstanding,
+            versions=[self.versions[v].summary() for v in sorted(self.versions, reverse=True)],
+        )

@@ -7,6 +7,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -14,10 +15,10 @@ from services.cli.demo.synthetic import Scenario, SyntheticStream
 from services.monitor.analytics.config import VersionInfo
 from services.monitor.analytics.version import VersionWatch
 from services.monitor.analytics.watch import ModelWatch
-from services.monitor.checkpoint import loads
 from services.monitor.join import Joined, Scored
 from services.monitor.reorder import Reorder
 from services.monitor.retrain import LocalClaim
+from services.monitor.state import loads
 from shared.stats.profile import build_profile
 
 DATA = Path(__file__).parent / "data"
@@ -63,7 +64,7 @@ def test_a_checkpoint_of_the_code_before_the_move_restores_and_carries_on() -> N
     assert type(watch.versions[1]) is VersionWatch
     assert isinstance(watch.claim, LocalClaim)
     watch.attach(lambda _v: _info(), watch.claim)
-    assert json.loads(json.dumps(watch.summary(), default=str)) == expected["summary"]
+    assert msgspec.to_builtins(watch.summary()) == expected["summary"]
     assert watch.outstanding == expected["before"][-1][0]  # the request it had sent
     assert _said(watch.feed(_stream()[5_000:])) == expected["after"]  # the concept alert resolves
     released = held.release(0, everything=True)

@@ -36,7 +36,7 @@ class _Reader:
 
     def step(self) -> None:
         pending = 400  # past min_pending throughout: the alignment is in charge
-        for topic, _ in self.align.releasable(self.left, lambda _partition: pending):
+        for topic, _ in self.align.resumable(self.left, lambda _partition: pending):
             self.paused.discard(topic)
         choices = [t for t in TOPICS if t not in self.paused and self.left(t)]
         if not choices:
@@ -47,7 +47,7 @@ class _Reader:
             if not self.left(topic):
                 return
             ts = self.streams[topic][self.read[topic]]
-            if self.align.hold(topic, 0, ts, pending, functools.partial(self.left, other)):
+            if self.align.pause(topic, 0, ts, pending, functools.partial(self.left, other)):
                 self.paused.add(topic)
                 return
             self.align.seen(topic, 0, ts)

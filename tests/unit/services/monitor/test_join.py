@@ -74,7 +74,7 @@ def test_memory_is_capped_and_evictions_are_counted() -> None:
 def test_a_checkpointed_buffer_finishes_every_event_as_the_original_does() -> None:
     """Each kind of pending piece survives the checkpoint (restricted unpickler and all); the
     restored buffer then joins, counts duplicates and late labels exactly as the original."""
-    from services.monitor.checkpoint import dumps, loads  # noqa: PLC0415
+    from services.monitor.state import dumps, loads  # noqa: PLC0415
 
     def prediction(event_id: str, ts: int) -> Prediction:
         return Prediction(

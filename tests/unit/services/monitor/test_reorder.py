@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from services.monitor.checkpoint import dumps, loads, migrate
 from services.monitor.reorder import Reorder
+from services.monitor.state import dumps, loads, migrate
 
 
 def test_releases_what_a_plain_model_releases_in_the_same_order() -> None:

@@ -158,7 +158,7 @@ def test_an_older_checkpoints_confusion_matrix_becomes_counts() -> None:
     """Checkpoints before this version kept river's confusion matrix and its metrics per window."""
     from river import metrics  # noqa: PLC0415
 
-    from services.monitor.checkpoint import migrate  # noqa: PLC0415
+    from services.monitor.state import migrate  # noqa: PLC0415
     from shared.stats.rolling import _Window  # noqa: PLC0415
 
     truth, predictions, scores, times = _stream(120, seed=9)

@@ -10,7 +10,7 @@ import pytest
 from services.monitor.analytics.config import MonitorConfig, VersionInfo
 from services.monitor.analytics.drift_window import DriftWindows
 from services.monitor.analytics.version import VersionWatch
-from services.monitor.checkpoint import dumps, loads, migrate
+from services.monitor.state import dumps, loads, migrate
 
 
 def test_the_windows_equal_a_deque_per_variable_however_often_they_are_read() -> None:

@@ -9,9 +9,9 @@ import pytest
 from services.cli.demo.synthetic import Scenario, SyntheticStream
 from services.monitor.analytics.config import MonitorConfig, VersionInfo
 from services.monitor.analytics.watch import ModelWatch
-from services.monitor.checkpoint import dumps, loads
 from services.monitor.join import Joined, Scored
 from services.monitor.reorder import Reorder
+from services.monitor.state import dumps, loads
 from shared.stats.concept import ConceptDrift, locate_change
 from shared.stats.profile import build_profile
 
