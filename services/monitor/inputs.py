@@ -2,10 +2,10 @@
 
 Replaying history (a backfill, or a monitor catching up after an outage) both topics hold a
 backlog, and a consumer reads each as fast as its fetches come. Labels are small records, so a
-fetch holds several times more of them than of predictions: the labels ran ahead by minutes of
-event time, and waited in memory for predictions still unread. Past the pending cap they were
-evicted before their predictions came (those events never joined), every checkpoint rewrote them,
-and their event time expired predictions still waiting for earlier labels.
+fetch holds several times more of them than of predictions: read freely, the labels run ahead by
+minutes of event time and wait in memory for predictions still unread. Past the pending cap they
+are evicted before their predictions come (those events never join), every checkpoint rewrites
+them, and their event time expires predictions still waiting for earlier labels.
 
 So, like Kafka Streams choosing the co-partitioned record with the lowest timestamp, the monitor
 leaves a topic's partition unread while its next record is more than ``slack_ms`` of event time

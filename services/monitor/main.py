@@ -216,7 +216,7 @@ def run(
     status = StatusPublisher(client, keys.monitor_status(model, ids.member), "monitor")
 
     def publish_status(current: MonitorStatus) -> None:
-        # Published at each checkpoint, which slow ones space out (services.monitor.pacing).
+        # Published at each checkpoint, which slow ones space out (services.monitor.checkpoint).
         status.publish(current, ttl_s=max(current.checkpoint_every_s * 3, 30))
 
     monitor = Monitor(

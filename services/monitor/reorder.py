@@ -43,8 +43,8 @@ class Reorder:
     or below the watermark. A run is merged into the one before it while that one is at most
     twice its size (as timsort keeps its runs), so a few runs of growing sizes hold everything and
     an item is re-sorted a logarithmic number of times. A partition lagging through a backfill can
-    leave tens of thousands of events waiting: sorting all of them at every release was 6% of a
-    monitor's time; a heap, before that, cost a push and a pop per item.
+    leave tens of thousands of events waiting, and sorting all of them at every release would cost
+    what stays held, not what each release adds and frees.
     """
 
     def __init__(self, idle_ms: int = 2_000, max_held: int = 200_000) -> None:

@@ -12,7 +12,7 @@ import uuid
 
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
-from services.predictor.watcher import ModelWatcher
+from services.predictor.watcher import PromotionWatcher
 from shared.core.clock import now_ms
 from shared.core.errors import ArtifactRejected
 from shared.core.messages import DriftAlert
@@ -135,7 +135,7 @@ def run(
             old.version if old else "-",
         )
 
-    watcher = ModelWatcher(
+    watcher = PromotionWatcher(
         model=model,
         registry=registry,
         client=client,

@@ -1,10 +1,11 @@
 """The predictor: feature events in, predictions out, scored in micro-batches by the active model.
 
 Per batch: poll up to ``batch_max`` records (waiting at most ``batch_wait_ms``), read the watcher's
-current model once (the batch boundary, where a hot swap takes effect), decode and validate, score,
-then either (at-least-once) send, flush and commit the batch's offsets, or (exactly-once) send and
-commit the offsets inside one Kafka transaction. Events that cannot be scored go to the dead-letter
-topic with the reason; the partition moves on and nothing accepted is lost.
+current model once (the batch boundary, where a hot swap takes effect), decode, validate and score
+(:func:`services.predictor.scoring.handle`, the data plane), then either (at-least-once) send,
+flush and commit the batch's offsets, or (exactly-once) send and commit the offsets inside one
+Kafka transaction. Events that cannot be scored go to the dead-letter topic with the reason; the
+partition moves on and nothing accepted is lost.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-
-import msgspec
 
 from services.predictor.metrics import PredictorMetrics
-from shared.core.errors import BadMessage, KafkaError
-from shared.core.messages import DEFAULT_MAX_BYTES, FeatureEvent, Prediction
+from services.predictor.scoring import ScoredBatch, handle
+from shared.core.errors import KafkaError
+from shared.core.messages import DEFAULT_MAX_BYTES
 from shared.core.topics import Topics
 from shared.io.kafka import (
     AssignmentWatchdog,
@@ -34,79 +33,12 @@ from shared.io.kafka import (
     OffsetAndMetadata,
     TopicPartition,
     kafka_errors,
-    record_value,
 )
-from shared.models.serving import ServingModel, to_rows
+from shared.models.serving import ServingModel
 
 log = logging.getLogger(__name__)
 
 WAIT_LOG_EVERY_S = 10.0
-
-
-@dataclass
-class Outcome:
-    """What one batch produced: predictions to send and records to dead-letter, with reasons."""
-
-    predictions: list[Prediction] = field(default_factory=list)
-    encoded: list[bytes] = field(default_factory=list)
-    """Each prediction's JSON, in the same order."""
-    refused: list[tuple[ConsumerRecord, str, str]] = field(default_factory=list)
-    """``(record, reason category, full reason)`` for each record that could not be scored."""
-
-
-def handle(
-    records: list[ConsumerRecord],
-    model: ServingModel,
-    received_at: float,
-    max_bytes: int,
-    clock: Callable[[], float] = time.time,
-) -> Outcome:
-    """Score ``records`` with ``model``: the predictor's logic, free of I/O."""
-    outcome = Outcome()
-    events: list[FeatureEvent] = []
-    sources: list[ConsumerRecord] = []
-    for record in records:
-        try:
-            value = record_value(record, "a feature event")
-            events.append(
-                FeatureEvent.decode(value, max_bytes=max_bytes, default_ts=record.timestamp)
-            )
-            sources.append(record)
-        except BadMessage as exc:
-            outcome.refused.append((record, "invalid", str(exc)))
-    X, kept, missing = to_rows(events, model.features)
-    for index, reason in missing:
-        outcome.refused.append((sources[index], "missing_feature", reason))
-    if not kept:
-        return outcome
-    try:
-        predictions, scores = model.score(X)
-    except Exception as exc:
-        reason = f"scoring with {model.name} v{model.version} failed: {exc!r}"
-        outcome.refused.extend((sources[i], "scoring_failed", reason) for i in kept)
-        return outcome
-    latency_ms = max(0.0, (clock() - received_at) * 1000)
-    for position, index in enumerate(kept):
-        event = events[index]
-        try:
-            prediction = Prediction(
-                event_id=event.event_id,
-                ts=event.ts or 0,
-                model=model.name,
-                version=model.version,
-                prediction=predictions[position],
-                score=None if scores is None else scores[position],
-                latency_ms=latency_ms,
-                features=event.features,
-            )
-            encoded = prediction.encode()
-        except (BadMessage, TypeError, ValueError, msgspec.EncodeError) as exc:
-            reason = f"{model.name} v{model.version} returned an unusable prediction: {exc}"
-            outcome.refused.append((sources[index], "bad_prediction", reason))
-            continue
-        outcome.predictions.append(prediction)
-        outcome.encoded.append(encoded)
-    return outcome
 
 
 class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -270,7 +202,7 @@ class Predictor:
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         self._metrics.batch_size.observe(len(records))
 
-    def _send_all(self, outcome: Outcome) -> list[FutureRecordMetadata]:
+    def _send_all(self, outcome: ScoredBatch) -> list[FutureRecordMetadata]:
         futures = []
         topic = self._topics.predictions
         for prediction, value in zip(outcome.predictions, outcome.encoded, strict=True):
@@ -283,7 +215,7 @@ class Predictor:
 
     def _deliver(
         self,
-        outcome: Outcome,
+        outcome: ScoredBatch,
         offsets: dict[TopicPartition, OffsetAndMetadata],
         records: list[ConsumerRecord],
     ) -> None:
@@ -311,7 +243,7 @@ class Predictor:
 
     def _deliver_transactionally(
         self,
-        outcome: Outcome,
+        outcome: ScoredBatch,
         offsets: dict[TopicPartition, OffsetAndMetadata],
         records: list[ConsumerRecord],
     ) -> None:

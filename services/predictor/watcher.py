@@ -30,7 +30,7 @@ FailureHandler = Callable[[int, Exception], None]
 SwapHandler = Callable[[ServingModel, ServingModel | None], None]
 
 
-class ModelWatcher:
+class PromotionWatcher:
     """Keeps :meth:`current` pointing at a loaded copy of the model's active version."""
 
     def __init__(

@@ -7,8 +7,9 @@ import logging
 
 from services.trainer.leader import LeaderLock
 from services.trainer.metrics import TrainerMetrics
+from services.trainer.requests import RequestLog
 from services.trainer.retraining import TrainerConfig
-from services.trainer.service import GuardSettings, RequestLog, Trainer
+from services.trainer.service import GuardSettings, Trainer
 from services.trainer.status import TrainerStatus
 from services.trainer.window import ExampleWindow
 from shared.core.settings import Settings
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 9313
 STUCK_AFTER_S = 3_600.0
-"""A trainer's loop may spend this long in one training before /healthz fails."""
 """Training holds the loop; only an hour without a loop counts as stuck."""
 
 

@@ -20,6 +20,7 @@ the serving version actually predicted for them (the examples carry it), with th
 from __future__ import annotations
 
 import copy
+import logging
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +28,21 @@ from typing import Any
 import numpy as np
 
 from services.trainer.gate import Decision, decide
+from services.trainer.metrics import TrainerMetrics
+from services.trainer.retraining import Outcome, TrainerConfig
+from services.trainer.window import ExampleWindow
 from shared.core.kinds import Task
-from shared.models.algorithms import Algorithm, Scorer
+from shared.core.messages import Example
+from shared.models.algorithms import Algorithm, Scorer, algorithm
+from shared.models.serving import ServingModel
 from shared.models.signing import Signer
 from shared.models.training import Candidate, evaluate, package
+from shared.registry.store import Registry
+
+log = logging.getLogger(__name__)
+
+REPLAY_ON_START = 10_000
+"""Examples from the window a new continuous learner learns first (seconds of River time)."""
 
 
 @dataclass(frozen=True)
@@ -136,3 +148,113 @@ class OnlineLearner:
             trained_on=trained_on,
             signer=signer,
         )
+
+
+class ContinuousLearning:
+    """The leader's continuous learner and its snapshot schedule (River algorithms only).
+
+    On schedule (:meth:`snapshot`): start a learner from the serving version, which first learns
+    the window's last ``replay`` examples; later, judge it against that version on the same
+    recent events, and offer it as a candidate when it wins. A snapshot that does not win is
+    logged, not registered (the registry would fill with them).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        config: TrainerConfig,
+        registry: Registry,
+        signer: Signer,
+        window: ExampleWindow,
+        metrics: TrainerMetrics,
+        replay: int = REPLAY_ON_START,
+    ) -> None:
+        self.model = model
+        self._metrics = metrics
+        self._config = config
+        self._registry = registry
+        self._signer = signer
+        self._window = window
+        self._replay = replay
+        self.learner: OnlineLearner | None = None
+        self._version: int | None = None
+
+    def reset(self) -> None:
+        """Another version is served, or leadership changed hands: start again from it."""
+        self.learner = None
+
+    def learn(self, example: Example) -> None:
+        if self.learner is not None:
+            self.learner.learn(
+                example.features,
+                example.label,
+                served=example.prediction,
+                version=example.version,
+                ts=example.ts,
+            )
+
+    def snapshot(self, champion: ServingModel) -> Outcome | None:
+        """A winning snapshot as an outcome to apply (``promote``), else None."""
+        config = self._config
+        if self.learner is None or self._version != champion.version:
+            self._start(champion)
+            return None
+        learner = self.learner
+        if learner.learnt < config.min_examples:
+            return None
+        decision = learner.judge(
+            champion.version,
+            margin=config.margin,
+            alpha=config.alpha,
+            last=max(100, int(config.min_examples * config.holdout)),
+        )
+        if decision is None:
+            return None
+        if not decision.promote:
+            log.info("continuous-learning snapshot not promoted: %s", decision.reason)
+            self._metrics.outcomes.labels(self.model, "snapshot_kept").inc()
+            return None
+        record = self._registry.get(self.model, champion.version)
+        candidate = learner.snapshot(
+            model=self.model,
+            algo=algorithm(config.algorithm),
+            params=config.params,
+            classes=record.classes,
+            signer=self._signer,
+            decision=decision,
+        )
+        reason = f"continuous learning: {decision.reason}"
+        return Outcome("promote", reason, candidate, decision, learner.learnt)
+
+    def _start(self, champion: ServingModel) -> None:
+        learner = self.learner = OnlineLearner(
+            self._start_model(champion),
+            champion.task,
+            list(champion.features),
+            recent=max(self._config.min_examples, 2_000),
+        )
+        self._version = champion.version
+        replay = self._window.examples()[-self._replay :]
+        for stored in replay:
+            learner.learn(
+                stored.features,
+                stored.label,
+                served=stored.prediction,
+                version=stored.version,
+                ts=stored.ts,
+            )
+        log.info(
+            "continuous learning for %s starts from v%d (learnt the window's last %d examples)",
+            self.model,
+            champion.version,
+            len(replay),
+        )
+
+    def _start_model(self, champion: ServingModel) -> Any:
+        """The serving version itself when it is a model of the configured River algorithm (it
+        goes on learning), else a fresh one."""
+        record = self._registry.get(self.model, champion.version)
+        if champion.scorer.family == "river" and record.algorithm == self._config.algorithm:
+            return copy.deepcopy(champion.scorer.model)
+        return algorithm(self._config.algorithm).make(champion.task, self._config.params)

@@ -1,35 +1,34 @@
 """The trainer: a bounded window of labelled examples, retrain requests, and one leader that acts.
 
-Every trainer of a model reads all of ``examples`` (from the newest ``window_count`` records per
-partition back) and all of ``retrain``, so a standby's window is as warm as the leader's. Only the
-holder of the Redis leader lock (:class:`~services.trainer.leader.LeaderLock`) trains, registers, promotes,
-rolls back and commits. A request is handled once: its outcome is recorded in Redis by request id
-(and a version trained for it names it in its lineage), so a replayed or re-read request trains
-nothing new. The training and judging are :func:`services.trainer.retraining.retrain`; this module is the
-loop and the side effects.
+Every trainer of a model reads all of ``examples`` and all of ``retrain``
+(:mod:`~services.trainer.inputs`), so a standby's window is as warm as the leader's. Only the
+holder of the Redis leader lock (:class:`~services.trainer.leader.LeaderLock`) trains, registers,
+promotes, rolls back and commits. Requests are handled once (:mod:`~services.trainer.requests`);
+the training and judging are :func:`services.trainer.retraining.retrain`; every registry write is
+:mod:`~services.trainer.promotion`'s; continuous learning is :mod:`~services.trainer.online`'s.
+This module is the loop.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from services.trainer.inputs import position
 from services.trainer.leader import LeaderLock
 from services.trainer.metrics import TrainerMetrics
-from services.trainer.online import OnlineLearner
+from services.trainer.online import ContinuousLearning
+from services.trainer.promotion import Promotion
+from services.trainer.requests import Handled, Pending, RequestLog, Requests
 from services.trainer.retraining import Outcome, TrainerConfig, preload, retrain
 from services.trainer.rollback_guard import RollbackGuard, Verdict
 from services.trainer.status import PendingRequest, TrainerStatus
 from services.trainer.window import ExampleWindow, Stored
 from shared.core.clock import now_ms
-from shared.core.errors import BadMessage, DriftlineError, KafkaError, ModelNotFound
+from shared.core.errors import BadMessage, DriftlineError
 from shared.core.kinds import Task
 from shared.core.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest, decode_examples
 from shared.core.topics import Topics
@@ -37,13 +36,10 @@ from shared.io.kafka import (
     ConsumerRecord,
     DeadLetterWriter,
     KafkaConsumer,
-    OffsetAndMetadata,
     TopicPartition,
     kafka_errors,
     record_value,
 )
-from shared.io.redis import Redis, redis_errors
-from shared.models.algorithms import algorithm
 from shared.models.serving import ServingModel
 from shared.models.signing import Signer, Verifier
 from shared.registry.events import ModelEvents
@@ -53,36 +49,6 @@ from shared.registry.store import Registry
 log = logging.getLogger(__name__)
 
 WAITING_LOG_EVERY_S = 10.0
-REPLAY_ON_START = 10_000
-"""Examples from the window a new continuous learner learns first (seconds of River time)."""
-
-
-class RequestLog:
-    """What became of each retrain request, in a Redis hash keyed by request id."""
-
-    def __init__(self, client: Redis, key: str) -> None:
-        self._client = client
-        self._key = key
-
-    def get(self, request_id: str) -> dict[str, Any] | None:
-        with redis_errors("reading the trainer's request log"):
-            found = self._client.hget(self._key, request_id)
-        return None if found is None else dict(json.loads(found))
-
-    def record(self, request_id: str, outcome: dict[str, Any]) -> None:
-        with redis_errors("writing the trainer's request log"):
-            self._client.hset(self._key, request_id, json.dumps(outcome))
-
-
-@dataclass
-class Pending:
-    offset: int
-    request: RetrainRequest
-    waiting_since: float
-    last_said: float = 0.0
-    why: str = ""
-    checked: bool = False
-    """Whether the request log was consulted (once is enough: only the leader records)."""
 
 
 @dataclass(frozen=True)
@@ -117,13 +83,11 @@ class Trainer:
         self._consumer = consumer
         self._topics = topics
         self._registry = registry
-        self._events = events
         self.lock = lock
         self._signer = signer
         self._verifier = verifier
         self.config = config
         self.window = window
-        self._requests = requests
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._guard_settings = guard
@@ -132,18 +96,38 @@ class Trainer:
         self._status_every_s = status_every_s
         self._max_bytes = max_bytes
         self._stop = threading.Event()
-        self._pending: list[Pending] = []
+        self._requests = Requests(
+            model=model,
+            request_log=requests,
+            registry=registry,
+            consumer=consumer,
+            partition=TopicPartition(topics.retrain, 0),
+            metrics=metrics,
+        )
+        self._promotion = Promotion(
+            model=model,
+            registry=registry,
+            events=events,
+            examples_topic=topics.examples,
+            metrics=metrics,
+            leading=lambda: self.lock.held,
+        )
+        self._online = ContinuousLearning(
+            model=model,
+            config=config,
+            registry=registry,
+            signer=signer,
+            window=window,
+            metrics=metrics,
+        )
         self._champion: ServingModel | None = None
-        self._learner: OnlineLearner | None = None
-        self._learner_version: int | None = None
         self._next_snapshot = time.monotonic() + config.online_snapshot_s
-        self._retrain_tp = TopicPartition(topics.retrain, 0)
         self._positioned = False
         self._next_lock_try = 0.0
         self._next_bootstrap = 0.0
         self._last_status = 0.0
         self.last_loop = time.monotonic()
-        self.last_outcome: dict[str, Any] | None = None
+        self.last_outcome: Handled | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -161,7 +145,14 @@ class Trainer:
         started = time.monotonic()
         preload()  # scikit-learn, skops, river: seconds to import, better now than mid-request
         log.info("training libraries loaded in %.1f s", time.monotonic() - started)
-        self._position()
+        position(
+            self._consumer,
+            self._topics,
+            self._requests.partition,
+            self.window.max_count,
+            self.model,
+        )
+        self._positioned = True
         try:
             while not self._stop.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
@@ -188,61 +179,6 @@ class Trainer:
             self.lock.release()
             self._metrics.leader.labels(self.model).set(0)
 
-    def _records_back(self, tp: TopicPartition, start: int, end: int) -> int:
-        """Records to read back for a full window: one per example for single examples, fewer for
-        the monitor's batches, judged by the newest record's size, with room to spare (twice)."""
-        if end <= start:
-            return 0
-        self._consumer.assign([tp])  # alone: a poll returns nothing else, and moves nothing else
-        self._consumer.seek(tp, end - 1)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            newest = self._consumer.poll(timeout_ms=200, max_records=1).get(tp)
-            if newest:
-                try:
-                    per_record = len(decode_examples(record_value(newest[-1])))
-                except BadMessage:
-                    per_record = 1
-                return -(-2 * self.window.max_count // max(per_record, 1))
-        return self.window.max_count  # not read in time: as if one example per record
-
-    def _position(self) -> None:
-        """Assign every examples partition (from far enough back for ``window_count`` examples)
-        and the retrain partition (from the last request the leader committed, else the start)."""
-        deadline = time.monotonic() + 60
-        while True:
-            with kafka_errors(f"reading the partitions of {self._topics.examples}"):
-                partitions = self._consumer.partitions_for_topic(self._topics.examples)
-            if partitions:
-                break
-            if time.monotonic() > deadline:
-                raise KafkaError(
-                    f"topic {self._topics.examples} has no partitions; run `driftline infra up`"
-                )
-            time.sleep(0.5)
-        examples = [TopicPartition(self._topics.examples, p) for p in sorted(partitions)]
-        with kafka_errors("assigning the trainer's partitions"):
-            ends = self._consumer.end_offsets(examples)
-            starts = self._consumer.beginning_offsets(examples)
-            back = {tp: self._records_back(tp, starts[tp], ends[tp]) for tp in examples}
-            self._consumer.assign([*examples, self._retrain_tp])
-            for tp in examples:
-                self._consumer.seek(tp, max(starts[tp], ends[tp] - back[tp]))
-            committed = self._consumer.committed(self._retrain_tp)
-            if committed is None:
-                self._consumer.seek_to_beginning(self._retrain_tp)
-            else:
-                self._consumer.seek(self._retrain_tp, committed)
-        self._positioned = True
-        log.info(
-            "trainer for %s reading %s (%d partitions) and %s from offset %s",
-            self.model,
-            self._topics.examples,
-            len(examples),
-            self._topics.retrain,
-            committed if committed is not None else "0",
-        )
-
     def _lead(self) -> None:
         now = time.monotonic()
         if self.lock.held or now < self._next_lock_try:
@@ -253,7 +189,7 @@ class Trainer:
                 log.info("trainer for %s is the leader (%s)", self.model, self.lock.holder)
                 self._metrics.leader.labels(self.model).set(1)
                 self._champion = None  # the registry may have moved while standing by
-                self._learner = None
+                self._online.reset()
         except DriftlineError as exc:
             log.warning("cannot reach the leader lock: %s", exc)
 
@@ -285,14 +221,8 @@ class Trainer:
             self._metrics.duplicates.labels(self.model).inc()
             return
         self._metrics.examples.labels(self.model).inc()
-        if self._learner is not None and self.lock.held:
-            self._learner.learn(
-                example.features,
-                example.label,
-                served=example.prediction,
-                version=example.version,
-                ts=example.ts,
-            )
+        if self.lock.held:
+            self._online.learn(example)
         if self.guard is not None:
             verdict = self.guard.observe(example.version, example.label, example.prediction)
             if verdict is not None:
@@ -306,8 +236,7 @@ class Trainer:
             return
         if request.model != self.model:
             return
-        if any(p.request.request_id == request.request_id for p in self._pending):
-            self._metrics.requests.labels(self.model, "duplicate").inc()
+        if not self._requests.add(record.offset, request, time.monotonic()):
             return
         log.info(
             "retrain request %s for %s: %s (since ts %s)",
@@ -316,8 +245,6 @@ class Trainer:
             request.reason,
             request.since_ts,
         )
-        self._pending.append(Pending(record.offset, request, time.monotonic()))
-        self._metrics.pending.labels(self.model).set(len(self._pending))
 
     def _dead_letter(self, record: ConsumerRecord, exc: BadMessage, noun: str) -> None:
         log.warning("%s record at offset %d refused: %s", noun, record.offset, exc)
@@ -327,8 +254,8 @@ class Trainer:
     # ---- the leader's work -----------------------------------------------------------------
 
     def _act(self) -> None:
-        if self._pending:
-            self._serve(self._pending[0])
+        if self._requests.pending:
+            self._serve(self._requests.pending[0])
         elif time.monotonic() >= self._next_bootstrap:
             self._next_bootstrap = time.monotonic() + 5.0
             if self._registry.active(self.model) is None:
@@ -336,16 +263,16 @@ class Trainer:
 
     def _serve(self, pending: Pending) -> None:
         request = pending.request
-        done = None if pending.checked else self._handled(request.request_id)
+        done = None if pending.checked else self._requests.handled(request.request_id)
         pending.checked = True
         if done is not None:
             log.info(
                 "retrain request %s was handled already (%s): nothing to train",
                 request.request_id,
-                done.get("outcome"),
+                done.outcome,
             )
             self._metrics.requests.labels(self.model, "replayed").inc()
-            self._finish(pending)
+            self._requests.finish(pending)
             return
         have = self.window.count(request.since_ts)
         if have < self.config.min_examples:
@@ -359,34 +286,12 @@ class Trainer:
                 pending.last_said = now
                 log.info("retrain request %s: %s", request.request_id, outcome.reason)
             return
-        result = self._apply(outcome, request.request_id)
+        handled = self._apply(outcome)
         if not self.lock.held:
             return  # lost leadership midway: the new leader re-reads the request and decides
-        self._requests.record(request.request_id, result)
+        self._requests.record(request.request_id, handled)
         self._metrics.requests.labels(self.model, "served").inc()
-        self._finish(pending)
-
-    def _handled(self, request_id: str) -> dict[str, Any] | None:
-        """The recorded outcome; else a version whose lineage names the request (the trainer
-        died between registering it and recording the outcome)."""
-        found = self._requests.get(request_id)
-        if found is not None:
-            return found
-        for version in reversed(self._registry.versions(self.model)):
-            if version.trained_on.get("request_id") == request_id:
-                return {"outcome": version.status, "version": version.version}
-        return None
-
-    def _finish(self, pending: Pending) -> None:
-        self._pending.remove(pending)
-        self._metrics.pending.labels(self.model).set(len(self._pending))
-        offsets = {self._retrain_tp: OffsetAndMetadata(pending.offset + 1, "", -1)}
-        try:
-            with kafka_errors("committing the retrain offset"):
-                self._consumer.commit(offsets=offsets)
-        except KafkaError as exc:
-            # The request log in Redis stops a replay from training again.
-            log.warning("retrain offset commit failed (%s); the request log stands", exc)
+        self._requests.finish(pending)
 
     def _bootstrap(self) -> None:
         outcome = self._train(None, None)
@@ -394,7 +299,7 @@ class Trainer:
             if time.monotonic() - self._last_status >= self._status_every_s:
                 log.info("no model %s yet: %s", self.model, outcome.reason)
             return
-        self._apply(outcome, None)
+        self._apply(outcome)
 
     def _train(self, request_id: str | None, since_ts: int | None) -> Outcome:
         champion = self._load_champion()
@@ -437,128 +342,27 @@ class Trainer:
         settings = self._guard_settings
         self.guard = RollbackGuard(task, settings.labels, settings.margin)
 
-    def _apply(self, outcome: Outcome, request_id: str | None) -> dict[str, Any]:
-        """Register, promote or reject as ``outcome`` says; publish a model-events record."""
-        self._metrics.outcomes.labels(self.model, outcome.kind).inc()
-        result: dict[str, Any] = {"outcome": outcome.kind, "reason": outcome.reason}
-        candidate = outcome.candidate
-        if candidate is None:  # failed
-            log.error("retrain for %s failed: %s", self.model, outcome.reason)
-            self.last_outcome = result
-            return result
-        lineage: dict[str, Any] = {"topic": self._topics.examples}
-        decision = outcome.decision
-        if decision is not None:
-            lineage["gate"] = {
-                "reason": decision.reason,
-                "metric": decision.metric,
-                "champion": decision.champion,
-                "candidate": decision.candidate,
-                "p_value": decision.p_value,
-                "test": decision.test,
-                "holdout": decision.n,
-            }
-        candidate = dataclasses.replace(candidate, trained_on={**candidate.trained_on, **lineage})
+    def _apply(self, outcome: Outcome) -> Handled:
+        """Register, promote or reject as ``outcome`` says; watch what was promoted."""
         champion = self._champion
-        parent = champion.version if champion is not None else None
-        rejected = outcome.kind == "reject"
-        record = self._registry.register(
-            candidate, parent=parent, status="rejected" if rejected else "registered"
-        )
-        result["version"] = record.version
-        if rejected:
-            self._events.publish(
-                self.model, record.version, "rejected", candidate.metrics, reason=outcome.reason
-            )
-            log.warning("%s v%d rejected: %s", self.model, record.version, outcome.reason)
-        else:
-            self._events.publish(self.model, record.version, "registered", candidate.metrics)
-            if not self.lock.held:
-                log.warning(
-                    "lost the leader lock before promoting %s v%d; it stays registered",
-                    self.model,
-                    record.version,
-                )
-                result["outcome"] = "registered"
-                self.last_outcome = result
-                return result
-            self._registry.promote(self.model, record.version)
-            self._events.publish(
-                self.model, record.version, "promoted", candidate.metrics, reason=outcome.reason
-            )
-            log.warning("%s v%d promoted: %s", self.model, record.version, outcome.reason)
+        applied = self._promotion.apply(outcome, champion.version if champion else None)
+        promoted = applied.promoted
+        if promoted is not None:
             if self.guard is None:
-                self._make_guard(candidate.task)
-            if parent is not None and self.guard is not None:
-                self.guard.promoted(record.version, parent)
-            self._learner = None  # continuous learning goes on from the version now served
-        self.last_outcome = result
-        return result
+                self._make_guard(promoted.task)
+            if applied.parent is not None and self.guard is not None:
+                self.guard.promoted(promoted.version, applied.parent)
+            self._online.reset()  # continuous learning goes on from the version now served
+        self.last_outcome = applied.handled
+        return applied.handled
 
     def _snapshot(self) -> None:
-        """Continuous learning (River): start a learner from the serving version; on schedule,
-        judge it against that version on the same recent events and promote it if it wins. A
-        snapshot that does not win is logged, not registered (the registry would fill with them)."""
         champion = self._load_champion()
         if champion is None:
             return
-        if self._learner is None or self._learner_version != champion.version:
-            self._learner = OnlineLearner(
-                self._start_model(champion),
-                champion.task,
-                list(champion.features),
-                recent=max(self.config.min_examples, 2_000),
-            )
-            self._learner_version = champion.version
-            replay = self.window.examples()[-REPLAY_ON_START:]
-            for stored in replay:
-                self._learner.learn(
-                    stored.features,
-                    stored.label,
-                    served=stored.prediction,
-                    version=stored.version,
-                    ts=stored.ts,
-                )
-            log.info(
-                "continuous learning for %s starts from v%d (learnt the window's last %d examples)",
-                self.model,
-                champion.version,
-                len(replay),
-            )
-            return
-        if self._learner.learnt < self.config.min_examples:
-            return
-        decision = self._learner.judge(
-            champion.version,
-            margin=self.config.margin,
-            alpha=self.config.alpha,
-            last=max(100, int(self.config.min_examples * self.config.holdout)),
-        )
-        if decision is None:
-            return
-        if not decision.promote:
-            log.info("continuous-learning snapshot not promoted: %s", decision.reason)
-            self._metrics.outcomes.labels(self.model, "snapshot_kept").inc()
-            return
-        record = self._registry.get(self.model, champion.version)
-        candidate = self._learner.snapshot(
-            model=self.model,
-            algo=algorithm(self.config.algorithm),
-            params=self.config.params,
-            classes=record.classes,
-            signer=self._signer,
-            decision=decision,
-        )
-        reason = f"continuous learning: {decision.reason}"
-        self._apply(Outcome("promote", reason, candidate, decision, self._learner.learnt), None)
-
-    def _start_model(self, champion: ServingModel) -> Any:
-        """The serving version itself when it is a model of the configured River algorithm (it
-        goes on learning), else a fresh one."""
-        record = self._registry.get(self.model, champion.version)
-        if champion.scorer.family == "river" and record.algorithm == self.config.algorithm:
-            return copy.deepcopy(champion.scorer.model)
-        return algorithm(self.config.algorithm).make(champion.task, self.config.params)
+        outcome = self._online.snapshot(champion)
+        if outcome is not None:
+            self._apply(outcome)
 
     def _judge(self, verdict: Verdict) -> None:
         if not verdict.rollback:
@@ -566,32 +370,9 @@ class Trainer:
             return
         if not self.lock.held:
             return
-        try:
-            active = self._registry.active(self.model)
-            if active != verdict.version:
-                log.info(
-                    "rollback guard: v%d is no longer active; nothing to roll back", verdict.version
-                )
-                return
-            change = self._registry.rollback(self.model)
-        except (ModelNotFound, DriftlineError) as exc:
-            log.error("rollback guard could not roll back %s: %s", self.model, exc)
-            return
-        metrics = {"live_loss": verdict.loss}
-        if verdict.predecessor_loss is not None:
-            metrics["predecessor_live_loss"] = verdict.predecessor_loss
-        self._events.publish(
-            self.model, change.current, "rolled_back", metrics, reason=verdict.reason
-        )
-        self._metrics.outcomes.labels(self.model, "rolled_back").inc()
-        self.last_outcome = {"outcome": "rolled_back", "version": change.current}
-        log.warning(
-            "%s rolled back from v%d to v%d: %s",
-            self.model,
-            verdict.version,
-            change.current,
-            verdict.reason,
-        )
+        handled = self._promotion.roll_back(verdict)
+        if handled is not None:
+            self.last_outcome = handled
 
     # ---- status ----------------------------------------------------------------------------
 
@@ -609,7 +390,7 @@ class Trainer:
                 PendingRequest(
                     request_id=p.request.request_id, since_ts=p.request.since_ts, waiting=p.why
                 )
-                for p in self._pending
+                for p in self._requests.pending
             ],
             last_outcome=self.last_outcome,
             updated_at=now_ms(),

@@ -5,9 +5,9 @@ The JSON form (``msgspec.json.encode``) is what ``model:{name}:trainer:status:{i
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
+
+from services.trainer.requests import Handled
 
 
 class PendingRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,7 +31,7 @@ class TrainerStatus(msgspec.Struct, frozen=True, kw_only=True):
     duplicates: int
     evicted: int
     pending: list[PendingRequest]
-    last_outcome: dict[str, Any] | None
+    last_outcome: Handled | None
     """What became of the last request or snapshot: its outcome, version and evidence."""
     updated_at: int
     """Epoch milliseconds."""

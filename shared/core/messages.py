@@ -1,6 +1,6 @@
 """Typed messages of every driftline topic, each with its JSON encoding beside it.
 
-One class per topic of DESIGN.md. ``Cls.decode(data)`` validates as it parses (msgspec) and raises
+One class per topic (the README's table of topics). ``Cls.decode(data)`` validates as it parses (msgspec) and raises
 :class:`~shared.core.errors.BadMessage` naming the field and the reason for: a payload over the size
 limit (checked before parsing), bytes that are not UTF-8, invalid JSON, JSON that is not an object,
 a missing or wrongly typed field, NaN or Infinity anywhere, and an unknown schema version ``v``.

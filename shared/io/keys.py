@@ -1,4 +1,4 @@
-"""Redis key names: ``DRIFTLINE_REDIS_PREFIX`` + the layout of DESIGN.md, one place for all of them.
+"""Redis key names: ``DRIFTLINE_REDIS_PREFIX`` + the layout the README lists, one place for all of them.
 
 >>> k = RedisKeys("driftline:")
 >>> k.versions("churn"), k.version("churn", 3)

@@ -135,8 +135,7 @@ class _Window:
     read one river confusion matrix; the window keeps a count per (label, prediction) pair, and the
     matrix is built from those counts (one weighted update per pair) when a value is read. An event
     costs a dict increment on entry and a decrement on exit, not a matrix update and revert in each
-    window, which were a tenth of the monitor's time; the values are river's arithmetic on the same
-    counts. (River's ``utils.Rolling`` wrappers, before that, cost ten times more again.)
+    window; the values are river's arithmetic on the same counts.
     """
 
     def __init__(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
-from services.predictor.service import handle
+from services.predictor.scoring import handle
 from shared.core.messages import FeatureEvent
 from shared.models.algorithms import Scorer, algorithm, fit
 from shared.models.serving import ServingModel, to_rows
