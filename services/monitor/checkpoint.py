@@ -50,9 +50,9 @@ from shared.io.kafka import (
     FutureRecordMetadata,
     KafkaConsumer,
     KafkaProducer,
-    OffsetAndMetadata,
     TopicPartition,
     kafka_errors,
+    offsets_to_commit,
 )
 
 log = logging.getLogger(__name__)
@@ -161,11 +161,13 @@ class Checkpointer:
         analytics = None if state.watch is None else (state.watch, state.reorder)
         written = self._store.save(state.partitions, analytics)
         # 3. The same offsets to Kafka, outside rebalance callbacks.
-        offsets = {
-            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-            for partition, owned in state.partitions.items()
-            for topic, offset in owned.offsets.items()
-        }
+        offsets = offsets_to_commit(
+            {
+                TopicPartition(topic, partition): offset
+                for partition, owned in state.partitions.items()
+                for topic, offset in owned.offsets.items()
+            }
+        )
         if offsets and commit:
             try:
                 with kafka_errors("committing the monitor's offsets"):

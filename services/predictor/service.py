@@ -33,6 +33,7 @@ from shared.io.kafka import (
     OffsetAndMetadata,
     TopicPartition,
     kafka_errors,
+    offsets_to_commit,
 )
 from shared.models.serving import ServingModel
 
@@ -288,4 +289,4 @@ def _next_offsets(records: list[ConsumerRecord]) -> dict[TopicPartition, OffsetA
     for record in records:
         tp = TopicPartition(record.topic, record.partition)
         last[tp] = max(last.get(tp, -1), record.offset)
-    return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}
+    return offsets_to_commit({tp: offset + 1 for tp, offset in last.items()})

@@ -16,7 +16,12 @@ import msgspec
 from services.trainer.metrics import TrainerMetrics
 from shared.core.errors import KafkaError
 from shared.core.messages import RetrainRequest
-from shared.io.kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition, kafka_errors
+from shared.io.kafka import (
+    KafkaConsumer,
+    TopicPartition,
+    kafka_errors,
+    offsets_to_commit,
+)
 from shared.io.redis import Redis, redis_errors
 from shared.registry.store import Registry
 
@@ -110,7 +115,7 @@ class Requests:
         """Done with ``pending``: drop it and commit the retrain offset past it."""
         self.pending.remove(pending)
         self._metrics.pending.labels(self.model).set(len(self.pending))
-        offsets = {self.partition: OffsetAndMetadata(pending.offset + 1, "", -1)}
+        offsets = offsets_to_commit({self.partition: pending.offset + 1})
         try:
             with kafka_errors("committing the retrain offset"):
                 self._consumer.commit(offsets=offsets)

@@ -349,12 +349,3 @@ def load_settings(**overrides: Any) -> Settings:
             name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
             problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
         raise ConfigError("; ".join(problems)) from None
-
-
-def settings_table() -> list[tuple[str, str, str]]:
-    """Rows ``(variable, default, description)`` for every setting, as the README documents them."""
-    rows = []
-    for name, field in Settings.model_fields.items():
-        default = "unset" if field.default is None else str(field.default)
-        rows.append((ENV_PREFIX + name.upper(), default, field.description or ""))
-    return rows

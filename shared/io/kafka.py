@@ -14,7 +14,7 @@ import base64
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -308,6 +308,18 @@ def decode_or_dead_letter(
     except BadMessage as exc:
         dead_letters.write(record, str(exc))
         return None
+
+
+def offsets_to_commit(
+    positions: Mapping[TopicPartition, int],
+) -> dict[TopicPartition, OffsetAndMetadata]:
+    """What a consumer commits so that it resumes at ``positions``: per partition, the next offset
+    to read (one past the last record processed).
+
+    >>> offsets_to_commit({TopicPartition("t", 0): 8})[TopicPartition("t", 0)].offset
+    8
+    """
+    return {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in positions.items()}
 
 
 def record_value(record: ConsumerRecord, expected: str = "a message") -> bytes:

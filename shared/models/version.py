@@ -5,12 +5,15 @@ The registry stores it (``shared.registry.store``); serving, training and the se
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from shared.core.kinds import Task
 from shared.stats.profile import ReferenceProfile
+
+Status = Literal["registered", "active", "retired", "rejected", "rolled_back"]
+"""Where a version stands: the registry's promotion and rollback scripts move it between these."""
 
 
 class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,7 +35,7 @@ class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
     libraries: dict[str, str]
     created_at: int
     parent: int | None
-    status: str
+    status: Status
 
     def summary(self) -> dict[str, Any]:
         """The short form `models list` prints."""

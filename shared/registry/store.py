@@ -19,12 +19,10 @@ from shared.core.clock import now_ms
 from shared.core.errors import ArtifactRejected, ModelNotFound, RedisError
 from shared.io.keys import RedisKeys
 from shared.io.redis import Redis, redis_errors
-from shared.models.version import ModelVersion
+from shared.models.version import ModelVersion, Status
 
 if TYPE_CHECKING:
     from shared.models.training import Candidate
-
-STATUSES = ("registered", "active", "retired", "rejected", "rolled_back")
 
 # KEYS: active, history, versions. ARGV: version, version-key prefix, channel.
 _PROMOTE = """
@@ -98,7 +96,7 @@ class Registry:
         return self._redis
 
     def register(
-        self, candidate: Candidate, *, parent: int | None = None, status: str = "registered"
+        self, candidate: Candidate, *, parent: int | None = None, status: Status = "registered"
     ) -> ModelVersion:
         """Store ``candidate`` as the model's next version and return its record."""
         name = candidate.model
@@ -228,11 +226,3 @@ class Registry:
                 ) from None
             raise
         return Promotion(model, int(current) if current is not None else None, int(earlier))
-
-    def set_status(self, model: str, version: int, status: str) -> None:
-        """Mark a version (``rejected``, for example) without changing what is active."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
-        self.get(model, version)
-        with redis_errors(f"marking {model} v{version} {status}"):
-            self._redis.hset(self._keys.version(model, version), "status", status)

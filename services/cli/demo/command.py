@@ -29,7 +29,8 @@ from shared.infra.stack import Endpoints, Infra
 from shared.runtime.entry import EXIT_ERROR
 
 if TYPE_CHECKING:
-    from services.cli.demo.synthetic import SyntheticEvent
+    from services.cli.demo.synthetic import DriftKind, SyntheticEvent
+    from shared.core.kinds import Task
 
 FAST_EVENTS = 12_000
 DEFAULT_EVENTS = 40_000
@@ -118,8 +119,8 @@ class Plan:
 
     events: int
     rate: float
-    task: str
-    drift: str
+    task: Task
+    drift: DriftKind
     drift_at: int
     algo: str
     run_id: str
@@ -175,7 +176,7 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         )
         _create_topics(settings, endpoints)
     services: list[Service] = []
-    scenario = Scenario(task=plan.task, drift=plan.drift, at=plan.drift_at)  # type: ignore[arg-type]
+    scenario = Scenario(task=plan.task, drift=plan.drift, at=plan.drift_at)
     try:
         initial = _first_model(settings, endpoints, plan.model, plan.algo, scenario)
         if plan.services:
@@ -275,7 +276,7 @@ def _stream(
             if code not in (0, None):
                 progress(f"{service.name} exited with {code}:\n{service.tail()}")
         facts = RunFacts(
-            task=plan.task,  # type: ignore[arg-type]
+            task=plan.task,
             drift=plan.drift,
             drift_at=plan.drift_at,
             drift_sent_s=sent.marks.get(plan.drift_at, time.time()),

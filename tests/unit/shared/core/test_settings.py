@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 
 from shared.core.errors import ConfigError
-from shared.core.settings import Settings, load_settings, settings_table
+from shared.core.settings import ENV_PREFIX, Settings, load_settings
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """Rows ``(variable, default, description)`` for every setting, as the README documents them."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = "unset" if field.default is None else str(field.default)
+        rows.append((ENV_PREFIX + name.upper(), default, field.description or ""))
+    return rows
 
 
 @pytest.fixture(autouse=True)
