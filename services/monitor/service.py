@@ -221,7 +221,7 @@ class Monitor:
     # ---- records ---------------------------------------------------------------------------
 
     def _process(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        state = self.partitions.get(tp.partition)
+        state = self.state.partitions.get(tp.partition)
         if state is None:  # revoked while the batch was in flight: its next owner reads it
             return
         join = state.join
@@ -317,6 +317,7 @@ class Monitor:
     def _completed(self, partition: int, completed: list[Scored | Joined], now: int) -> None:
         """Send each joined event to ``examples`` now; hand both kinds to the reorder, which
         holds them until every partition has passed their event time."""
+        reorder = self.state.reorder
         for item in completed:
             if isinstance(item, Joined):
                 self._lags.append(item.lag_ms)
@@ -332,7 +333,7 @@ class Monitor:
                 full = self._examples.add(partition, example)
                 if full is not None:
                     self._send_examples(partition, full)
-            self.reorder.push(partition, item.ts, item, now)
+            reorder.push(partition, item.ts, item, now)
 
     def _analyse(self, items: list[Scored | Joined]) -> None:
         if not items:

@@ -247,7 +247,14 @@ class VersionWatch:
         """The concept detector through the alert gate: its statistic is 1 from a detection
         until the cooldown has passed without another, then 0 (so the alert resolves)."""
         config = self.config
-        gate = self.alerts.gate(*CONCEPT, 0.5, min_samples=config.concept_min_labels, cooldown_ms=0)
+        if detection is None:
+            gate = self.alerts.gates.get(CONCEPT)
+            if gate is None or not gate.firing:
+                return None  # the common case: nothing detected, and nothing firing to resolve
+        else:
+            gate = self.alerts.gate(
+                *CONCEPT, 0.5, min_samples=config.concept_min_labels, cooldown_ms=0
+            )
         evidence: Evidence | None = None
         if detection is not None and self.labelled >= config.concept_min_labels:
             self._concept_last = now
