@@ -15,7 +15,6 @@ from shared.core.kinds import DETECTOR_NAMES
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.http import HealthServer
 from shared.io.kafka import (
     DeadLetterWriter,
     KafkaConsumer,
@@ -28,14 +27,7 @@ from shared.io.kafka import (
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.registry.store import Registry
-from shared.runtime.service import (
-    ServiceIds,
-    add_service_flags,
-    http_port,
-    install_signal_handlers,
-    loop_liveness,
-    settle_gc,
-)
+from shared.runtime.service import ServiceIds, add_service_flags, start_service
 from shared.runtime.status import StatusPublisher
 
 FETCH: dict[str, Any] = {
@@ -237,12 +229,14 @@ def run(
         max_bytes=settings.max_message_bytes,
     )
 
-    port = http_port(settings.http_port, DEFAULT_HTTP_PORT)
-    liveness = loop_liveness(lambda: monitor.last_loop)
-    http = HealthServer(settings.http_host, port, metrics.registry, liveness, monitor.readiness)
-    install_signal_handlers(monitor.stop)
-    settle_gc()
-    http.start()
+    http = start_service(
+        settings,
+        default_port=DEFAULT_HTTP_PORT,
+        metrics=metrics.registry,
+        last_loop=lambda: monitor.last_loop,
+        readiness=monitor.readiness,
+        stop=monitor.stop,
+    )
     log.info(
         "monitor for %s started (group %s, detector %s, label window %.0f s)",
         model,

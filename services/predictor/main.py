@@ -19,7 +19,6 @@ from shared.core.messages import DriftAlert
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.http import HealthServer
 from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
@@ -27,14 +26,7 @@ from shared.models.serving import ServingModel
 from shared.models.signing import load_verifier
 from shared.registry.loading import load_version
 from shared.registry.store import Registry
-from shared.runtime.service import (
-    ServiceIds,
-    add_service_flags,
-    http_port,
-    install_signal_handlers,
-    loop_liveness,
-    settle_gc,
-)
+from shared.runtime.service import ServiceIds, add_service_flags, start_service
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +157,14 @@ def run(
         predictor.waiting_reason = watcher.status
         return predictor.readiness()
 
-    port = http_port(settings.http_port, DEFAULT_HTTP_PORT)
-    liveness = loop_liveness(lambda: predictor.last_loop)
-    http = HealthServer(settings.http_host, port, metrics.registry, liveness, readiness)
-    install_signal_handlers(predictor.stop)
-    settle_gc()
-    http.start()
+    http = start_service(
+        settings,
+        default_port=DEFAULT_HTTP_PORT,
+        metrics=metrics.registry,
+        last_loop=lambda: predictor.last_loop,
+        readiness=readiness,
+        stop=predictor.stop,
+    )
     watcher.start()
     log.info(
         "predictor for %s started (group %s, %s delivery)",

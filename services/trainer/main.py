@@ -15,7 +15,6 @@ from services.trainer.window import ExampleWindow
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.http import HealthServer
 from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
@@ -23,14 +22,7 @@ from shared.models.algorithms import ALGORITHMS, parse_params
 from shared.models.signing import load_signer, load_verifier
 from shared.registry.events import ModelEvents
 from shared.registry.store import Registry
-from shared.runtime.service import (
-    ServiceIds,
-    add_service_flags,
-    http_port,
-    install_signal_handlers,
-    loop_liveness,
-    settle_gc,
-)
+from shared.runtime.service import ServiceIds, add_service_flags, start_service
 from shared.runtime.status import StatusPublisher
 
 log = logging.getLogger(__name__)
@@ -165,12 +157,15 @@ def run(
         max_bytes=settings.max_message_bytes,
     )
 
-    port = http_port(settings.http_port, DEFAULT_HTTP_PORT)
-    liveness = loop_liveness(lambda: trainer.last_loop, STUCK_AFTER_S)
-    http = HealthServer(settings.http_host, port, metrics.registry, liveness, trainer.readiness)
-    install_signal_handlers(trainer.stop)
-    settle_gc()
-    http.start()
+    http = start_service(
+        settings,
+        default_port=DEFAULT_HTTP_PORT,
+        metrics=metrics.registry,
+        last_loop=lambda: trainer.last_loop,
+        readiness=trainer.readiness,
+        stop=trainer.stop,
+        stuck_after_s=STUCK_AFTER_S,
+    )
     log.info(
         "trainer for %s started (%s, window %d examples / %.0f s, min %d examples)",
         model,

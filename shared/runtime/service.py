@@ -18,6 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
+from prometheus_client import CollectorRegistry
+
+from shared.core.settings import Settings
+from shared.io.http import HealthServer
+
 log = logging.getLogger(__name__)
 
 STUCK_AFTER_S = 60.0
@@ -104,3 +109,25 @@ def install_signal_handlers(stop: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def start_service(
+    settings: Settings,
+    *,
+    default_port: int,
+    metrics: CollectorRegistry,
+    last_loop: Callable[[], float],
+    readiness: Callable[[], tuple[bool, str]],
+    stop: Callable[[], None],
+    stuck_after_s: float = STUCK_AFTER_S,
+) -> HealthServer:
+    """What every service does once it is wired, just before its loop runs: serve ``/healthz``
+    (the loop ran within ``stuck_after_s``), ``/readyz`` and ``/metrics``, let SIGTERM and Ctrl+C
+    call ``stop``, and settle the collector. The caller stops the server when the loop ends."""
+    port = http_port(settings.http_port, default_port)
+    liveness = loop_liveness(last_loop, stuck_after_s)
+    http = HealthServer(settings.http_host, port, metrics, liveness, readiness)
+    install_signal_handlers(stop)
+    settle_gc()
+    http.start()
+    return http
