@@ -16,11 +16,13 @@ from typing import Literal, NamedTuple
 import msgspec
 
 from shared.core.errors import BadMessage
-from shared.core.messages import FeatureEvent, Prediction
+from shared.core.messages import OUTPUT_MAX_BYTES, FeatureEvent, Prediction
 from shared.io.kafka import ConsumerRecord, record_value
 from shared.models.serving import ServingModel, to_rows
 
-RefusalCategory = Literal["invalid", "missing_feature", "scoring_failed", "bad_prediction"]
+RefusalCategory = Literal[
+    "invalid", "missing_feature", "scoring_failed", "bad_prediction", "too_large"
+]
 """Why a record could not be scored, as the ``reason`` label of the dead-letter metric."""
 
 
@@ -92,6 +94,14 @@ def handle(
         except (BadMessage, TypeError, ValueError, msgspec.EncodeError) as exc:
             reason = f"{model.name} v{model.version} returned an unusable prediction: {exc}"
             outcome.refused.append(Refusal(sources[index], "bad_prediction", reason))
+            continue
+        if len(encoded) > OUTPUT_MAX_BYTES:
+            reason = (
+                f"its prediction would be {len(encoded):,} bytes (the event's {len(event.features):,}"
+                f" features included), over the {OUTPUT_MAX_BYTES:,}-byte limit of a record "
+                "driftline writes; send only the features the model needs"
+            )
+            outcome.refused.append(Refusal(sources[index], "too_large", reason))
             continue
         outcome.predictions.append(prediction)
         outcome.encoded.append(encoded)

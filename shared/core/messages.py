@@ -24,6 +24,7 @@ b'{"v":1,"event_id":"e1","ts":5,"label":1}'
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import re
@@ -36,13 +37,19 @@ from shared.core.errors import BadMessage
 
 SCHEMA_VERSION: Literal[1] = 1
 DEFAULT_MAX_BYTES = 1 << 20
+OUTPUT_MAX_BYTES = 1_000_000
+"""The largest record value driftline writes: Kafka's default limit for a record batch is
+1,048,588 bytes, and the batch adds its headers and the key."""
 
 EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Millis = Annotated[int, msgspec.Meta(ge=0)]
 Version = Annotated[int, msgspec.Meta(ge=1)]
 Features = dict[Annotated[str, msgspec.Meta(min_length=1)], float]
-Target = bool | int | float | str
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""An integer that numpy, msgpack and Kafka's other clients hold; a JSON integer past it is bad
+input (``1`` followed by 400 zeros once made every monitor checkpoint fail)."""
+Target = bool | Int64 | float | str
 """A label or a prediction: a class (bool, int or str) or a regression value (number)."""
 
 AlertKind = Literal["data_drift", "prediction_drift", "concept_drift", "performance", "model_load"]
@@ -53,6 +60,9 @@ _MSGSPEC_PATH = re.compile(
     r"^(?P<reason>.*?)(?: - at (?P<key>`key` in )?`(?P<path>[^`]*)`)?$", re.DOTALL
 )
 _NON_FINITE_TOKENS = (b"NaN", b"Infinity", b"-Infinity", b"-NaN")
+_DEPTH = "~1,000"
+"""How deep JSON may nest before msgspec (and Python's json) give up: the interpreter's
+recursion limit."""
 _BYTE_POSITION = re.compile(r"\(byte (\d+)\)")
 
 
@@ -110,6 +120,12 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
             raise _explain_validation(data, str(exc)) from None
         except msgspec.DecodeError as exc:
             raise _not_utf8(data) or _explain_malformed(data, str(exc)) from None
+        except RecursionError:
+            raise BadMessage(
+                "$", f"nested deeper than the {_DEPTH} levels a parser allows"
+            ) from None
+        except Exception as exc:  # whatever else a parser may raise is about these bytes too
+            raise BadMessage("$", f"cannot be parsed: {type(exc).__name__}: {exc}") from None
         if default_ts is not None and getattr(msg, "ts", 0) is None:
             msg = msgspec.structs.replace(msg, ts=default_ts)
         return msg
@@ -209,7 +225,7 @@ def decode_examples(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[
         raise BadMessage("$", f"payload is {len(data)} bytes, over the {max_bytes} byte limit")
     try:
         batched = len(msgspec.json.decode(data, type=_ExamplesProbe).examples) > 0
-    except (msgspec.DecodeError, UnicodeDecodeError):  # ValidationError is a DecodeError
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # ValidationError too
         batched = False  # Example.decode says what is wrong with it
     if batched:
         return ExampleBatch.decode(data, max_bytes=max_bytes).examples
@@ -266,7 +282,9 @@ class ModelEvent(Message, frozen=True, kw_only=True):
 class DeadLetter(Message, frozen=True, kw_only=True):
     """A message that could not be processed, with why and where it came from, on ``dlq``.
 
-    ``payload`` is the original value, base64-encoded, so nothing about it is lost.
+    ``payload`` is the original value, base64-encoded. An original over ``PAYLOAD_MAX`` bytes is
+    kept as its first ``PAYLOAD_MAX`` bytes, with its length and sha256, so that the dead letter
+    always fits in a Kafka record; the source topic, partition and offset point at the whole.
     """
 
     topic: ClassVar[str] = "dlq"
@@ -277,10 +295,51 @@ class DeadLetter(Message, frozen=True, kw_only=True):
     offset: Annotated[int, msgspec.Meta(ge=0)]
     error: str
     payload: str
+    payload_bytes: int | None = None
+    """The original's length, when ``payload`` holds only its first bytes."""
+    payload_sha256: str | None = None
+    """The original's sha256 (hex), when ``payload`` holds only its first bytes."""
+
+    PAYLOAD_MAX: ClassVar[int] = 256 * 1024
+    ERROR_MAX: ClassVar[int] = 4_096
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        ts: int,
+        service: str,
+        source_topic: str,
+        partition: int,
+        offset: int,
+        error: str,
+        original: bytes,
+    ) -> DeadLetter:
+        """A dead letter for ``original`` that fits a record, whatever its size and error.
+
+        >>> letter = DeadLetter.of(ts=1, service="s", source_topic="t", partition=0, offset=7,
+        ...                        error="x" * 10_000, original=b"a" * 300_000)
+        >>> len(letter.original), letter.payload_bytes, len(letter.error) <= DeadLetter.ERROR_MAX
+        (262144, 300000, True)
+        """
+        whole = len(original) <= cls.PAYLOAD_MAX
+        if len(error) > cls.ERROR_MAX:
+            error = error[: cls.ERROR_MAX - 40] + f"... ({len(error):,} characters in all)"
+        return cls(
+            ts=ts,
+            service=service,
+            source_topic=source_topic,
+            partition=partition,
+            offset=offset,
+            error=error,
+            payload=base64.b64encode(original[: cls.PAYLOAD_MAX]).decode("ascii"),
+            payload_bytes=None if whole else len(original),
+            payload_sha256=None if whole else hashlib.sha256(original).hexdigest(),
+        )
 
     @property
     def original(self) -> bytes:
-        """The original payload bytes."""
+        """The original payload bytes (its first ``PAYLOAD_MAX`` when ``payload_bytes`` is set)."""
         return base64.b64decode(self.payload)
 
 
@@ -389,7 +448,7 @@ def _locate_dict_entry(data: bytes, field: str) -> BadMessage | None:
         node: Any = json.loads(data)
         for part in field.split("."):
             node = node[part]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
     if not isinstance(node, dict):
         return None

@@ -10,7 +10,6 @@ commits only offsets whose outputs are flushed.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import time
@@ -266,15 +265,14 @@ class DeadLetterWriter:
 
     def write(self, record: ConsumerRecord, error: str) -> FutureRecordMetadata:
         """Send ``record`` to the dead-letter topic with ``error``; returns the send future."""
-        value = record.value or b""
-        letter = DeadLetter(
+        letter = DeadLetter.of(
             ts=now_ms(),
             service=self._service,
             source_topic=record.topic,
             partition=record.partition,
             offset=record.offset,
             error=error,
-            payload=base64.b64encode(value).decode("ascii"),
+            original=record.value or b"",
         )
         log.warning(
             "dead letter %s[%d]@%d: %s",
@@ -286,9 +284,14 @@ class DeadLetterWriter:
         )
         with kafka_errors(f"writing a dead letter to {self._topic}"):
             future: FutureRecordMetadata = self._producer.send(
-                self._topic, key=record.key, value=letter.encode()
+                self._topic, key=_dead_letter_key(record.key), value=letter.encode()
             )
             return future
+
+
+def _dead_letter_key(key: bytes | None) -> bytes | None:
+    """The original key, or its first KiB: a key counts toward Kafka's record limit too."""
+    return key if key is None or len(key) <= 1024 else key[:1024]
 
 
 def decode_or_dead_letter(

@@ -12,6 +12,7 @@ import pytest
 from sklearn import metrics as sk
 
 from services.cli.demo.synthetic import Scenario
+from shared.core.messages import DeadLetter
 from tests.harness.monitor import (
     distinct_alerts,
     examples,
@@ -22,7 +23,7 @@ from tests.harness.monitor import (
     start_monitor,
     wait_joined,
 )
-from tests.harness.predictor import Deployment
+from tests.harness.predictor import Deployment, read_all, send_raw
 
 pytestmark = pytest.mark.integration
 
@@ -209,6 +210,47 @@ def test_restart_mid_stream_matches_an_uninterrupted_run(deployment: Deployment)
     }
     assert [d["error"][:17] for d in dead].count("features: missing") == 1  # a's model, not b's
     assert final["versions"][0]["version"] == version
+
+
+def test_hostile_labels_are_dead_lettered_and_the_monitor_never_stops(
+    deployment: Deployment,
+) -> None:
+    """Labels that once crash-looped a monitor, ahead of a stream: an invalid one of 850 KB (its
+    dead letter was over Kafka's limit), a label of 1 followed by 400 zeros (accepted, it then
+    failed every checkpoint), and JSON nested 10,000 deep. Each is dead-lettered with its reason
+    in a record that fits; every event of the stream joins; the process runs on and
+    checkpoints."""
+    scenario = Scenario()
+    _, serving = register_model(deployment, scenario)
+    scored = score(scenario, 2_000, serving, seed=3)
+    monitor = start_monitor(deployment)
+    monitor.wait_ready()
+    hostile = {
+        b"h-850k": (b'{"event_id": 5, "label": 1, "pad": "' + b"x" * 850_000 + b'"}', "event_id"),
+        b"h-huge": (b'{"event_id": "h2", "label": 1' + b"0" * 400 + b"}", "label: expected int"),
+        b"h-deep": (
+            b'{"event_id": "h3", "label": 1, "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+            "nested deeper than",
+        ),
+    }
+    send_raw(
+        deployment.bootstrap,
+        deployment.topic("labels"),
+        list((key, value) for key, (value, _) in hostile.items()),
+    )
+    produce(deployment, scored, max_label_delay=200)
+    final = wait_joined(deployment, monitor, len(scored.events))
+    assert final["join"]["joined"] == len(scored.events)
+    records = read_all(deployment.bootstrap, deployment.topic("dlq"), settle_s=1)
+    letters = {r.key: DeadLetter.decode(r.value) for r in records}
+    assert set(letters) == set(hostile)
+    for key, (value, expected) in hostile.items():
+        assert expected in letters[key].error, (key, letters[key].error[:300])
+        assert letters[key].original == value[: DeadLetter.PAYLOAD_MAX]
+    assert letters[b"h-850k"].payload_bytes == len(hostile[b"h-850k"][0])
+    assert max(len(r.value) for r in records) < 1_000_000
+    assert monitor.proc.poll() is None, monitor.log()  # it never stopped
+    assert monitor.stop() == 0  # and its last checkpoint, with everything it read, was written
 
 
 def test_an_unreadable_checkpoint_stops_the_monitor_with_the_way_out(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import signal
@@ -271,6 +272,83 @@ def test_bad_events_go_to_the_dead_letter_topic_and_nothing_else_is_lost(
         assert letters[key].original == (value or b"")
         assert letters[key].source_topic == deployment.features_topic
     assert predictor.metric("driftline_predictor_dead_letters_total") == len(bad)
+    assert predictor.stop() == 0
+
+
+def test_hostile_records_are_dead_lettered_and_the_predictor_never_stops(
+    deployment: Deployment,
+) -> None:
+    """Records that once crash-looped a predictor: an invalid event of 850 KB (its dead letter
+    was over Kafka's limit), a valid event whose prediction would be over it, and JSON nested
+    10,000 deep in a feature value and in an unknown field. Each is dead-lettered with its
+    reason, in a record that fits; every valid event around them is predicted; the process runs
+    on."""
+    deployment.registry.promote(deployment.model, deployment.register(seed=1))
+    predictor = deployment.start_predictor()
+    predictor.wait_ready()
+    wide = {f"f{i:05d}": 1 for i in range(93_600)}
+    deep = b"[" * 10_000 + b"]" * 10_000
+    hostile: dict[bytes, tuple[bytes, str]] = {
+        b"h-850k": (
+            b'{"event_id": "h1", "features": {"a": "' + b"x" * 850_000 + b'", "b": 1, "c": 2}}',
+            "features.a: expected a number",
+        ),
+        b"h-wide": (
+            json.dumps(
+                {"event_id": "h2", "features": {"a": 1, "b": 2, "c": 3, **wide}},
+                separators=(",", ":"),
+            ).encode(),
+            "over the 1,000,000-byte limit of a record driftline writes",
+        ),
+        b"h-deep-value": (
+            b'{"event_id": "h3", "features": {"a": ' + deep + b', "b": 1, "c": 2}}',
+            "features",
+        ),
+        b"h-deep-extra": (
+            b'{"event_id": "h4", "features": {"a": 1, "b": 2, "c": 3}, "x": ' + deep + b"}",
+            "nested deeper than",
+        ),
+    }
+    assert len(hostile[b"h-wide"][0]) < 1 << 20  # under the decode limit: a valid event
+    rng = np.random.default_rng(6)
+    good_ids = [f"g{i}" for i in range(200)]
+    items: list[tuple[bytes | None, bytes | None]] = []
+    waiting = list(hostile.items())
+    for index, event_id in enumerate(good_ids):
+        features = dict(zip("abc", rng.normal(size=3).tolist(), strict=True))
+        items.append(
+            (event_id.encode(), json.dumps({"event_id": event_id, "features": features}).encode())
+        )
+        if index % 40 == 0 and waiting:
+            key, (value, _) = waiting.pop()
+            items.append((key, value))
+    send_raw(deployment.bootstrap, deployment.features_topic, items)
+
+    try:
+        found = wait_for_predictions(deployment, good_ids)
+    except AssertionError:
+        print(predictor.log()[-5000:])
+        raise
+    assert set(found) == set(good_ids)
+    _wait(
+        lambda: len(read_all(deployment.bootstrap, deployment.topic("dlq"))) >= len(hostile),
+        "dead letters",
+    )
+    records = read_all(deployment.bootstrap, deployment.topic("dlq"), settle_s=2)
+    letters = {r.key: DeadLetter.decode(r.value) for r in records}
+    assert set(letters) == set(hostile)
+    for key, (value, expected) in hostile.items():
+        letter = letters[key]
+        assert expected in letter.error, (key, letter.error[:300])
+        if len(value) > DeadLetter.PAYLOAD_MAX:  # a prefix, its length and its hash
+            assert letter.original == value[: DeadLetter.PAYLOAD_MAX]
+            assert letter.payload_bytes == len(value)
+            assert letter.payload_sha256 == hashlib.sha256(value).hexdigest()
+        else:
+            assert letter.original == value and letter.payload_bytes is None
+    assert max(len(r.value) for r in records) < 1_000_000
+    assert predictor.proc.poll() is None, predictor.log()  # it never stopped
+    assert predictor.metric("driftline_predictor_dead_letters_total") == len(hostile)
     assert predictor.stop() == 0
 
 

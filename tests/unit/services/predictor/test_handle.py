@@ -110,3 +110,24 @@ def test_rows_follow_the_model_feature_order() -> None:
     events = [FeatureEvent(event_id="x", features={"b": 2.0, "a": 1.0, "c": 9.0})]
     X, kept, refused = to_rows(events, ["a", "b"])
     assert X.tolist() == [[1.0, 2.0]] and kept == [0] and refused == []
+
+
+def test_a_prediction_over_the_record_limit_is_refused_and_the_batch_goes_on(
+    model: ServingModel,
+) -> None:
+    wide = {f"f{i:05d}": 1 for i in range(93_600)}  # 1 becomes 1.0 in the prediction
+    records = [
+        _record(
+            0,
+            json.dumps(
+                {"event_id": "w", "features": {"a": 1, "b": 2, **wide}}, separators=(",", ":")
+            ).encode(),
+        ),
+        _record(1, _event("e1", a=1, b=2)),
+    ]
+    assert len(records[0].value) < 1 << 20  # a valid event, under the decode limit
+    outcome = handle(records, model, received_at=0.0, max_bytes=1 << 20)
+    assert [p.event_id for p in outcome.predictions] == ["e1"]
+    [(record, category, reason)] = outcome.refused
+    assert (record.offset, category) == (0, "too_large")
+    assert "over the 1,000,000-byte limit" in reason and "93,602 features" in reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import pytest
 
@@ -211,3 +212,50 @@ def test_alert_kind_is_checked() -> None:
 
 def test_dead_letter_keeps_the_original_bytes() -> None:
     assert GOOD[DeadLetter].original == b"\xff"
+
+
+DEEP = b"[" * 10_000 + b"]" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("data", "cls", "field", "reason"),
+    [
+        (b'{"event_id": "e", "features": {"a": ' + DEEP + b"}}", FeatureEvent, "features", "got"),
+        (b'{"event_id": "e", "features": {}, "x": ' + DEEP + b"}", FeatureEvent, "$", "nested"),
+        (b'{"event_id": "e", "label": ' + DEEP + b"}", Label, "label", "got array"),
+        (b'{"event_id": "e", "label": 1, "x": {"y": ' + DEEP + b"}}", Label, "$", "nested"),
+        (b'{"event_id": "e", "label": 1' + b"0" * 400 + b"}", Label, "label", "expected int"),
+        (b'{"event_id": "e", "label": -' + b"9" * 30 + b"}", Label, "label", "expected int"),
+    ],
+)
+def test_hostile_json_is_a_bad_message_not_a_crash(
+    data: bytes, cls: type[FeatureEvent] | type[Label], field: str, reason: str
+) -> None:
+    refusal = _refusal(data, cls)
+    assert refusal.field.startswith(field) and reason in refusal.reason, refusal
+
+
+def test_the_largest_int64_is_still_a_label() -> None:
+    assert Label.decode(b'{"event_id": "e", "label": 9223372036854775807}').label == 2**63 - 1
+
+
+def test_a_dead_letter_always_fits_a_record() -> None:
+    original = bytes(range(256)) * 4_096  # 1 MiB
+    letter = DeadLetter.of(
+        ts=1,
+        service="monitor",
+        source_topic="t",
+        partition=0,
+        offset=0,
+        error="e" * 50_000,
+        original=original,
+    )
+    assert len(letter.encode()) < 400_000
+    assert letter.original == original[: DeadLetter.PAYLOAD_MAX]
+    assert letter.payload_bytes == len(original)
+    assert letter.payload_sha256 == hashlib.sha256(original).hexdigest()
+    assert DeadLetter.decode(letter.encode()) == letter
+    small = DeadLetter.of(
+        ts=1, service="m", source_topic="t", partition=0, offset=0, error="e", original=b"x"
+    )
+    assert (small.original, small.payload_bytes, small.payload_sha256) == (b"x", None, None)
