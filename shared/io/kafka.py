@@ -117,13 +117,15 @@ def make_consumer(
     topics: Iterable[str] = (),
     client_id: str = "driftline",
     auto_offset_reset: str = "earliest",
-    isolation_level: str = "read_uncommitted",
+    isolation_level: str = "read_committed",
     max_poll_records: int = 500,
     **overrides: Any,
 ) -> KafkaConsumer:
     """A group consumer with manual commits: offsets move only when the service commits them.
 
-    ``isolation_level="read_committed"`` hides records of aborted or open transactions.
+    It reads committed records only (``read_committed``): what an exactly-once predictor (or any
+    transactional producer) wrote in a transaction that aborted, or has not committed yet, never
+    reaches a service; for records written without transactions it changes nothing.
     """
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap,

@@ -9,6 +9,7 @@ import subprocess
 import threading
 
 import pytest
+from kafka import KafkaProducer
 from sklearn import metrics as sk
 
 from services.cli.demo.synthetic import Scenario
@@ -251,6 +252,50 @@ def test_hostile_labels_are_dead_lettered_and_the_monitor_never_stops(
     assert max(len(r.value) for r in records) < 1_000_000
     assert monitor.proc.poll() is None, monitor.log()  # it never stopped
     assert monitor.stop() == 0  # and its last checkpoint, with everything it read, was written
+
+
+def test_the_monitor_never_reads_an_aborted_transaction(deployment: Deployment) -> None:
+    """Predictions of an exactly-once predictor's batch that aborted (here: 300 of them, each
+    predicting the wrong class) are not predictions: the monitor joins every event once, with the
+    prediction that was committed, and counts no duplicate."""
+    scenario = Scenario()
+    _, serving = register_model(deployment, scenario)
+    scored = score(scenario, 1_000, serving, seed=4)
+    monitor = start_monitor(deployment)
+    monitor.wait_ready()
+    aborted = KafkaProducer(
+        bootstrap_servers=deployment.bootstrap,
+        transactional_id=f"test-aborted-{deployment.model}",
+        enable_idempotence=True,
+        acks="all",
+    )
+    aborted.init_transactions()
+    aborted.begin_transaction()
+    for event, prediction in list(zip(scored.events, scored.predictions, strict=True))[:300]:
+        wrong = {
+            "event_id": event.event_id,
+            "ts": event.ts,
+            "model": deployment.model,
+            "version": scored.version,
+            "prediction": 1 - int(prediction),
+            "latency_ms": 1.0,
+            "features": event.features,
+        }
+        aborted.send(
+            deployment.topic("predictions"),
+            key=event.event_id.encode(),
+            value=json.dumps(wrong).encode(),
+        )
+    aborted.flush()
+    aborted.abort_transaction()
+    aborted.close()
+    produce(deployment, scored, max_label_delay=100)
+    final = wait_joined(deployment, monitor, len(scored.events))
+    assert final["join"]["joined"] == len(scored.events)
+    assert final["join"]["duplicates"] == 0
+    joined = {e["event_id"]: e["prediction"] for e in examples(deployment)}
+    assert joined == {e.event_id: p for e, p in zip(scored.events, scored.predictions, strict=True)}
+    assert monitor.stop() == 0
 
 
 def test_an_unreadable_checkpoint_stops_the_monitor_with_the_way_out(
