@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import make_producer
+from shared.io.kafka import make_producer, require_topics
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.registry.events import ModelEvents
@@ -40,6 +40,8 @@ class Clients:
 def clients(settings: Settings, *, kafka: bool) -> Iterator[Clients]:
     """The registry, and (with ``kafka``) a model-events writer, closed when the command ends."""
     endpoints = Infra(settings).endpoints()
+    if kafka:  # before anything is written: a missing topic would leave a half-done change
+        require_topics(endpoints.bootstrap, [Topics(settings.topic_prefix).model_events])
     redis_client = connect_redis(endpoints.redis_url)
     producer = make_producer(endpoints.bootstrap, client_id="driftline-cli") if kafka else None
     try:

@@ -194,6 +194,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
                     or "no models registered"
                 )
             return EXIT_OK
+        registry.require(args.model)
         versions = registry.versions(args.model)
         active = registry.active(args.model)
     if args.json:
@@ -203,10 +204,6 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
-    if not versions:
-        print(
-            f"model {args.model!r} has no versions; train one with `driftline train --model {args.model} ...`"
-        )
     for version in versions:
         marker = "*" if version.version == active else " "
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in version.metrics.items())
@@ -219,6 +216,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 def _show(settings: Settings, args: argparse.Namespace) -> int:
     with clients(settings, kafka=False) as found:
+        found.registry.require(args.model)
         version = args.version or found.registry.active(args.model)
         if version is None:
             raise ConfigError(f"model {args.model!r} has no active version; pass --version")

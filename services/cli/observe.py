@@ -122,6 +122,8 @@ def collect_status(settings: Settings, model: str | None, recent: int) -> dict[s
     client = connect_redis(endpoints.redis_url)
     try:
         registry = Registry(client, keys)
+        if model:
+            registry.require(model)
         names = [model] if model else registry.models()
         alerts = list(read_alerts(endpoints.bootstrap, Topics(settings.topic_prefix).alerts))
         out: dict[str, Any] = {"models": []}

@@ -23,6 +23,7 @@ from shared.io.kafka import (
     kafka_errors,
     make_consumer,
     make_producer,
+    require_topics,
 )
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
@@ -181,6 +182,17 @@ def run(
     config = monitor_config(settings)
     endpoints = Infra(settings).endpoints()
     topics = Topics(settings.topic_prefix)
+    require_topics(
+        endpoints.bootstrap,
+        [
+            topics.predictions,
+            topics.labels,
+            topics.examples,
+            topics.alerts,
+            topics.retrain,
+            topics.dlq,
+        ],
+    )
     keys = RedisKeys(settings.redis_prefix)
     client = connect_redis(endpoints.redis_url, timeout_s=5.0)
     registry = Registry(client, keys)

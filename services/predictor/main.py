@@ -19,7 +19,7 @@ from shared.core.messages import DriftAlert
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer
+from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer, require_topics
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.models.serving import ServingModel
@@ -79,6 +79,9 @@ def run(
     """Run a predictor for ``model`` until stopped; return the exit code."""
     endpoints = Infra(settings).endpoints()
     topics = Topics(settings.topic_prefix)
+    require_topics(
+        endpoints.bootstrap, [topics.features, topics.predictions, topics.alerts, topics.dlq]
+    )
     verifier = load_verifier(settings.verify_key_path, settings.secret)
     client = connect_redis(endpoints.redis_url, timeout_s=2.0, check=False)
     registry = Registry(client, RedisKeys(settings.redis_prefix))

@@ -15,7 +15,7 @@ from services.trainer.window import ExampleWindow
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer
+from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer, require_topics
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.models.algorithms import ALGORITHMS, parse_params
@@ -119,6 +119,9 @@ def run(
     verifier = load_verifier(settings.verify_key_path, settings.secret)
     endpoints = Infra(settings).endpoints()
     topics = Topics(settings.topic_prefix)
+    require_topics(
+        endpoints.bootstrap, [topics.examples, topics.retrain, topics.model_events, topics.dlq]
+    )
     keys = RedisKeys(settings.redis_prefix)
     client = connect_redis(endpoints.redis_url, timeout_s=5.0)
     registry = Registry(client, keys)

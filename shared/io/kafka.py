@@ -202,6 +202,25 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
     return created
 
 
+def require_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 10.0) -> None:
+    """Raise :class:`ConfigError` naming each of ``names`` the broker does not have, and the
+    command that creates them: at once, rather than after a client's 60 s wait for metadata."""
+    wanted = list(names)
+    with kafka_errors("listing topics", bootstrap):
+        admin = _admin(bootstrap, timeout_s)
+        try:
+            existing = set(admin.list_topics())
+        finally:
+            admin.close()
+    missing = [name for name in wanted if name not in existing]
+    if missing:
+        raise ConfigError(
+            f"Kafka at {bootstrap} has no topic {', '.join(missing)}; create driftline's topics "
+            "with `driftline infra up` (with the same DRIFTLINE_TOPIC_PREFIX, or --topic-prefix), "
+            "or point DRIFTLINE_TOPIC_PREFIX at the deployment whose topics exist"
+        )
+
+
 def delete_topics(bootstrap: str, prefix: str, timeout_s: float = 30.0) -> list[str]:
     """Delete every topic whose name starts with ``prefix``; return the names deleted."""
     if not prefix:

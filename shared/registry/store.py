@@ -9,6 +9,7 @@ statuses right, and PUBLISH the new version on ``model:{name}:changed``, all at 
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -182,6 +183,12 @@ class Registry:
             }
         return sorted(found)
 
+    def require(self, model: str) -> None:
+        """Raise :class:`ModelNotFound` unless ``model`` has a version, naming the closest ones."""
+        known = self.models()
+        if model not in known:
+            raise ModelNotFound(unknown_model(model, known))
+
     def active(self, model: str) -> int | None:
         """The version being served, or None when none was promoted yet."""
         with redis_errors(f"reading the active version of {model}"):
@@ -226,3 +233,22 @@ class Registry:
                 ) from None
             raise
         return Promotion(model, int(current) if current is not None else None, int(earlier))
+
+
+def unknown_model(model: str, known: list[str]) -> str:
+    """Why ``model`` cannot be found, with the registered names closest to it.
+
+    >>> unknown_model("chrun", ["churn", "fraud"])
+    "model 'chrun' is not registered; did you mean 'churn'? (registered: churn, fraud)"
+    >>> unknown_model("x", [])
+    "model 'x' is not registered, and no model is yet; train one with `driftline train --model x ...`"
+    """
+    if not known:
+        return (
+            f"model {model!r} is not registered, and no model is yet; train one with "
+            f"`driftline train --model {model} ...`"
+        )
+    close = difflib.get_close_matches(model, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+    return f"model {model!r} is not registered{hint} (registered: {shown})"

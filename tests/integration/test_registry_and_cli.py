@@ -179,6 +179,12 @@ def test_train_list_show_promote_rollback_from_the_command_line(
         and "has no version 9" in missing.stderr
         and "Traceback" not in missing.stderr
     )
+    typo = model[:-1] + "X"  # one letter off the registered name
+    for command in (("status", "--model", typo), ("models", "list", "--model", typo)):
+        unknown = _driftline(deployment, *command)
+        assert unknown.returncode == 1, (command, unknown.stdout)
+        assert f"model {typo!r} is not registered; did you mean {model!r}?" in unknown.stderr
+        assert "Traceback" not in unknown.stderr
     bad = _driftline(
         deployment,
         "train",
@@ -192,6 +198,29 @@ def test_train_list_show_promote_rollback_from_the_command_line(
         "linear",
     )
     assert bad.returncode == 1 and "has no column 'nope'" in bad.stderr
+    # A deployment prefix whose topics were never created: said at once, and nothing registered.
+    elsewhere = f"nowhere-{model}."
+    for command in (
+        (
+            "train",
+            "--model",
+            f"{model}-new",
+            "--data",
+            str(data),
+            "--target",
+            "target",
+            "--algo",
+            "linear",
+        ),
+        ("predictor", "--model", model),
+    ):
+        started = time.monotonic()
+        lost = _driftline(deployment, *command, "--topic-prefix", elsewhere)
+        assert lost.returncode == 1, (command, lost.stderr[-2000:])
+        assert f"has no topic {elsewhere}" in lost.stderr and "driftline infra up" in lost.stderr
+        assert "Traceback" not in lost.stderr
+        assert time.monotonic() - started < 30  # not a client's 60 s wait for metadata
+    assert f"{model}-new" not in deployment.registry.models()
 
 
 def test_predictor_without_an_active_model_waits_not_ready_and_says_why(
