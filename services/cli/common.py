@@ -48,7 +48,10 @@ def clients(settings: Settings, *, kafka: bool) -> Iterator[Clients]:
         events = None
         if producer is not None:
             events = ModelEvents(producer, Topics(settings.topic_prefix).model_events)
-        yield Clients(Registry(redis_client, RedisKeys(settings.redis_prefix)), events)
+        registry = Registry(redis_client, RedisKeys(settings.redis_prefix))
+        if kafka:  # a command that changes the registry: only this deployment's
+            registry.claim(settings.topic_prefix)
+        yield Clients(registry, events)
     finally:
         if producer is not None:
             producer.close()

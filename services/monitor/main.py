@@ -62,8 +62,8 @@ def add_command(
         parents=parents,
         help="join predictions with labels; rolling error, drift, alerts and retrain requests",
         description="Consume predictions (which carry the features the model scored) and labels "
-        "in consumer group driftline-monitor-MODEL; join them by event_id within the label "
-        "window; keep rolling "
+        "in consumer group DEPLOYMENT-monitor-MODEL (driftline-monitor-MODEL by default); join "
+        "them by event_id within the label window; keep rolling "
         "error metrics, data, prediction and concept drift per model version; publish joined "
         "examples, alerts (with hysteresis and a cooldown) and one retrain request per drift. "
         "State is checkpointed to Redis, so a restart resumes where it stopped. "
@@ -197,10 +197,11 @@ def run(
     client = connect_redis(endpoints.redis_url, timeout_s=5.0)
     registry = Registry(client, keys)
     store = MonitorStateStore(client, keys, model)
+    registry.claim(settings.topic_prefix)
     if reset:
         log.info("forgot %d checkpoint keys of the %s monitor", store.clear(), model)
     metrics = MonitorMetrics.create(model)
-    ids = ServiceIds.of("monitor", model, instance_id=settings.instance_id)
+    ids = ServiceIds.of(topics.group("monitor", model), instance_id=settings.instance_id)
     group, client_id = ids.group, ids.client_id
     producer, consumer = _kafka_clients(endpoints.bootstrap, group, client_id, topics)
 

@@ -14,7 +14,7 @@ from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
 from services.predictor.watcher import PromotionWatcher
 from shared.core.clock import now_ms
-from shared.core.errors import ArtifactRejected
+from shared.core.errors import ArtifactRejected, RedisError
 from shared.core.messages import DriftAlert
 from shared.core.settings import Settings
 from shared.core.topics import Topics
@@ -41,7 +41,8 @@ def add_command(
         "predictor",
         parents=parents,
         help="score feature events with the active model (hot-swaps new versions)",
-        description="Consume feature events in consumer group driftline-predictor-MODEL, score them "
+        description="Consume feature events in consumer group DEPLOYMENT-predictor-MODEL (driftline-predictor-MODEL "
+        "by default), score them "
         "in micro-batches with the model's active version, and produce predictions. A promoted "
         "version is loaded and verified in the background and takes over at a batch boundary. "
         "Health on /healthz, readiness on /readyz, Prometheus metrics on /metrics.",
@@ -85,8 +86,16 @@ def run(
     verifier = load_verifier(settings.verify_key_path, settings.secret)
     client = connect_redis(endpoints.redis_url, timeout_s=2.0, check=False)
     registry = Registry(client, RedisKeys(settings.redis_prefix))
+    try:
+        registry.claim(settings.topic_prefix)
+    except RedisError as exc:  # the predictor starts without Redis and serves once it answers
+        log.warning(
+            "could not check which deployment Redis prefix %r belongs to: %s",
+            settings.redis_prefix,
+            exc,
+        )
     metrics = PredictorMetrics.create(model)
-    ids = ServiceIds.of("predictor", model, instance_id=settings.instance_id)
+    ids = ServiceIds.of(topics.group("predictor", model), instance_id=settings.instance_id)
     group, client_id = ids.group, ids.client_id
 
     alerts = make_producer(endpoints.bootstrap, client_id=f"{client_id}-alerts")

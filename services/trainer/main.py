@@ -125,7 +125,8 @@ def run(
     keys = RedisKeys(settings.redis_prefix)
     client = connect_redis(endpoints.redis_url, timeout_s=5.0)
     registry = Registry(client, keys)
-    ids = ServiceIds.of("trainer", model, instance_id=settings.instance_id)
+    registry.claim(settings.topic_prefix)
+    ids = ServiceIds.of(topics.group("trainer", model), instance_id=settings.instance_id)
     group, instance = ids.group, ids.member
     producer = make_producer(endpoints.bootstrap, client_id=ids.client_id)
     # Assigned, not subscribed: every trainer reads every partition. The group id only holds the

@@ -7,7 +7,9 @@ time.
 
 >>> s = Settings(topic_prefix="demo.", partitions=6)
 >>> (s.topic_prefix, s.partitions, s.redis_prefix)
-('demo.', 6, 'driftline:')
+('demo.', 6, 'demo:')
+>>> Settings().redis_prefix, Settings(topic_prefix="demo.", redis_prefix="shared:").redis_prefix
+('driftline:', 'shared:')
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.core.errors import ConfigError
 from shared.core.kinds import DetectorName
+from shared.core.topics import deployment_redis_prefix
 
 ENV_PREFIX = "DRIFTLINE_"
 
@@ -51,7 +54,10 @@ class Settings(BaseSettings):
     )
     redis_prefix: str = Field(
         default="driftline:",
-        description="Prefix of every Redis key; lets several deployments share one Redis.",
+        description=(
+            "Prefix of every Redis key; lets several deployments share one Redis. Default: the "
+            "topic prefix's deployment name and ':' (driftline. -> driftline:)."
+        ),
     )
     partitions: int = Field(
         default=3,
@@ -318,6 +324,17 @@ class Settings(BaseSettings):
     def secret(self) -> str | None:
         """The HMAC secret's value, when one is configured."""
         return self.hmac_secret.get_secret_value() if self.hmac_secret else None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _redis_prefix_follows_the_deployment(cls, data: Any) -> Any:
+        """Without an explicit Redis prefix, a deployment's keys carry its topic prefix's name, so
+        two deployments on one Redis never share a registry, a checkpoint or a lock."""
+        if isinstance(data, dict) and data.get("redis_prefix") is None:
+            topic_prefix = data.get("topic_prefix", "driftline.")
+            if isinstance(topic_prefix, str):
+                data = {**data, "redis_prefix": deployment_redis_prefix(topic_prefix)}
+        return data
 
     @field_validator("topic_prefix", "redis_prefix")
     @classmethod

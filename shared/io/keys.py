@@ -79,3 +79,7 @@ class RedisKeys:
     def lock(self, name: str) -> str:
         """A named lock (the trainer's leader lock, for example)."""
         return f"{self.prefix}lock:{name}"
+
+    def deployment(self) -> str:
+        """The topic prefix of the deployment these keys belong to (set by its first service)."""
+        return f"{self.prefix}deployment"

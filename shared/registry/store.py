@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from shared.core.clock import now_ms
-from shared.core.errors import ArtifactRejected, ModelNotFound, RedisError
+from shared.core.errors import ArtifactRejected, ConfigError, ModelNotFound, RedisError
 from shared.io.keys import RedisKeys
 from shared.io.redis import Redis, redis_errors
 from shared.models.version import ModelVersion, Status
@@ -182,6 +182,24 @@ class Registry:
                 for key in self._redis.scan_iter(match=pattern)
             }
         return sorted(found)
+
+    def claim(self, topic_prefix: str) -> None:
+        """Bind these Redis keys to the deployment whose topics start with ``topic_prefix``.
+
+        The first service of a deployment records its topic prefix; a service of another
+        deployment that would share the keys (the same ``DRIFTLINE_REDIS_PREFIX`` set by hand) is
+        refused, so it never restores the other's checkpoints, takes its locks or serves its
+        models. Raises :class:`ConfigError` with the fix."""
+        key = self._keys.deployment()
+        with redis_errors(f"claiming Redis prefix {self._keys.prefix!r}"):
+            self._redis.set(key, topic_prefix, nx=True)
+            owner = _text(self._redis.get(key))
+        if owner is not None and owner != topic_prefix:
+            raise ConfigError(
+                f"Redis prefix {self._keys.prefix!r} belongs to the deployment with topic prefix "
+                f"{owner!r}, not {topic_prefix!r}: give this deployment its own "
+                f"DRIFTLINE_REDIS_PREFIX (leave it unset and it follows the topic prefix)"
+            )
 
     def require(self, model: str) -> None:
         """Raise :class:`ModelNotFound` unless ``model`` has a version, naming the closest ones."""

@@ -1,6 +1,7 @@
 """The pieces every service main wires the same way: flags, names, signals, gc, liveness.
 
->>> ids = ServiceIds.of("monitor", "churn", instance_id="m1", pid=42)
+>>> from shared.core.topics import Topics
+>>> ids = ServiceIds.of(Topics("driftline.").group("monitor", "churn"), instance_id="m1", pid=42)
 >>> ids.group, ids.client_id, ids.member
 ('driftline-monitor-churn', 'driftline-monitor-churn-m1-42', 'm1-42')
 """
@@ -56,10 +57,8 @@ class ServiceIds:
     client_id: str
 
     @classmethod
-    def of(
-        cls, service: str, model: str, *, instance_id: str | None, pid: int | None = None
-    ) -> ServiceIds:
-        group = f"driftline-{service}-{model}"
+    def of(cls, group: str, *, instance_id: str | None, pid: int | None = None) -> ServiceIds:
+        """The names of this process in ``group`` (:meth:`Topics.group`)."""
         instance = instance_id or socket.gethostname()
         member = f"{instance}-{os.getpid() if pid is None else pid}"
         return cls(group=group, instance=instance, member=member, client_id=f"{group}-{member}")

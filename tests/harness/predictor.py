@@ -76,7 +76,12 @@ class Deployment:
 
 
 def make_deployment(
-    bootstrap: str, redis_url: str, home: Path, unique: str, partitions: int = 3
+    bootstrap: str,
+    redis_url: str,
+    home: Path,
+    unique: str,
+    partitions: int = 3,
+    model: str | None = None,
 ) -> Deployment:
     create_key_pair(home / "keys" / "signing.key", home / "keys" / "signing.pub")
     topic_prefix, redis_prefix = f"p{unique}.", f"p{unique}:"
@@ -86,13 +91,13 @@ def make_deployment(
         DRIFTLINE_HOME=str(home),
         DRIFTLINE_KAFKA_BOOTSTRAP=bootstrap,
         DRIFTLINE_REDIS_URL=redis_url,
-        DRIFTLINE_TOPIC_PREFIX=topic_prefix,
-        DRIFTLINE_REDIS_PREFIX=redis_prefix,
+        DRIFTLINE_TOPIC_PREFIX=topic_prefix,  # the Redis prefix follows it: p{unique}:
         DRIFTLINE_HTTP_PORT="0",
         DRIFTLINE_LOG_LEVEL="INFO",
     )
     registry = Registry(connect_redis(redis_url), RedisKeys(redis_prefix))
-    return Deployment(bootstrap, redis_url, f"m{unique}", topic_prefix, home, registry, env)
+    model = model or f"m{unique}"
+    return Deployment(bootstrap, redis_url, model, topic_prefix, home, registry, env)
 
 
 def _specs(prefix: str, partitions: int) -> list[Any]:

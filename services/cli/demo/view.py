@@ -140,10 +140,10 @@ class DemoView:
     def _lags(self) -> dict[str, int]:
         """Records not yet consumed (committed) per service's group."""
         groups = {
-            "predictor": (f"driftline-predictor-{self.model}", [self._topics.features]),
+            "predictor": (self._topics.group("predictor", self.model), [self._topics.features]),
             # The monitor reads predictions (which carry the features) and labels, not features.
             "monitor": (
-                f"driftline-monitor-{self.model}",
+                self._topics.group("monitor", self.model),
                 [self._topics.predictions, self._topics.labels],
             ),
         }

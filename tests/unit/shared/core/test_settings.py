@@ -8,6 +8,7 @@ import pytest
 
 from shared.core.errors import ConfigError
 from shared.core.settings import ENV_PREFIX, Settings, load_settings
+from shared.core.topics import Topics
 
 
 def settings_table() -> list[tuple[str, str, str]]:
@@ -92,3 +93,20 @@ def test_readme_documents_every_setting() -> None:
     readme = (Path(__file__).parents[4] / "README.md").read_text()
     missing = [name for name, _, _ in settings_table() if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_a_second_deployment_gets_its_own_redis_prefix_and_groups() -> None:
+    default, staging = load_settings(), load_settings(topic_prefix="staging.")
+    assert (default.redis_prefix, staging.redis_prefix) == ("driftline:", "staging:")
+    groups = {Topics(s.topic_prefix).group("predictor", "churn") for s in (default, staging)}
+    assert groups == {"driftline-predictor-churn", "staging-predictor-churn"}
+
+
+def test_an_explicit_redis_prefix_wins_over_the_deployments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DRIFTLINE_TOPIC_PREFIX", "staging.")
+    monkeypatch.setenv("DRIFTLINE_REDIS_PREFIX", "shared:")
+    assert load_settings().redis_prefix == "shared:"
+    monkeypatch.delenv("DRIFTLINE_REDIS_PREFIX")
+    assert load_settings().redis_prefix == "staging:"
