@@ -171,9 +171,7 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     if plan.services:
         # A run of its own on topics of its own: a new model's consumer groups start from the
         # beginning of a topic, and would otherwise score every earlier run's events again.
-        settings = settings.model_copy(
-            update={"topic_prefix": f"{settings.topic_prefix}demo-{plan.run_id}."}
-        )
+        settings = _run_settings(settings, plan.run_id)
         _create_topics(settings, endpoints)
     services: list[Service] = []
     scenario = Scenario(task=plan.task, drift=plan.drift, at=plan.drift_at)
@@ -358,6 +356,26 @@ def _service_env(settings: Settings, endpoints: Endpoints, algo: str, task: str)
     if settings.secret:
         env["DRIFTLINE_HMAC_SECRET"] = settings.secret
     return env
+
+
+def _run_settings(settings: Settings, run_id: str) -> Settings:
+    """The settings of one run's own deployment: its topic prefix, and a Redis prefix of its own
+    (the one the topic prefix implies, or one under an explicitly set Redis prefix).
+
+    >>> s = _run_settings(Settings(), "ab12")
+    >>> s.topic_prefix, s.redis_prefix
+    ('driftline.demo-ab12.', 'driftline.demo-ab12:')
+    >>> _run_settings(Settings(redis_prefix="team:"), "ab12").redis_prefix
+    'team:demo-ab12:'
+    """
+    from shared.core.topics import deployment_redis_prefix  # noqa: PLC0415
+
+    topic_prefix = f"{settings.topic_prefix}demo-{run_id}."
+    if settings.redis_prefix == deployment_redis_prefix(settings.topic_prefix):
+        redis_prefix = deployment_redis_prefix(topic_prefix)
+    else:
+        redis_prefix = f"{settings.redis_prefix}demo-{run_id}:"
+    return settings.model_copy(update={"topic_prefix": topic_prefix, "redis_prefix": redis_prefix})
 
 
 def _delete_topics(settings: Settings, endpoints: Endpoints) -> None:
