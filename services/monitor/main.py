@@ -10,7 +10,7 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
-from shared.core.errors import ConfigError
+from shared.core.errors import ConfigError, RedisError
 from shared.core.kinds import DETECTOR_NAMES
 from shared.core.settings import Settings
 from shared.core.topics import Topics
@@ -218,6 +218,15 @@ def run(
 
     claim = SharedClaim(client, keys.retrain_outstanding(model), settings.retrain_timeout_s)
 
+    def active_version() -> int | None:
+        try:
+            return registry.active(model)
+        except RedisError as exc:
+            log.warning(
+                "cannot read the active version of %s (labels wait unchecked): %s", model, exc
+            )
+            return None
+
     status = StatusPublisher(client, keys.monitor_status(model, ids.member), "monitor")
 
     def publish_status(current: MonitorStatus) -> None:
@@ -235,6 +244,7 @@ def run(
         dead_letters=DeadLetterWriter(producer, topics.dlq, service="monitor"),
         metrics=metrics,
         retrain_claim=claim,
+        active_version=active_version,
         publish_status=publish_status,
         label_window_ms=int(settings.monitor_label_window_s * 1000),
         max_pending=settings.monitor_max_pending,

@@ -18,6 +18,8 @@ class MonitorMetrics:
     model: str
     records: Counter
     dead: Counter
+    labels_coerced: Counter
+    labels_misrouted: Counter
     join: Gauge
     pending: Gauge
     coverage: Gauge
@@ -43,6 +45,19 @@ class MonitorMetrics:
                 f"{prefix}dead_letters",
                 "Records sent to the dlq, by topic.",
                 ["model", "topic"],
+                registry=r,
+            ),
+            labels_coerced=Counter(
+                f"{prefix}labels_coerced",
+                'Labels taken as a class in another spelling ("1" for 1, "true" for True).',
+                ["model"],
+                registry=r,
+            ),
+            labels_misrouted=Counter(
+                f"{prefix}labels_misrouted",
+                "Labels found on another partition than their key's (another client's partitioner), "
+                "forwarded to their own.",
+                ["model"],
                 registry=r,
             ),
             join=Gauge(

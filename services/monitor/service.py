@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+import msgspec
 import numpy as np
 
 from services.monitor.analytics.config import MonitorConfig, VersionInfo
@@ -46,6 +47,7 @@ from shared.io.kafka import (
     kafka_errors,
     record_value,
 )
+from shared.models.targets import LabelCheck
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ class Monitor:
         dead_letters: DeadLetterWriter,
         metrics: MonitorMetrics,
         retrain_claim: RetrainClaim,
+        active_version: Callable[[], int | None] = lambda: None,
         publish_status: Callable[[MonitorStatus], None] = lambda status: None,
         label_window_ms: int = 3_600_000,
         max_pending: int = 100_000,
@@ -132,7 +135,10 @@ class Monitor:
         self._checkpoints.pacer.start(time.monotonic())
         self.last_loop = time.monotonic()
         self.processed = 0
-        self._tasks: dict[int, str] = {}
+        self._label_checks: dict[int, LabelCheck] = {}
+        """Per version seen in a prediction, how its labels are checked; the newest applies."""
+        self._active_version = active_version
+        self._next_active_ask = 0.0
         self._closing = False
         self._examples_copartitioned: bool | None = None
         self._inputs = PacedInputs(
@@ -259,7 +265,7 @@ class Monitor:
                         break
                     latest = max(latest, ts)
                     if not predictions:
-                        self._check_label(label)
+                        label = self._checked(label)
                         self._completed(partition, join.add_label(label), now)
                         continue
                     if prediction.model != self.model:
@@ -270,7 +276,7 @@ class Monitor:
                             "missing: the monitor needs the features the model scored "
                             "(driftline predictors write them with every prediction)",
                         )
-                    self._task(prediction.version)  # learn the task before its labels arrive
+                    self._learn_version(prediction.version)  # before its labels arrive
                     self._completed(partition, join.add_prediction(prediction), now)
                 except BadMessage as exc:
                     self._sends.futures.append(self._dead_letters.write(record, str(exc)))
@@ -295,24 +301,31 @@ class Monitor:
         for tp, rest in self._inputs.resume_caught_up(pending, self.partitions):
             self._process(tp, rest)  # before anything a later poll hands over
 
-    def _task(self, version: int) -> str:
-        task = self._tasks.get(version)
-        if task is None:
-            task = self._tasks[version] = self._describe(version).task
-        return task
+    def _learn_version(self, version: int) -> LabelCheck:
+        check = self._label_checks.get(version)
+        if check is None:
+            info = self._describe(version)
+            classes = tuple(info.classes) if info.classes is not None else None
+            check = self._label_checks[version] = LabelCheck(info.task, classes)
+        return check
 
-    def _check_label(self, label: Label) -> None:
-        """A regression model needs a numeric label; refuse it here, where it can be dead-lettered."""
-        if not self._tasks:
-            return
-        latest = self._tasks[max(self._tasks)]
-        value = label.label
-        if latest == "regression" and (
-            isinstance(value, bool) or not isinstance(value, int | float)
-        ):
-            raise BadMessage(
-                "label", f"expected a number for regression model {self.model}, got {value!r}"
-            )
+    def _checked(self, label: Label) -> Label:
+        """``label`` as a class of the newest version seen (or the active one, before any
+        prediction is read), or :class:`BadMessage` naming the classes: a label that fits no class
+        would be joined as a wrong answer, raise false drift and reach the trainer."""
+        if not self._label_checks and time.monotonic() >= self._next_active_ask:
+            self._next_active_ask = time.monotonic() + 10.0
+            active = self._active_version()
+            if active is not None:
+                self._learn_version(active)
+        if not self._label_checks:
+            return label
+        check = self._label_checks[max(self._label_checks)]
+        value = check(label.label)
+        if value is label.label:
+            return label
+        self._metrics.labels_coerced.labels(self.model).inc()
+        return msgspec.structs.replace(label, label=value)
 
     def _completed(self, partition: int, completed: list[Scored | Joined], now: int) -> None:
         """Send each joined event to ``examples`` now; hand both kinds to the reorder, which

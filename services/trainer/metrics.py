@@ -12,6 +12,7 @@ class TrainerMetrics:
     registry: CollectorRegistry
     examples: Counter
     duplicates: Counter
+    skipped: Counter
     dead: Counter
     window: Gauge
     leader: Gauge
@@ -35,6 +36,12 @@ class TrainerMetrics:
             registry=r,
             examples=counter("examples", "Labelled examples added to the window."),
             duplicates=counter("duplicate_examples", "Examples ignored: event_id already held."),
+            skipped=counter(
+                "skipped_examples",
+                "Examples not kept, by reason: a label that fits no class of the model "
+                "(bad_label), or one the online learner could not learn (learn_failed).",
+                ("reason",),
+            ),
             dead=counter(
                 "dead_letters", "Undecodable records sent to the DLQ, by topic.", ("topic",)
             ),

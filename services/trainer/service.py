@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import msgspec
+
 from services.trainer.inputs import position
 from services.trainer.leader import LeaderLock
 from services.trainer.metrics import TrainerMetrics
@@ -42,6 +44,7 @@ from shared.io.kafka import (
 )
 from shared.models.serving import ServingModel
 from shared.models.signing import Signer, Verifier
+from shared.models.targets import LabelCheck
 from shared.registry.events import ModelEvents
 from shared.registry.loading import load_version
 from shared.registry.store import Registry
@@ -121,6 +124,9 @@ class Trainer:
             metrics=metrics,
         )
         self._champion: ServingModel | None = None
+        self._label_check_of: LabelCheck | None = None
+        self._label_check_until = 0.0
+        self._next_skip_log = 0.0
         self._next_snapshot = time.monotonic() + config.online_snapshot_s
         self._positioned = False
         self._next_lock_try = 0.0
@@ -207,6 +213,15 @@ class Trainer:
                 self._on_example(example, record)
 
     def _on_example(self, example: Example, record: ConsumerRecord) -> None:
+        check = self._label_check()
+        if check is not None:
+            try:
+                label = check(example.label)
+            except BadMessage as exc:
+                self._skip(example, record, "bad_label", exc)
+                return
+            if label is not example.label:
+                example = msgspec.structs.replace(example, label=label)
         stored = Stored(
             example.event_id,
             example.ts,
@@ -222,11 +237,48 @@ class Trainer:
             return
         self._metrics.examples.labels(self.model).inc()
         if self.lock.held:
-            self._online.learn(example)
+            try:
+                self._online.learn(example)
+            except Exception as exc:  # one example never stops the trainer
+                self._skip(example, record, "learn_failed", exc)
         if self.guard is not None:
             verdict = self.guard.observe(example.version, example.label, example.prediction)
             if verdict is not None:
                 self._judge(verdict)
+
+    def _label_check(self) -> LabelCheck | None:
+        """How labels of the active version are checked (its task and classes), looked up again
+        when the active version may have moved; None while nothing says what a label should be."""
+        now = time.monotonic()
+        if now >= self._label_check_until:
+            self._label_check_until = now + 5.0
+            try:
+                active = self._registry.active(self.model)
+                if active is not None:
+                    record = self._registry.get(self.model, active)
+                    classes = tuple(record.classes) if record.classes is not None else None
+                    self._label_check_of = LabelCheck(record.task, classes)
+                elif self.config.task is not None:
+                    self._label_check_of = LabelCheck(self.config.task, None)
+            except DriftlineError as exc:
+                log.warning("cannot read the active version to check labels: %s", exc)
+        return self._label_check_of
+
+    def _skip(self, example: Example, record: ConsumerRecord, reason: str, exc: Exception) -> None:
+        """An example that cannot be used is counted and logged (at most once a minute), never
+        kept: a bad one in ``examples`` must not stop the trainer on every restart."""
+        self._metrics.skipped.labels(self.model, reason).inc()
+        now = time.monotonic()
+        if now >= self._next_skip_log:
+            self._next_skip_log = now + 60.0
+            log.warning(
+                "example %s (examples partition %d offset %d) skipped, %s: %s",
+                example.event_id,
+                record.partition,
+                record.offset,
+                reason,
+                exc,
+            )
 
     def _on_request(self, record: ConsumerRecord) -> None:
         try:

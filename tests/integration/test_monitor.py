@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import threading
+from dataclasses import replace
 
 import pytest
 from kafka import KafkaProducer
@@ -252,6 +253,40 @@ def test_hostile_labels_are_dead_lettered_and_the_monitor_never_stops(
     assert max(len(r.value) for r in records) < 1_000_000
     assert monitor.proc.poll() is None, monitor.log()  # it never stopped
     assert monitor.stop() == 0  # and its last checkpoint, with everything it read, was written
+
+
+def test_labels_that_fit_no_class_are_dead_lettered_naming_the_classes(
+    deployment: Deployment,
+) -> None:
+    """Labels for a 0/1 classifier written by other people's code: ``"True"``, ``"yes"``,
+    ``true``, ``2.5`` and ``7`` were joined as wrong answers (a false concept-drift alert and a
+    retrain). Now each is a dead letter naming the classes; ``"1"`` and ``1.0`` are the classes
+    they spell, joined as such and counted."""
+    scenario = Scenario()
+    _, serving = register_model(deployment, scenario)
+    scored = score(scenario, 1_500, serving, seed=5)
+    refused = ["True", "yes", True, 2.5, 7]
+    events = list(scored.events)
+    for i, label in enumerate(refused):
+        events[i] = replace(events[i], label=label)
+    for i in range(5, 15):
+        events[i] = replace(events[i], label=str(events[i].label))
+    for i in range(15, 20):
+        events[i] = replace(events[i], label=float(events[i].label))
+    monitor = start_monitor(deployment)
+    monitor.wait_ready()
+    produce(deployment, replace(scored, events=events), max_label_delay=100)
+    final = wait_joined(deployment, monitor, len(events) - len(refused))
+    assert final["join"]["joined"] == len(events) - len(refused)
+    records = read_all(deployment.bootstrap, deployment.topic("dlq"), settle_s=1)
+    assert sorted(r.key.decode() for r in records) == sorted(e.event_id for e in events[:5])
+    for letter in (DeadLetter.decode(r.value) for r in records):
+        assert "is not a class of the model: expected one of [0, 1]" in letter.error, letter.error
+    assert monitor.metric("driftline_monitor_labels_coerced_total") == 15
+    joined = examples(deployment)
+    assert {type(example["label"]) for example in joined} == {int}
+    assert monitor.proc.poll() is None
+    assert monitor.stop() == 0
 
 
 def test_the_monitor_never_reads_an_aborted_transaction(deployment: Deployment) -> None:

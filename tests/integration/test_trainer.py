@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 
 from services.cli.demo.synthetic import Scenario, SyntheticStream
 from shared.models.signing import load_verifier
@@ -155,9 +156,16 @@ def test_a_river_model_learns_continuously_and_a_better_snapshot_is_promoted(
         "a leader", lambda: (trainer_status(deployment, trainer) or {}).get("leader"), [trainer]
     )
     flipped = list(SyntheticStream(Scenario(drift="sudden", at=0), seed=9).events(2_000))
-    produce_examples(deployment, flipped, served)
+    # Examples whose labels fit no class of the 0/1 model (written by hand to `examples`): each
+    # once crash-looped the trainer in River's learn_one. They are skipped and counted.
+    bad = [
+        replace(e, label=label) for e, label in zip(flipped, ["yes", True, 2.5, 7], strict=False)
+    ]
+    produce_examples(deployment, bad + flipped[len(bad) :], served)
     # No retrain request: the snapshot on the schedule wins the gate by itself.
     wait_for("a snapshot promoted", lambda: registry.active(model) == 2, [trainer])
+    assert trainer.metric("driftline_trainer_skipped_examples_total", 'reason="bad_label"') == 4
+    assert "is not a class of the model: expected one of [0, 1]" in trainer.log()
     second = registry.get(model, 2)
     assert second.trained_on["mode"] == "online" and second.algorithm == "river-logistic"
     assert second.parent == 1 and second.format == "pickle"
