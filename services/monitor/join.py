@@ -3,13 +3,16 @@
 The topics are keyed by ``event_id`` with the same partition count, so partition ``p`` of each holds
 the same events and one :class:`JoinBuffer` per partition sees every piece of them. The monitor
 reads predictions and labels only: a driftline prediction carries its features, which
-:meth:`JoinBuffer.add_prediction` takes as the event's features. Pieces
-arrive in any order; an event is *joined* once its prediction, its label and its features are all
-in. Pending events wait up to ``window_ms`` of event time (the partition's watermark is the largest
-``ts`` seen); then a prediction without a label is *expired*, a label without a prediction an
-*orphan*, and a label arriving after its prediction expired is *late*. A second copy of any piece
+:meth:`JoinBuffer.add_prediction` takes as the event's features. Pieces arrive in any order; an
+event is *joined* once its prediction, its label and its features are all in. Pending events wait
+up to ``window_ms`` of event time; then a prediction without a label is *expired*, a label without
+a prediction an *orphan*, and a label arriving after its prediction expired is *late*. A second copy of any piece
 (a predictor that rescored a batch after a restart) counts once, as a *duplicate*. Memory is
 bounded: past ``max_pending`` events the oldest is *evicted*, and counted.
+
+The partition's watermark is the :data:`WATERMARK_RANK`-th largest ``ts`` seen, not the largest: a
+single record (or a few) stamped far ahead cannot move it, so cannot expire the events around it.
+Expiry closes pending events by their own time, oldest first, whatever order they arrived in.
 
 Pure: no I/O, no clock; picklable, so the monitor can checkpoint it.
 
@@ -35,6 +38,7 @@ A prediction that carries its features (driftline's predictors write them) needs
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +52,10 @@ COUNTS = ("joined", "expired", "orphans", "unscored", "duplicates", "late", "evi
 prediction (orphans); features never scored (unscored: dead-lettered by the predictor, or scored by
 another model); second copies (duplicates); labels after their prediction expired (late); pending
 events dropped at the memory cap (evicted)."""
+
+
+WATERMARK_RANK = 16
+"""The watermark is the 16th largest event time seen: fewer than 16 records cannot move it."""
 
 
 class Joined(msgspec.Struct, frozen=True, gc=False):
@@ -112,6 +120,11 @@ class JoinBuffer:
     _pending: OrderedDict[str, _Pending] = field(default_factory=OrderedDict)
     _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _expired: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _top: list[int] = field(default_factory=list)
+    """A min-heap of the :data:`WATERMARK_RANK` largest event times seen."""
+    _due: list[tuple[int, str]] = field(default_factory=list)
+    """A min-heap of ``(first_ts, event_id)`` of pending events (and some already closed,
+    dropped when met): what :meth:`expire` closes, by event time."""
 
     def __post_init__(self) -> None:
         if self.window_ms < 0:
@@ -163,12 +176,17 @@ class JoinBuffer:
     def expire(self) -> None:
         """Close every pending event older than the window (the monitor calls this per batch)."""
         horizon = self.watermark - self.window_ms
-        while self._pending:
-            event_id, entry = next(iter(self._pending.items()))
-            if entry.first_ts >= horizon:
-                break
-            del self._pending[event_id]
+        due, pending = self._due, self._pending
+        while due and due[0][0] < horizon:
+            first_ts, event_id = heapq.heappop(due)
+            entry = pending.get(event_id)
+            if entry is None or entry.first_ts != first_ts:
+                continue  # joined or evicted since
+            del pending[event_id]
             self._close(event_id, entry)
+        if len(due) > 2 * len(pending) + 1_000:  # mostly joined events: rebuild, keep it small
+            self._due = [(entry.first_ts, event_id) for event_id, entry in pending.items()]
+            heapq.heapify(self._due)
 
     def _entry(self, event_id: str, ts: int) -> _Pending | None:
         self._advance(ts)
@@ -178,6 +196,7 @@ class JoinBuffer:
         entry = self._pending.get(event_id)
         if entry is None:
             entry = self._pending[event_id] = _Pending(first_ts=ts)
+            heapq.heappush(self._due, (ts, event_id))
             if len(self._pending) > self.max_pending:
                 oldest, _ = self._pending.popitem(last=False)
                 self.counts["evicted"] += 1
@@ -185,7 +204,14 @@ class JoinBuffer:
         return entry
 
     def _advance(self, ts: int) -> None:
-        self.watermark = max(self.watermark, ts)
+        top = self._top
+        if len(top) < WATERMARK_RANK:
+            heapq.heappush(top, ts)
+            if len(top) == WATERMARK_RANK:
+                self.watermark = max(self.watermark, top[0])
+        elif ts > top[0]:
+            heapq.heapreplace(top, ts)
+            self.watermark = max(self.watermark, top[0])
 
     def _complete(self, event_id: str, entry: _Pending) -> list[Scored | Joined]:
         prediction, label = entry.prediction, entry.label
@@ -255,6 +281,7 @@ class JoinBuffer:
         state["_pending"] = _PENDING_ENCODER.encode(list(self._pending.items()))
         state["_done"] = list(self._done)
         state["_expired"] = list(self._expired)
+        del state["_due"]  # rebuilt from the pending events
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -262,4 +289,11 @@ class JoinBuffer:
         state["_pending"] = OrderedDict(_PENDING_DECODER.decode(state["_pending"]))
         state["_done"] = OrderedDict.fromkeys(state["_done"])
         state["_expired"] = OrderedDict.fromkeys(state["_expired"])
+        # A checkpoint written before the watermark was ranked: its watermark stands, and the
+        # next WATERMARK_RANK event times seen take over from it.
+        state.setdefault("_top", [])
+        state["_due"] = [
+            (entry.first_ts, event_id) for event_id, entry in state["_pending"].items()
+        ]
+        heapq.heapify(state["_due"])
         self.__dict__.update(state)

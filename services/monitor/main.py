@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.core.errors import ConfigError, RedisError
 from shared.core.kinds import DETECTOR_NAMES
+from shared.core.messages import EventTimes
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
@@ -250,6 +251,7 @@ def run(
         max_pending=settings.monitor_max_pending,
         checkpoint_s=settings.monitor_checkpoint_s,
         max_bytes=settings.max_message_bytes,
+        times=EventTimes(int(settings.max_event_skew_s * 1000)),
     )
 
     http = start_service(

@@ -34,7 +34,14 @@ from services.monitor.state import MonitorState, MonitorStateStore, PartitionSta
 from services.monitor.status import JoinLag, MonitorStatus
 from shared.core.clock import monotonic_ms, now_ms
 from shared.core.errors import BadMessage
-from shared.core.messages import DEFAULT_MAX_BYTES, DriftAlert, Example, Label, Prediction
+from shared.core.messages import (
+    DEFAULT_MAX_BYTES,
+    DriftAlert,
+    EventTimes,
+    Example,
+    Label,
+    Prediction,
+)
 from shared.core.topics import Topics
 from shared.io.kafka import (
     AssignmentWatchdog,
@@ -99,6 +106,7 @@ class Monitor:
         checkpoint_s: float = 5.0,
         batch_max: int = 1_000,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        times: EventTimes | None = None,
     ) -> None:
         self.model = model
         self._consumer = consumer
@@ -112,6 +120,7 @@ class Monitor:
         self._publish_status = publish_status
         self._batch_max = batch_max
         self._max_bytes = max_bytes
+        self._times = times or EventTimes()
         self._stop = threading.Event()
         self.state = MonitorState()
         """What a checkpoint saves: the partitions owned, the analytics, the reorder."""
@@ -258,6 +267,7 @@ class Monitor:
                             default_ts=record.timestamp,
                         )
                         ts = label.ts if label.ts is not None else record.timestamp
+                        self._times(ts, record.timestamp)
                     if join.pending >= min_pending and align.pause(
                         topic, partition, ts, join.pending, other_backlog
                     ):

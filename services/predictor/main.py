@@ -15,7 +15,7 @@ from services.predictor.service import Predictor
 from services.predictor.watcher import PromotionWatcher
 from shared.core.clock import now_ms
 from shared.core.errors import ArtifactRejected, RedisError
-from shared.core.messages import DriftAlert
+from shared.core.messages import DriftAlert, EventTimes
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
@@ -161,6 +161,7 @@ def run(
         batch_max=settings.batch_max,
         batch_wait_ms=settings.batch_wait_ms,
         max_bytes=settings.max_message_bytes,
+        times=EventTimes(int(settings.max_event_skew_s * 1000)),
         exactly_once=settings.exactly_once,
         crash_after_batches=settings.fault_crash_after_batches,
     )

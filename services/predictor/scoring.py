@@ -16,12 +16,12 @@ from typing import Literal, NamedTuple
 import msgspec
 
 from shared.core.errors import BadMessage
-from shared.core.messages import OUTPUT_MAX_BYTES, FeatureEvent, Prediction
+from shared.core.messages import OUTPUT_MAX_BYTES, EventTimes, FeatureEvent, Prediction
 from shared.io.kafka import ConsumerRecord, record_value
 from shared.models.serving import ServingModel, to_rows
 
 RefusalCategory = Literal[
-    "invalid", "missing_feature", "scoring_failed", "bad_prediction", "too_large"
+    "invalid", "bad_time", "missing_feature", "scoring_failed", "bad_prediction", "too_large"
 ]
 """Why a record could not be scored, as the ``reason`` label of the dead-letter metric."""
 
@@ -51,20 +51,28 @@ def handle(
     received_at: float,
     max_bytes: int,
     clock: Callable[[], float] = time.time,
+    times: EventTimes | None = None,
 ) -> ScoredBatch:
-    """Score ``records`` with ``model``: the predictor's logic, free of I/O."""
+    """Score ``records`` with ``model``: the predictor's logic, free of I/O. With ``times``, an
+    event whose ``ts`` is out of its bounds is refused (``bad_time``)."""
     outcome = ScoredBatch()
     events: list[FeatureEvent] = []
     sources: list[ConsumerRecord] = []
     for record in records:
         try:
             value = record_value(record, "a feature event")
-            events.append(
-                FeatureEvent.decode(value, max_bytes=max_bytes, default_ts=record.timestamp)
-            )
-            sources.append(record)
+            event = FeatureEvent.decode(value, max_bytes=max_bytes, default_ts=record.timestamp)
         except BadMessage as exc:
             outcome.refused.append(Refusal(record, "invalid", str(exc)))
+            continue
+        if times is not None and event.ts is not None:
+            try:
+                times(event.ts, record.timestamp)
+            except BadMessage as exc:
+                outcome.refused.append(Refusal(record, "bad_time", str(exc)))
+                continue
+        events.append(event)
+        sources.append(record)
     X, kept, missing = to_rows(events, model.features)
     for index, reason in missing:
         outcome.refused.append(Refusal(sources[index], "missing_feature", reason))

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.scoring import ScoredBatch, handle
 from shared.core.errors import KafkaError
-from shared.core.messages import DEFAULT_MAX_BYTES
+from shared.core.messages import DEFAULT_MAX_BYTES, EventTimes
 from shared.core.topics import Topics
 from shared.io.kafka import (
     AssignmentWatchdog,
@@ -79,6 +79,7 @@ class Predictor:
         batch_max: int = 500,
         batch_wait_ms: int = 50,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        times: EventTimes | None = None,
         exactly_once: bool = False,
         crash_after_batches: int | None = None,
     ) -> None:
@@ -94,6 +95,7 @@ class Predictor:
         self._batch_max = batch_max
         self._batch_wait_ms = batch_wait_ms
         self._max_bytes = max_bytes
+        self._times = times or EventTimes()
         self._exactly_once = exactly_once
         self._crash_after_batches = crash_after_batches
         self._batches = 0
@@ -190,7 +192,7 @@ class Predictor:
             self._metrics.active_version.set(model.version)
             self._metrics.swaps.inc()
         self._batches += 1
-        outcome = handle(records, model, received_at, self._max_bytes)
+        outcome = handle(records, model, received_at, self._max_bytes, times=self._times)
         self._metrics.events_in.inc(len(records))
         offsets = _next_offsets(records)
         if self._exactly_once:

@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import re
+from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, Self
 
@@ -129,6 +130,61 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
         if default_ts is not None and getattr(msg, "ts", 0) is None:
             msg = msgspec.structs.replace(msg, ts=default_ts)
         return msg
+
+
+EARLIEST_TS = 100_000_000_000
+"""1973-03-03 in epoch milliseconds, and the year 5138 in epoch seconds: an event time below it is
+seconds (or zero), not the milliseconds driftline's ``ts`` fields hold."""
+
+
+def _utc(ms: int) -> str:
+    """An epoch-millisecond time as ISO 8601 UTC, or the raw number when out of range."""
+    import datetime  # noqa: PLC0415 - only a refusal's message needs it
+
+    try:
+        moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"{ms} ms"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class EventTimes:
+    """The bounds of a believable event time, checked where a user's record comes in.
+
+    One record with ``ts`` in the year 3000 once moved a partition's join watermark so far that
+    most valid events after it expired unjoined, and a ``ts`` in seconds put events in 1970. So a
+    ``ts`` must be epoch milliseconds (not below :data:`EARLIEST_TS`) and, unless ``max_skew_ms``
+    is 0, within ``max_skew_ms`` of the record's own Kafka timestamp (a backfill of old events
+    sets the record timestamp to the event time, as Kafka's event-time tools expect).
+
+    >>> times = EventTimes(max_skew_ms=86_400_000)
+    >>> times(1_700_000_000_000, 1_700_000_050_000)
+    >>> times(1_700_000_000, 1_700_000_000_000)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shared.core.errors.BadMessage: ts: 1700000000 is before 1973 in epoch milliseconds: ...
+    """
+
+    max_skew_ms: int = 86_400_000
+
+    def __call__(self, ts: int, record_ts: int) -> None:
+        if ts < EARLIEST_TS:
+            hint = f"; if it is seconds, send {ts * 1000}" if ts > 0 else ""
+            raise BadMessage(
+                "ts",
+                f"{ts} is before 1973 in epoch milliseconds: it looks like seconds{hint} "
+                "(ts is epoch milliseconds; leave it out to use the record's timestamp)",
+            )
+        if self.max_skew_ms and record_ts >= 0 and abs(ts - record_ts) > self.max_skew_ms:
+            apart_h = abs(ts - record_ts) / 3_600_000
+            raise BadMessage(
+                "ts",
+                f"{ts} ({_utc(ts)}) is {apart_h:,.1f} h from its record's timestamp "
+                f"({_utc(record_ts)}), more than DRIFTLINE_MAX_EVENT_SKEW_S="
+                f"{self.max_skew_ms / 1000:g} allows: when you send old events, set each record's "
+                "timestamp to its event time (or raise the limit; 0 turns it off)",
+            )
 
 
 class FeatureEvent(Message, frozen=True, kw_only=True):

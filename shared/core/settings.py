@@ -70,6 +70,14 @@ class Settings(BaseSettings):
         ge=64,
         description="Largest accepted message payload in bytes; larger ones go to the dlq.",
     )
+    max_event_skew_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        description=(
+            "Largest distance of an event's ts from its Kafka record's timestamp; farther ones go "
+            "to the dlq (0: no limit)."
+        ),
+    )
     kafka_version: str = Field(
         default="4.4.0",
         pattern=r"^4\.\d+\.\d+$",

@@ -93,6 +93,7 @@ def produce(
             topic("labels"),
             key=event.event_id.encode(),
             value=json.dumps({"event_id": event.event_id, "ts": ts, "label": event.label}).encode(),
+            timestamp_ms=ts,  # event time: the synthetic stream's is in the past
         )
 
     if labels_first:
@@ -113,6 +114,7 @@ def produce(
             value=json.dumps(
                 {"event_id": event.event_id, "ts": event.ts, "features": event.features}
             ).encode(),
+            timestamp_ms=event.ts,
         )
         for name in names:
             producer.send(

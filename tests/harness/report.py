@@ -23,7 +23,7 @@ def reference(scenario: Scenario) -> ReferenceProfile:
 
 
 def report_data() -> ReportData:
-    scenario = Scenario(drift="covariate", at=SHIFT_AT)
+    scenario = Scenario(drift="covariate", at=SHIFT_AT, start_ts=1_700_000_000_000)
     stream = SyntheticStream(scenario, seed=5)
     rng = np.random.default_rng(7)
     examples = []

@@ -234,6 +234,10 @@ def test_hostile_labels_are_dead_lettered_and_the_monitor_never_stops(
             b'{"event_id": "h3", "label": 1, "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
             "nested deeper than",
         ),
+        # One label in the year 3000 once moved the partition's watermark: most valid events
+        # after it expired unjoined, and expiry stopped scanning for good.
+        b"h-3000": (b'{"event_id": "h4", "ts": 32503680000000, "label": 1}', "h from its record"),
+        b"h-seconds": (b'{"event_id": "h5", "ts": 1700000000, "label": 1}', "looks like seconds"),
     }
     send_raw(
         deployment.bootstrap,

@@ -280,7 +280,8 @@ def test_hostile_records_are_dead_lettered_and_the_predictor_never_stops(
 ) -> None:
     """Records that once crash-looped a predictor: an invalid event of 850 KB (its dead letter
     was over Kafka's limit), a valid event whose prediction would be over it, and JSON nested
-    10,000 deep in a feature value and in an unknown field. Each is dead-lettered with its
+    10,000 deep in a feature value and in an unknown field; and event times no one means (the
+    year 3000, seconds for milliseconds). Each is dead-lettered with its
     reason, in a record that fits; every valid event around them is predicted; the process runs
     on."""
     deployment.registry.promote(deployment.model, deployment.register(seed=1))
@@ -308,6 +309,14 @@ def test_hostile_records_are_dead_lettered_and_the_predictor_never_stops(
             b'{"event_id": "h4", "features": {"a": 1, "b": 2, "c": 3}, "x": ' + deep + b"}",
             "nested deeper than",
         ),
+        b"h-year-3000": (
+            b'{"event_id": "h5", "ts": 32503680000000, "features": {"a": 1, "b": 2, "c": 3}}',
+            "ts: 32503680000000 (3000-01-01T00:00:00Z) is ",
+        ),
+        b"h-seconds": (
+            b'{"event_id": "h6", "ts": 1700000000, "features": {"a": 1, "b": 2, "c": 3}}',
+            "looks like seconds; if it is seconds, send 1700000000000",
+        ),
     }
     assert len(hostile[b"h-wide"][0]) < 1 << 20  # under the decode limit: a valid event
     rng = np.random.default_rng(6)
@@ -319,7 +328,7 @@ def test_hostile_records_are_dead_lettered_and_the_predictor_never_stops(
         items.append(
             (event_id.encode(), json.dumps({"event_id": event_id, "features": features}).encode())
         )
-        if index % 40 == 0 and waiting:
+        if index % 30 == 0 and waiting:
             key, (value, _) = waiting.pop()
             items.append((key, value))
     send_raw(deployment.bootstrap, deployment.features_topic, items)

@@ -58,7 +58,9 @@ def feed(
             progress.marks[index] = time.time()
         key = event.event_id.encode()
         value = FeatureEvent(event_id=event.event_id, ts=event.ts, features=event.features)
-        producer.send(features_topic, key=key, value=value.encode())
+        # The record's timestamp is the event's time, as for any stream of events sent after
+        # the fact: the synthetic stream's clock starts in the past.
+        producer.send(features_topic, key=key, value=value.encode(), timestamp_ms=event.ts)
         progress.sent += 1
         last_ts = event.ts
         delay = int(rng.integers(0, max_label_delay)) if max_label_delay > 0 else 0
@@ -82,4 +84,4 @@ def feed(
 
 def _send_label(producer: KafkaProducer, topic: str, event_id: str, label: object, ts: int) -> None:
     message = Label(event_id=event_id, ts=ts, label=label)  # type: ignore[arg-type]
-    producer.send(topic, key=event_id.encode(), value=message.encode())
+    producer.send(topic, key=event_id.encode(), value=message.encode(), timestamp_ms=ts)

@@ -97,6 +97,7 @@ def summarize(
         "task": facts.task,
         "drift": facts.drift,
         "drift_injected_at": facts.drift_at,
+        "drift_injected_ts": facts.start_ts + facts.drift_at * facts.step_ms,
         "drift_detected_at": detected_at,
         "detection_delay_events": None if detected_at is None else detected_at - facts.drift_at,
         "detection_delay_s": delay_s,

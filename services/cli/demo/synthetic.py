@@ -19,6 +19,7 @@ Drift kinds, from event ``at``:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,6 +30,11 @@ from shared.core.kinds import Task
 from shared.models.training import Dataset
 
 DriftKind = Literal["none", "sudden", "gradual", "recurring", "covariate"]
+
+
+START_TS = time.time_ns() // 60_000_000_000 * 60_000
+"""The minute this process started, in epoch milliseconds: where every scenario's clock starts
+by default, so that all the streams one process makes agree."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,9 @@ class Scenario:
     noise: float = 0.5
     step_ms: int = 10
     """Event time between consecutive events."""
-    start_ts: int = 1_700_000_000_000
+    start_ts: int = field(default_factory=lambda: START_TS)
+    """Event time of the first event: by default the minute the process started, since the
+    services refuse an event time more than a day from its record's timestamp."""
 
     @property
     def features(self) -> list[str]:

@@ -23,12 +23,14 @@ from shared.stats.profile import build_profile
 
 DATA = Path(__file__).parent / "data"
 FEATURES = [f"x{i}" for i in range(4)]
+OLD_START_TS = 1_700_000_000_000
+"""Where the scenarios of make_old_checkpoint.py started their clocks."""
 
 
 def _info() -> VersionInfo:
     """The version ``make_old_checkpoint.py`` described (its reference is in the checkpoint too)."""
     weights = np.random.default_rng(12345).normal(size=4)
-    data = SyntheticStream(Scenario(n_features=4), seed=50).dataset(2_000)
+    data = SyntheticStream(Scenario(n_features=4, start_ts=OLD_START_TS), seed=50).dataset(2_000)
     scores = 1 / (1 + np.exp(-(data.X @ weights)))
     profile = build_profile(data.X, FEATURES, scores, sample_size=200)
     return VersionInfo(1, "classification", FEATURES, profile, [0, 1])
@@ -37,7 +39,7 @@ def _info() -> VersionInfo:
 def _stream() -> list[Scored | Joined]:
     weights = np.random.default_rng(12345).normal(size=4)
     out: list[Scored | Joined] = []
-    scenario = Scenario(n_features=4, drift="sudden", at=1_500)
+    scenario = Scenario(n_features=4, drift="sudden", at=1_500, start_ts=OLD_START_TS)
     for event in SyntheticStream(scenario, seed=1).events(4_000):
         x = np.array([event.features[f] for f in FEATURES])
         score = float(1 / (1 + np.exp(-(x @ weights))))

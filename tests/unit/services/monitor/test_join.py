@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from services.monitor.join import JoinBuffer, Joined, Scored
+from services.monitor.join import WATERMARK_RANK, JoinBuffer, Joined, Scored
 from shared.core.messages import Label, Prediction
 
 
@@ -47,7 +47,8 @@ def test_expired_orphan_late_and_duplicates_are_counted() -> None:
     buf.add_label(_label("j", 40))
     buf.add_prediction(_prediction("j", 30))  # a predictor rescored it
     buf.add_label(_label("j", 41))
-    buf.add_features("later", 5_000, {"x": 1.0})  # moves the watermark past the window
+    for i in range(WATERMARK_RANK):  # move the watermark past the window: it takes this many
+        buf.add_features(f"later{i}", 5_000, {"x": 1.0})
     buf.expire()
     assert buf.add_label(_label("p", 5_001)) == []  # its prediction expired: late
     assert {k: v for k, v in buf.counts.items() if v} == {
@@ -58,7 +59,7 @@ def test_expired_orphan_late_and_duplicates_are_counted() -> None:
         "duplicates": 2,
         "late": 1,
     }
-    assert buf.pending == 1  # "later"
+    assert buf.pending == WATERMARK_RANK  # "later..."
 
 
 def test_memory_is_capped_and_evictions_are_counted() -> None:
@@ -95,10 +96,12 @@ def test_a_checkpointed_buffer_finishes_every_event_as_the_original_does() -> No
     original.add_prediction(prediction("scored", 900))  # waits for its label
     original.add_label(_label("orphan", 901))  # waits for its prediction
     original.add_features("three-way", 902, {"x": 2.0})  # a feature event, no prediction yet
-    original.add_prediction(prediction("later", 1_500))  # moves the watermark past "expired"
+    for i in range(WATERMARK_RANK):  # move the watermark past "expired"
+        original.add_prediction(prediction(f"later{i}", 1_500))
     original.expire()
     restored = loads(dumps(original))
-    assert isinstance(restored, JoinBuffer) and restored.pending == original.pending == 4
+    assert isinstance(restored, JoinBuffer)
+    assert restored.pending == original.pending == 3 + WATERMARK_RANK
 
     def finish(buf: JoinBuffer) -> list[Scored | Joined]:
         return [
@@ -118,3 +121,53 @@ def test_a_checkpointed_buffer_finishes_every_event_as_the_original_does() -> No
     assert sorted(joined) == ["orphan", "scored", "three-way"]
     assert joined["scored"].features == {"x": 900 / 7} and joined["scored"].label == 0
     assert joined["three-way"].features == {"x": 2.0}  # the feature event's, not the prediction's
+
+
+def _with_features(event_id: str, ts: int) -> Prediction:
+    return Prediction(
+        event_id=event_id,
+        ts=ts,
+        model="m",
+        version=1,
+        prediction=1,
+        latency_ms=1.0,
+        features={"x": 1.0},
+    )
+
+
+def test_one_record_far_ahead_moves_the_watermark_nowhere() -> None:
+    """A label stamped in the year 3000 once jumped the watermark: most valid events after it
+    expired unjoined, and expiry stopped scanning behind it for good."""
+    buf = JoinBuffer(window_ms=1_000)
+    buf.add_label(_label("poison", 32_503_680_000_000))  # year 3000
+    for i in range(100):
+        buf.add_prediction(_with_features(f"e{i}", 10 * i))
+        buf.expire()
+    for i in range(100):
+        buf.add_label(_label(f"e{i}", 10 * i + 5))
+    assert buf.counts["joined"] == 100 and buf.counts["expired"] == 0
+    assert buf.watermark < 2_000
+
+
+def test_expiry_goes_by_event_time_not_arrival_order() -> None:
+    """An event that arrived first but is stamped later does not shield older ones behind it."""
+    buf = JoinBuffer(window_ms=1_000)
+    buf.add_prediction(_with_features("young", 5_000))  # arrives first, expires last
+    buf.add_prediction(_with_features("old", 100))
+    for i in range(WATERMARK_RANK):
+        buf.add_features(f"w{i}", 2_000, {"x": 1.0})
+    buf.expire()
+    assert buf.counts["expired"] == 1  # "old", although "young" is ahead of it in arrival
+    assert buf.add_label(_label("old", 2_001)) == [] and buf.counts["late"] == 1
+    assert [type(o).__name__ for o in buf.add_label(_label("young", 5_001))] == ["Joined"]
+
+
+def test_the_expiry_heap_stays_near_the_pending_count() -> None:
+    buf = JoinBuffer(window_ms=10**9)
+    for i in range(20_000):
+        buf.add_prediction(_with_features(f"e{i}", i))
+        buf.add_label(_label(f"e{i}", i))
+        if i % 1_000 == 0:
+            buf.expire()
+    buf.expire()
+    assert buf.pending == 0 and len(buf._due) <= 1_000

@@ -33,7 +33,9 @@ def main(folder: Path) -> None:
 
     features = [f"x{i}" for i in range(4)]
     weights = np.random.default_rng(12345).normal(size=4)
-    data = SyntheticStream(Scenario(n_features=4), seed=50).dataset(2_000)
+    data = SyntheticStream(Scenario(n_features=4, start_ts=1_700_000_000_000), seed=50).dataset(
+        2_000
+    )
     scores = 1 / (1 + np.exp(-(data.X @ weights)))
     info = VersionInfo(
         1,
@@ -79,7 +81,9 @@ def main(folder: Path) -> None:
         ]
 
     watch = ModelWatch("m", config, lambda _v: info)
-    stream = items(Scenario(n_features=4, drift="sudden", at=1_500), 4_000, seed=1)
+    stream = items(
+        Scenario(n_features=4, drift="sudden", at=1_500, start_ts=1_700_000_000_000), 4_000, seed=1
+    )
     before = said(watch.feed(stream[:5_000]))
     held = Reorder()
     for i, item in enumerate(stream[5_000:5_010]):
