@@ -180,6 +180,11 @@ def run_status(settings: Settings, args: argparse.Namespace) -> int:
                 f"{'-' if coverage is None else f'{coverage:.1%}'}, join lag p50/p99 "
                 f"{_seconds(lag['0.5'])}/{_seconds(lag['0.99'])}"
             )
+            if monitor.get("labels_misrouted"):  # another client's partitioner (README)
+                print(
+                    f"    {monitor['labels_misrouted']} labels came on the wrong partition and were "
+                    "forwarded: produce labels with partitioner=murmur2_random (see the alerts)"
+                )
             if monitor.get("paused"):  # a backfill: one input waits for the other (README)
                 print(f"    catching up, reading in step: paused {', '.join(monitor['paused'])}")
             for version in monitor["versions"][:3]:

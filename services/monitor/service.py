@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 
@@ -52,6 +53,7 @@ from shared.io.kafka import (
     KafkaProducer,
     TopicPartition,
     kafka_errors,
+    key_partition,
     record_value,
 )
 from shared.models.targets import LabelCheck
@@ -148,6 +150,10 @@ class Monitor:
         """Per version seen in a prediction, how its labels are checked; the newest applies."""
         self._active_version = active_version
         self._next_active_ask = 0.0
+        self._label_partitions: int | None = None
+        self.misrouted = 0
+        """Labels forwarded to their own partition since this process started."""
+        self._next_misrouted_alert = 0.0
         self._closing = False
         self._examples_copartitioned: bool | None = None
         self._inputs = PacedInputs(
@@ -276,6 +282,8 @@ class Monitor:
                     latest = max(latest, ts)
                     if not predictions:
                         label = self._checked(label)
+                        if self._misrouted(record, label):
+                            continue
                         self._completed(partition, join.add_label(label), now)
                         continue
                     if prediction.model != self.model:
@@ -310,6 +318,69 @@ class Monitor:
 
         for tp, rest in self._inputs.resume_caught_up(pending, self.partitions):
             self._process(tp, rest)  # before anything a later poll hands over
+
+    def _misrouted(self, record: ConsumerRecord, label: Label) -> bool:
+        """Forward a label found on another partition than its ``event_id``'s to that partition,
+        where its prediction is; True when it was forwarded (and is not joined here).
+
+        driftline's predictors key predictions by ``event_id`` with murmur2, Java's and
+        kafka-python's default partitioner. A label produced with librdkafka's default (kcat,
+        confluent-kafka: crc32) lands elsewhere for most keys, where it would wait for a prediction
+        that never comes. Forwarded, it joins once (a second copy after a crash counts as a
+        duplicate); each is counted, and a ``data_quality`` alert names the fix."""
+        partitions = self._label_partitions
+        if partitions is None:
+            found = self._consumer.partitions_for_topic(self._topics.labels)
+            if not found:
+                return False
+            partitions = self._label_partitions = len(found)
+        key = label.event_id.encode()
+        right = key_partition(key, partitions)
+        if right == record.partition:
+            return False
+        with kafka_errors(f"forwarding a label to {self._topics.labels}[{right}]"):
+            self._sends.futures.append(
+                self._producer.send(
+                    self._topics.labels,
+                    key=key,
+                    value=record.value,
+                    partition=right,
+                    timestamp_ms=record.timestamp if record.timestamp >= 0 else None,
+                )
+            )
+        self.misrouted += 1
+        self._metrics.labels_misrouted.labels(self.model).inc()
+        if time.monotonic() >= self._next_misrouted_alert:
+            self._next_misrouted_alert = time.monotonic() + 3_600.0
+            self._misrouted_alert(record.partition, right)
+        return True
+
+    def _misrouted_alert(self, found: int, right: int) -> None:
+        message = (
+            f"labels of {self.model} arrive on other partitions than their event_id's (one for "
+            f"partition {right} on {found}): their producer does not partition as Java and "
+            "kafka-python do. The monitor forwards each to its partition, at a cost; fix the "
+            "producer: librdkafka clients (kcat, confluent-kafka) need partitioner=murmur2_random "
+            "(kcat -X partitioner=murmur2_random; confluent_kafka.Producer({..., 'partitioner': "
+            "'murmur2_random'})), and every label keyed by its event_id"
+        )
+        version = max(self._label_checks, default=None) or self._active_version() or 1
+        alert = DriftAlert(
+            alert_id=uuid.uuid4().hex,
+            ts=now_ms(),
+            model=self.model,
+            version=version,
+            kind="data_quality",
+            detector="partitioner",
+            statistic=float(self.misrouted),
+            threshold=0.0,
+            window=self.misrouted,
+            severity="warning",
+            message=message,
+        )
+        self._send(self._topics.alerts, self.model, alert.encode())
+        self._metrics.alerts.labels(self.model, alert.kind, alert.state).inc()
+        _log_alert(alert)
 
     def _learn_version(self, version: int) -> LabelCheck:
         check = self._label_checks.get(version)
@@ -470,6 +541,7 @@ class Monitor:
             held=len(self.reorder),
             paused=sorted(f"{_noun(self._topics, t)}[{p}]" for t, p in self._inputs.paused),
             label_coverage=counts["joined"] / closed if closed else None,
+            labels_misrouted=self.misrouted,
             join_lag_s=JoinLag(
                 p50=float(np.quantile(lags, 0.5)) if lags.size else None,
                 p99=float(np.quantile(lags, 0.99)) if lags.size else None,

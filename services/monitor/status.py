@@ -80,6 +80,9 @@ class MonitorStatus(msgspec.Struct, frozen=True, kw_only=True):
     paused: list[str]
     """Inputs paused while ahead of the other in event time, as ``noun[partition]``."""
     label_coverage: float | None
+    labels_misrouted: int = 0
+    """Labels read on another partition than their event_id's (another client's partitioner),
+    forwarded to their own, where they joined."""
     join_lag_s: JoinLag
     current_version: int | None
     retrain_outstanding: str | None

@@ -53,7 +53,9 @@ input (``1`` followed by 400 zeros once made every monitor checkpoint fail)."""
 Target = bool | Int64 | float | str
 """A label or a prediction: a class (bool, int or str) or a regression value (number)."""
 
-AlertKind = Literal["data_drift", "prediction_drift", "concept_drift", "performance", "model_load"]
+AlertKind = Literal[
+    "data_drift", "prediction_drift", "concept_drift", "performance", "model_load", "data_quality"
+]
 Severity = Literal["info", "warning", "critical"]
 ModelEventKind = Literal["registered", "promoted", "rejected", "rolled_back"]
 

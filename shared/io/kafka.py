@@ -22,6 +22,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
@@ -344,6 +345,17 @@ def offsets_to_commit(
     8
     """
     return {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in positions.items()}
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition Java's and kafka-python's default partitioner give ``key`` (murmur2), which
+    driftline's producers use. librdkafka's default (``consistent_random``, crc32) gives another
+    for most keys: its clients need ``partitioner=murmur2_random``.
+
+    >>> [key_partition(f"e{i}".encode(), 3) for i in range(6)]  # kafka-python agrees
+    [0, 0, 0, 0, 1, 0]
+    """
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def record_value(record: ConsumerRecord, expected: str = "a message") -> bytes:

@@ -15,6 +15,7 @@ from sklearn import metrics as sk
 
 from services.cli.demo.synthetic import Scenario
 from shared.core.messages import DeadLetter
+from shared.io.kafka import key_partition
 from tests.harness.monitor import (
     distinct_alerts,
     examples,
@@ -282,6 +283,7 @@ def test_labels_that_fit_no_class_are_dead_lettered_naming_the_classes(
     produce(deployment, replace(scored, events=events), max_label_delay=100)
     final = wait_joined(deployment, monitor, len(events) - len(refused))
     assert final["join"]["joined"] == len(events) - len(refused)
+    assert final["labels_misrouted"] == 0  # kafka-python partitions as the monitor computes
     records = read_all(deployment.bootstrap, deployment.topic("dlq"), settle_s=1)
     assert sorted(r.key.decode() for r in records) == sorted(e.event_id for e in events[:5])
     for letter in (DeadLetter.decode(r.value) for r in records):
@@ -290,6 +292,45 @@ def test_labels_that_fit_no_class_are_dead_lettered_naming_the_classes(
     joined = examples(deployment)
     assert {type(example["label"]) for example in joined} == {int}
     assert monitor.proc.poll() is None
+    assert monitor.stop() == 0
+
+
+def test_labels_from_librdkafkas_default_partitioner_are_forwarded_and_all_join(
+    deployment: Deployment,
+) -> None:
+    """Labels produced by confluent-kafka with its defaults land on crc32(key) % n, predictions
+    on murmur2: only a third joined once, and status said coverage 100%. Now the monitor
+    forwards each misrouted label to its event's partition, every event joins exactly once, and a
+    data_quality alert names the fix."""
+    from confluent_kafka import Producer  # noqa: PLC0415
+
+    scenario = Scenario()
+    _, serving = register_model(deployment, scenario)
+    scored = score(scenario, 1_500, serving, seed=8)
+    monitor = start_monitor(deployment)
+    monitor.wait_ready()
+    produce(deployment, scored, labels=False)
+    other = Producer({"bootstrap.servers": deployment.bootstrap})  # its defaults, as users run it
+    delivered: dict[bytes, int] = {}
+    for event in scored.events:
+        value = json.dumps({"event_id": event.event_id, "ts": event.ts + 1, "label": event.label})
+        other.produce(
+            deployment.topic("labels"),
+            key=event.event_id,
+            value=value,
+            on_delivery=lambda err, msg: delivered.update({msg.key(): msg.partition()}),
+        )
+    assert other.flush(30) == 0
+    assert len(delivered) == len(scored.events)
+    wrong = sum(p != key_partition(key, 3) for key, p in delivered.items())
+    assert wrong > len(scored.events) // 3  # crc32 and murmur2 disagree on most keys
+    final = wait_joined(deployment, monitor, len(scored.events))
+    assert final["join"]["joined"] == len(scored.events)
+    assert final["join"]["duplicates"] == 0 and final["labels_misrouted"] == wrong
+    assert monitor.metric("driftline_monitor_labels_misrouted_total") == wrong
+    assert len(examples(deployment)) == len(scored.events)  # each event once
+    quality = [a for a in messages(deployment, "alerts") if a["kind"] == "data_quality"]
+    assert len(quality) == 1 and "partitioner=murmur2_random" in quality[0]["message"]
     assert monitor.stop() == 0
 
 
