@@ -1,7 +1,9 @@
 """The one place that decides whether a retrain request may go out: one outstanding per model.
 
-A request is outstanding from when it is sent until a newer version is served (or the retrain
-timeout passes with none). :class:`SharedClaim` keeps that in a Redis key set only if absent, so
+A request is outstanding from when it is sent until a newer version is served, the trainer
+answers it without one (a rejected candidate, a failed training: it releases the claim), or the
+retrain timeout passes. A later change than the one it is about supersedes it.
+:class:`SharedClaim` (:mod:`shared.registry.claims`) keeps that in a Redis key set only if absent, so
 every monitor of the model shares it (each sees only its partitions' events, and several may find
 the same change). :class:`LocalClaim` keeps it in memory, by event time, for analytics run alone
 (tests, benchmarks). A request that is sent again, with the same id, after a monitor's restart
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.io.redis import Redis, redis_errors
+from shared.registry.claims import SharedClaim
+
+__all__ = ["LocalClaim", "RetrainClaim", "SharedClaim"]
 
 
 class RetrainClaim(Protocol):
@@ -37,6 +41,11 @@ class RetrainClaim(Protocol):
 
     def release(self) -> None:
         """A newer version is served: the outstanding request is answered."""
+        ...
+
+    def supersede(self, request_id: str, ts: int) -> None:
+        """Take it for ``request_id`` whoever holds it: a later change than the one the
+        outstanding request is about needs its own request."""
         ...
 
 
@@ -63,36 +72,5 @@ class LocalClaim:
     def release(self) -> None:
         self._held = None
 
-
-class SharedClaim:
-    """In Redis, shared by every monitor of the model: a key set only if absent, expiring after
-    the retrain timeout in case no new version ever comes."""
-
-    def __init__(self, client: Redis, key: str, timeout_s: float) -> None:
-        self._client = client
-        self._key = key
-        self._timeout_ms = int(timeout_s * 1000)
-        self._holder: str | None = None
-
-    @property
-    def holder(self) -> str | None:
-        return self._holder
-
-    def try_claim(self, request_id: str, ts: int) -> bool:
-        with redis_errors("claiming the retrain request"):
-            taken = self._client.set(self._key, request_id, nx=True, px=self._timeout_ms)
-            if not taken:
-                current = self._client.get(self._key)
-                taken = current is not None and _text(current) == request_id
-        if taken:
-            self._holder = request_id
-        return bool(taken)
-
-    def release(self) -> None:
-        with redis_errors("clearing the retrain request"):
-            self._client.delete(self._key)
-        self._holder = None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    def supersede(self, request_id: str, ts: int) -> None:
+        self._held = (request_id, ts)

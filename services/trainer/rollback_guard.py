@@ -13,6 +13,15 @@ points for classification, a relative increase for regression (0.05 = 5% worse).
 >>> guard.promoted(2, 1)
 >>> [guard.observe(2, 1, 0) for _ in range(4)][-1].rollback  # v2 wrong every time: error 1.0
 True
+
+A version promoted elsewhere (``driftline models promote``) is judged the same way, from the
+first of its examples on the stream:
+
+>>> guard = RollbackGuard("classification", min_labels=4, margin=0.1)
+>>> for label in [1, 1, 1, 0]:
+...     _ = guard.observe(1, label, 1)     # v1 wrong once in four: error 0.25
+>>> [guard.observe(2, 1, 0) for _ in range(4)][-1].reason
+"v2 live error rate 1 over 4 labels is worse than v1's 0.25 by the margin 0.1"
 """
 
 from __future__ import annotations
@@ -45,6 +54,9 @@ class RollbackGuard:
         self._losses: dict[int, deque[float]] = {}
         self.watching: tuple[int, int] | None = None
         """(new version, predecessor) while a verdict is pending."""
+        self._newest: int | None = None
+        self._last: int | None = None
+        """The version of the latest example: a new version's predecessor when it appears."""
 
     def promoted(self, version: int, predecessor: int) -> None:
         """``version`` replaced ``predecessor``: judge it once it has ``min_labels`` labels."""
@@ -62,6 +74,7 @@ class RollbackGuard:
             value = self.loss(label, prediction)
         except (TypeError, ValueError):
             return None
+        self._appeared(version)
         losses = self._losses.setdefault(version, deque(maxlen=self.min_labels))
         losses.append(value)
         if self.watching is None or self.watching[0] != version or len(losses) < self.min_labels:
@@ -69,6 +82,18 @@ class RollbackGuard:
         new, old = self.watching
         self.watching = None
         return self._verdict(new, old)
+
+    def _appeared(self, version: int) -> None:
+        """A version newer than any seen is judged against the one served before it, whoever
+        promoted it (this trainer, another, or `driftline models promote`)."""
+        newest = self._newest
+        if newest is None or version > newest:
+            watched = self.watching is not None and self.watching[0] == version
+            if newest is not None and self._last is not None and not watched:
+                self.watching = (version, self._last)
+                self._losses.pop(version, None)
+            self._newest = version
+        self._last = version
 
     def _verdict(self, new: int, old: int) -> Verdict:
         loss = sum(self._losses[new]) / len(self._losses[new])

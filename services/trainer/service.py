@@ -45,6 +45,7 @@ from shared.io.kafka import (
 from shared.models.serving import ServingModel
 from shared.models.signing import Signer, Verifier
 from shared.models.targets import LabelCheck
+from shared.registry.claims import release_claim
 from shared.registry.events import ModelEvents
 from shared.registry.loading import load_version
 from shared.registry.store import Registry
@@ -241,6 +242,8 @@ class Trainer:
                 self._online.learn(example)
             except Exception as exc:  # one example never stops the trainer
                 self._skip(example, record, "learn_failed", exc)
+        if self.guard is None and check is not None:
+            self._make_guard(check.task)  # every new version is judged, whoever promoted it
         if self.guard is not None:
             verdict = self.guard.observe(example.version, example.label, example.prediction)
             if verdict is not None:
@@ -344,6 +347,22 @@ class Trainer:
         self._requests.record(request.request_id, handled)
         self._metrics.requests.labels(self.model, "served").inc()
         self._requests.finish(pending)
+        if handled.outcome not in ("promote", "registered"):
+            # Answered without a new version (a rejected candidate, a failed training): the
+            # monitors may ask again as soon as they find the next change.
+            try:
+                if release_claim(
+                    self._registry.client,
+                    self._registry.keys.retrain_outstanding(self.model),
+                    request.request_id,
+                ):
+                    log.info(
+                        "retrain request %s answered (%s): claim released",
+                        request.request_id,
+                        handled.outcome,
+                    )
+            except DriftlineError as exc:
+                log.warning("could not release retrain request %s: %s", request.request_id, exc)
 
     def _bootstrap(self) -> None:
         outcome = self._train(None, None)
@@ -422,6 +441,7 @@ class Trainer:
             return
         if not self.lock.held:
             return
+        log.warning("rollback guard: %s; rolling v%d back", verdict.reason, verdict.version)
         handled = self._promotion.roll_back(verdict)
         if handled is not None:
             self.last_outcome = handled

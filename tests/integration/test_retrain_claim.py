@@ -10,6 +10,7 @@ import pytest
 
 from services.monitor.retrain import SharedClaim
 from shared.io.redis import connect_redis
+from shared.registry.claims import release_claim
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -21,7 +22,7 @@ def test_two_monitors_share_one_outstanding_request(servers: Servers, unique: st
     first, second = SharedClaim(client, key, 60.0), SharedClaim(client, key, 60.0)
     try:
         assert first.try_claim("a", ts=0) and first.holder == "a"
-        assert not second.try_claim("b", ts=0) and second.holder is None
+        assert not second.try_claim("b", ts=0) and second.holder == "a"  # what Redis holds
         assert second.try_claim("a", ts=0)  # request a, sent again by a monitor that replays
         first.release()
         assert second.try_claim("b", ts=0) and client.get(key) == b"b"
@@ -39,6 +40,24 @@ def test_a_claim_lapses_after_the_retrain_timeout(servers: Servers, unique: str)
         assert not claim.try_claim("b", ts=0)
         time.sleep(1.0)
         assert claim.try_claim("b", ts=0)
+    finally:
+        client.delete(key)
+        client.close()
+
+
+def test_the_trainer_releases_only_the_request_it_answered(servers: Servers, unique: str) -> None:
+    """A rejected candidate answers its request: the trainer frees the claim at once (it held
+    until a version was served or an hour passed), but never a newer request's claim."""
+    client = connect_redis(servers.redis_url)
+    key = f"t{unique}:model:m:retrain:outstanding"
+    monitor = SharedClaim(client, key, 3_600.0)
+    try:
+        assert monitor.try_claim("a", ts=0)
+        assert not release_claim(client, key, "older") and monitor.holder == "a"
+        assert release_claim(client, key, "a") and monitor.holder is None
+        assert monitor.try_claim("b", ts=0)
+        monitor.supersede("c", ts=0)  # a later change takes it whoever holds it
+        assert monitor.holder == "c" and client.pttl(key) > 3_500_000
     finally:
         client.delete(key)
         client.close()

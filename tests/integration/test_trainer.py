@@ -63,9 +63,13 @@ def test_regression_first_model_retrain_replay_and_reject(deployment: Deployment
     )
     assert [v.version for v in registry.versions(model)] == [1, 2]
 
-    # A candidate from the same data as the champion is no better: registered as rejected.
+    # A candidate from the same data as the champion is no better: registered as rejected, and
+    # the claim the monitor took for the request is released at once (the next change may ask).
+    claim_key = registry.keys.retrain_outstanding(model)
+    registry.client.set(claim_key, "r2", px=3_600_000)
     request_retrain(deployment, "r2", change_ts)
     wait_for("v3 rejected", lambda: len(registry.versions(model)) == 3, [trainer])
+    wait_for("the claim released", lambda: registry.client.get(claim_key) is None, [trainer])
     third = registry.get(model, 3)
     assert third.status == "rejected" and registry.active(model) == 2
     assert "does not beat" in third.trained_on["gate"]["reason"]
@@ -172,4 +176,40 @@ def test_a_river_model_learns_continuously_and_a_better_snapshot_is_promoted(
     gain = second.metrics["gate_candidate_accuracy"] - second.metrics["gate_champion_accuracy"]
     assert gain > 0.3, second.metrics
     assert messages(deployment, "retrain") == []
+    assert trainer.stop() == 0
+
+
+def test_a_version_bad_from_its_first_label_is_rolled_back_whoever_promoted_it(
+    deployment: Deployment,
+) -> None:
+    """A version trained on the wrong concept, promoted by hand (as `driftline models promote`
+    does): wrong from its first label, with no change inside it for a detector to find. The
+    rollback guard watched only versions this trainer promoted; now it judges every new version
+    it sees on the stream against the one served before it, and rolls this one back."""
+    import numpy as np  # noqa: PLC0415
+
+    from shared.models.algorithms import algorithm  # noqa: PLC0415
+    from shared.models.signing import load_signer  # noqa: PLC0415
+    from shared.models.training import Dataset, train  # noqa: PLC0415
+
+    registry, model = deployment.registry, deployment.model
+    _, good = register_model(deployment, Scenario())
+    trainer = start_trainer(deployment, "logistic", env={"DRIFTLINE_TRAINER_GUARD_LABELS": "200"})
+    wait_for(
+        "a leader", lambda: (trainer_status(deployment, trainer) or {}).get("leader"), [trainer]
+    )
+    events = list(SyntheticStream(Scenario(), seed=21).events(1_000))
+    produce_examples(deployment, events[:400], good)  # v1's live level
+    flipped = list(SyntheticStream(Scenario(drift="sudden", at=0), seed=22).events(2_000))
+    X = np.array([[e.features[f] for f in Scenario().features] for e in flipped])
+    bad_data = Dataset(Scenario().features, X, [e.label for e in flipped], None)
+    signer = load_signer(deployment.home / "keys" / "signing.key", None)
+    bad = registry.register(train(bad_data, model=model, algo=algorithm("logistic"), signer=signer))
+    registry.promote(model, bad.version)  # by hand, not by the trainer
+    verifier = load_verifier(deployment.home / "keys" / "signing.pub", None)
+    served = load_version(registry, model, bad.version, verifier)
+    produce_examples(deployment, events[400:], served)
+    wait_for("the rollback", lambda: registry.active(model) == 1, [trainer])
+    assert registry.get(model, bad.version).status == "rolled_back"
+    assert "worse than v1's" in trainer.log()
     assert trainer.stop() == 0

@@ -136,6 +136,11 @@ class AlertBook:
         self.firing[key] = alert
         return alert
 
+    def fire(self, kind: AlertKind, feature: str | None, ts: int, evidence: Evidence) -> DriftAlert:
+        """A new episode of ``(kind, feature)``, whatever its gate says (a later change while
+        it fires)."""
+        return self._fire((kind, feature), kind, feature, ts, evidence)
+
     def amend(self, key: Key, message: str) -> DriftAlert:
         """The firing alert of ``key`` with another message (kept for when it resolves)."""
         updated = replace(self.firing[key], message=message)

@@ -35,6 +35,12 @@ PERFORMANCE_EVERY = 20
 _NUMBERS = (int, float)
 LOWER_IS_BETTER = frozenset({"mse", "mae", "rmse", "log_loss"})
 CONCEPT: tuple[AlertKind, None] = ("concept_drift", None)
+PREDECESSOR: tuple[AlertKind, str] = ("performance", "error_vs_predecessor")
+WORSE_RATIO = 1.5
+"""A version whose error is over 1.5 times its predecessor's (and, for a classifier, at least
+:data:`WORSE_POINTS` higher) after its first labels raises a performance alert, with no
+threshold configured: a version bad from its first label has no change for a detector to find."""
+WORSE_POINTS = 0.05
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class Retrain:
 
     cause: DriftAlert
     since_ts: int | None
+    supersedes: bool = False
+    """A later change than the one the outstanding request is about: it needs its own request."""
 
 
 def _positive(info: VersionInfo) -> Any:
@@ -94,6 +102,21 @@ class VersionWatch:
             raise ValueError(f"detector {config.detector!r} needs 0/1 errors: classification only")
         self._concept_last: int | None = None
         self.last_detection: Detection | None = None
+        self._init_levels()
+
+    def _init_levels(self) -> None:
+        """What is kept to judge a version's first labels (absent from older checkpoints)."""
+        self.first_labels = max(100, self.config.concept_min_labels)
+        """How many labels a version's start is judged on: its early change, its predecessor."""
+        self.error_level: float | None = None
+        """Exponentially weighted mean of the per-event error, over about ``first_labels``."""
+        self._first_sum = 0.0
+        self._early: Detection | None = None
+        """A change found in the first ``concept_min_labels`` labels, judged when they are in."""
+        self._early_sum = 0.0
+        self._early_n = 0
+        self.predecessor: tuple[int, float] | None = None
+        """The version this one replaced and its error level then, when it had one."""
 
     @property
     def firing(self) -> dict[tuple[str, str | None], DriftAlert]:
@@ -108,6 +131,8 @@ class VersionWatch:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._references = None
+        if "first_labels" not in state:
+            self._init_levels()
 
     # ---- data and prediction drift (no labels needed) --------------------------------------
 
@@ -226,14 +251,17 @@ class VersionWatch:
             return [], None
         alerts: list[DriftAlert] = []
         fired: Retrain | None = None
-        detection = self.concept.update(
-            event_error(self.info.task, joined.label, joined.prediction), joined.ts
-        )
+        error = event_error(self.info.task, joined.label, joined.prediction)
+        detection = self._early_change(self.concept.update(error, joined.ts), error)
         concept = self._concept_alert(detection, now)
-        if concept is not None:
-            alerts.append(concept)
-            if concept.state == "firing" and detection is not None:
-                fired = Retrain(concept, detection.since_ts)
+        supersedes = False
+        if len(concept) == 2:  # a later change: the earlier alert resolved, a new one fired
+            alerts.append(concept.pop(0))
+            supersedes = True
+        if concept:
+            alerts.append(concept[0])
+            if concept[0].state == "firing" and detection is not None:
+                fired = Retrain(concept[0], detection.since_ts, supersedes)
         performance = self._check_performance(now)
         alerts.extend(performance)
         breach = next((a for a in performance if a.state == "firing"), None)
@@ -241,21 +269,96 @@ class VersionWatch:
             # Train after the last detected change if there was one, else on the whole window.
             since = self.last_detection.since_ts if self.last_detection else None
             fired = Retrain(breach, since)
+        alerts.extend(self._against_predecessor(now))
         return alerts, fired
 
-    def _concept_alert(self, detection: Detection | None, now: int) -> DriftAlert | None:
+    def _early_change(self, detection: Detection | None, error: float) -> Detection | None:
+        """The detection to act on now. One found before ``concept_min_labels`` is held, not
+        dropped (by then the detector has forgotten the level before it): when the labels are in,
+        it fires if the error since has stayed nearer the raised level than the old one."""
+        self._track(error)
+        config = self.config
+        if detection is not None and self.labelled < config.concept_min_labels:
+            self._early, self._early_sum, self._early_n = detection, 0.0, 0
+            return None
+        early = self._early
+        if early is None:
+            return detection
+        self._early_sum += error
+        self._early_n += 1
+        if self.labelled < config.concept_min_labels or detection is not None:
+            if detection is not None:
+                self._early = None
+            return detection
+        self._early = None
+        since = self._early_sum / max(1, self._early_n)
+        return early if since > (early.before + early.after) / 2 else None
+
+    def _track(self, error: float) -> None:
+        alpha = 2.0 / (self.first_labels + 1)
+        level = self.error_level
+        self.error_level = error if level is None else level + alpha * (error - level)
+        if self.labelled <= self.first_labels:
+            self._first_sum += error
+
+    def _against_predecessor(self, now: int) -> list[DriftAlert]:
+        """A performance alert when, after its first labels, this version does clearly worse
+        than the one it replaced (no threshold needs configuring for this)."""
+        predecessor, level = self.predecessor or (None, None)
+        if predecessor is None or level is None or self.labelled < self.first_labels:
+            return []
+        if self.labelled % PERFORMANCE_EVERY and self.labelled != self.first_labels:
+            return []
+        mine = (
+            self._first_sum / self.first_labels
+            if self.labelled == self.first_labels
+            else float(self.error_level or 0.0)
+        )
+        worse = mine > WORSE_RATIO * level and (
+            self.info.task == "regression" or mine - level >= WORSE_POINTS
+        )
+        gate = self.alerts.gate(*PREDECESSOR, 0.5, min_samples=self.first_labels, cooldown_ms=0)
+        what = "error rate" if self.info.task == "classification" else "mean absolute error"
+        evidence = Evidence(
+            detector="predecessor",
+            statistic=mine,
+            threshold=level,
+            window=self.labelled,
+            severity="critical",
+            message=(
+                f"v{self.info.version}'s {what} is {mine:.3g} over its labels so far, "
+                f"v{predecessor}'s was {level:.3g}: more than {WORSE_RATIO:g} times worse since it "
+                "began to serve (the trainer's rollback guard judges it too)"
+            ),
+        )
+        alert = self.alerts.judge(
+            gate,
+            *PREDECESSOR,
+            1.0 if worse else 0.0,
+            samples=self.labelled,
+            ts=now,
+            evidence=evidence,
+        )
+        return [] if alert is None else [alert]
+
+    def _concept_alert(self, detection: Detection | None, now: int) -> list[DriftAlert]:
         """The concept detector through the alert gate: its statistic is 1 from a detection
-        until the cooldown has passed without another, then 0 (so the alert resolves)."""
+        until the cooldown has passed without another, then 0 (so the alert resolves).
+
+        A detection while the alert fires is a later change when the error had come back
+        nearer the level before the first change than the level it rose to (the first was a
+        blip): the first alert resolves and a new one fires, with its own retrain request."""
         config = self.config
         if detection is None:
             gate = self.alerts.gates.get(CONCEPT)
             if gate is None or not gate.firing:
-                return None  # the common case: nothing detected, and nothing firing to resolve
+                return []  # the common case: nothing detected, and nothing firing to resolve
         else:
             gate = self.alerts.gate(
                 *CONCEPT, 0.5, min_samples=config.concept_min_labels, cooldown_ms=0
             )
         evidence: Evidence | None = None
+        previous = self.last_detection
         if detection is not None and self.labelled >= config.concept_min_labels:
             self._concept_last = now
             self.last_detection = detection
@@ -271,11 +374,20 @@ class VersionWatch:
                     f"detected at labelled event {detection.at}"
                 ),
             )
+            if (
+                CONCEPT in self.alerts.firing
+                and previous is not None
+                and detection.since_ts > previous.ts_ms
+                and detection.before < (previous.before + previous.after) / 2
+            ):
+                resolved = self.alerts.resolve(CONCEPT, now, why="a later change followed")
+                return [resolved, self.alerts.fire(*CONCEPT, now, evidence)]
         recent = self._concept_last is not None and now - self._concept_last < config.cooldown_ms
         value = 1.0 if evidence is not None or recent else 0.0
-        return self.alerts.judge(
+        alert = self.alerts.judge(
             gate, *CONCEPT, value, samples=self.labelled, ts=now, evidence=evidence
         )
+        return [] if alert is None else [alert]
 
     def _check_performance(self, ts: int) -> list[DriftAlert]:
         # Every PERFORMANCE_EVERY labels: some metrics (ROC AUC) cost more to read than to update.

@@ -134,6 +134,13 @@ class ModelWatch:
                 watch.retired = True  # a straggler from before a swap
         if self.current is None or version > self.current:
             if self.current is not None:
+                before = self.versions.get(self.current)
+                if (
+                    before is not None
+                    and before.error_level is not None
+                    and before.labelled >= before.first_labels
+                ):
+                    watch.predecessor = (self.current, before.error_level)
                 for old in self.versions.values():
                     if old.info.version < version and not old.retired:
                         alerts.extend(old.retire(ts, version))
@@ -148,7 +155,9 @@ class ModelWatch:
         request_id = str(
             uuid.uuid5(NAMESPACE, f"{self.model}/{watch.info.version}/retrain/{number}")
         )
-        if not self.claim.try_claim(request_id, ts):
+        if due.supersedes:
+            self.claim.supersede(request_id, ts)
+        elif not self.claim.try_claim(request_id, ts):
             return []
         self._requests = number
         return [

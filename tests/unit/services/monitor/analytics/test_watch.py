@@ -171,3 +171,78 @@ def test_a_checkpoint_with_held_events_loads_under_the_restricted_unpickler() ->
     held.push(0, 5, Scored("e", 5, {"x0": 1.0}, 1, 0.5, 1), now_ms=0)
     restored_watch, restored_held = loads(dumps((watch, held)))
     assert len(restored_held) == 1 and restored_watch.versions[1].scored == 600
+
+
+def _segment(drift: str, n: int, start: int, *, version: int = 1, seed: int) -> list:
+    """``n`` events from event index ``start`` on (so segments follow each other in time), all
+    on the flipped concept when ``drift`` is ``"flipped"``."""
+    base = Scenario()
+    scenario = Scenario(
+        drift="sudden" if drift == "flipped" else "none",
+        at=0,
+        start_ts=base.start_ts + start * base.step_ms,
+    )
+    return _items(scenario, n, version, seed)
+
+
+def _signals(watch: ModelWatch, items: list) -> list:
+    raised = []
+    for signals in watch.feed(items):
+        raised += signals.alerts + signals.retrain
+    return raised
+
+
+def test_a_real_change_after_a_false_blip_raises_its_own_alert_and_request() -> None:
+    """A 150-event blip fired the concept alert and took the one retrain claim; a real change
+    20 s later was detected and placed but raised nothing: the alert was still firing and the
+    claim still held. A later change now supersedes both."""
+    watch = ModelWatch("m", MonitorConfig(), {1: _info(1)}.__getitem__)
+    stream = (
+        _segment("none", 3_000, 0, seed=1)
+        + _segment("flipped", 150, 3_000, seed=2)
+        + _segment("none", 2_000, 3_150, seed=3)
+        + _segment("flipped", 3_000, 5_150, seed=4)
+    )
+    raised = _signals(watch, stream)
+    said = [getattr(r, "state", "request") for r in raised]
+    assert said == ["firing", "request", "resolved", "firing", "request"], raised
+    change_ts = Scenario().start_ts + 5_150 * Scenario().step_ms
+    assert abs(raised[4].since_ts - change_ts) <= 20 * Scenario().step_ms
+    assert raised[3].alert_id != raised[0].alert_id
+    assert watch.claim.holder == raised[4].request_id
+
+
+def test_a_change_inside_a_new_versions_first_labels_is_still_found() -> None:
+    """A change at v2's 200th label, before the 500 the detector needs: the detection was
+    dropped, and by the 500th label the detector had forgotten the level before it."""
+    watch = ModelWatch("m", MonitorConfig(), {1: _info(1), 2: _info(2)}.__getitem__)
+    _signals(watch, _segment("none", 3_000, 0, seed=1))
+    raised = _signals(
+        watch,
+        _segment("none", 200, 3_000, version=2, seed=2)
+        + _segment("flipped", 3_000, 3_200, version=2, seed=3),
+    )
+    concept = [r for r in raised if getattr(r, "kind", "") == "concept_drift"]
+    requests = [r for r in raised if not hasattr(r, "kind")]
+    assert [a.state for a in concept][:1] == ["firing"] and concept[0].version == 2, raised
+    change_ts = Scenario().start_ts + 3_200 * Scenario().step_ms
+    assert requests and abs(requests[0].since_ts - change_ts) <= 50 * Scenario().step_ms
+
+
+def test_a_version_bad_from_its_first_label_raises_a_performance_alert_against_its_predecessor() -> (
+    None
+):
+    """No threshold configured and no change inside v2 for a detector to find: v2 is simply
+    wrong from its first label. Its error against v1's level raises a performance alert."""
+    watch = ModelWatch("m", MonitorConfig(), {1: _info(1), 2: _info(2)}.__getitem__)
+    assert _signals(watch, _segment("none", 3_000, 0, seed=1)) == []
+    raised = _signals(watch, _segment("flipped", 1_000, 3_000, version=2, seed=2))
+    worse = [r for r in raised if getattr(r, "feature", None) == "error_vs_predecessor"]
+    assert [(a.kind, a.state, a.version) for a in worse] == [("performance", "firing", 2)], raised
+    assert "v1's was" in worse[0].message
+
+
+def test_a_good_successor_raises_nothing_against_its_predecessor() -> None:
+    watch = ModelWatch("m", MonitorConfig(), {1: _info(1), 2: _info(2)}.__getitem__)
+    _signals(watch, _segment("none", 3_000, 0, seed=1))
+    assert _signals(watch, _segment("none", 3_000, 3_000, version=2, seed=2)) == []
