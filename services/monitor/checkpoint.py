@@ -51,9 +51,11 @@ from shared.io.kafka import (
     KafkaConsumer,
     KafkaProducer,
     TopicPartition,
+    flush_within,
     kafka_errors,
     offsets_to_commit,
 )
+from shared.runtime.outage import ATTEMPT_S, backoff_s
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,11 @@ class Pacer:
     def due(self, now: float) -> bool:
         return now >= self.next_at
 
+    def retry(self, now: float, attempt: int) -> float:
+        """A checkpoint could not be written (a server is away): try again after a backoff."""
+        self.next_at = now + min(self.interval_s, backoff_s(attempt, first_s=1.0))
+        return self.next_at
+
     def done(self, started: float, finished: float) -> float:
         """A checkpoint ran from ``started`` to ``finished``: schedule the next; return when."""
         self.pause_s = max(self.interval_s, self.ratio * (finished - started))
@@ -103,6 +110,8 @@ class Saved:
 
     bytes: int
     seconds: float
+    commit_error: str | None = None
+    """Why the offsets did not reach Kafka (the checkpoint in Redis stands), if they did not."""
 
 
 @dataclass(frozen=True)
@@ -148,9 +157,14 @@ class Checkpointer:
     def save(self, state: MonitorState, sends: Sends, *, commit: bool = True) -> Saved:
         """Steps 1 to 4 of a checkpoint (the caller has handed its last outputs to the producer)."""
         started = time.monotonic()
-        # 1. Everything sent since the last checkpoint is delivered, or nothing is saved.
+        # 1. Everything sent since the last checkpoint is delivered, or nothing is saved (and the
+        #    checkpoint is tried again: the sends stay in the producer's buffer meanwhile).
         with kafka_errors("flushing the monitor's outputs"):
-            self._producer.flush()
+            if not flush_within(self._producer, ATTEMPT_S):
+                raise KafkaError(
+                    f"the monitor's outputs were not delivered within {ATTEMPT_S:g} s",
+                    retriable=True,
+                )
         failed = [future.exception for future in sends.futures if future.failed()]
         sends.futures.clear()
         if failed:
@@ -168,16 +182,18 @@ class Checkpointer:
                 for topic, offset in owned.offsets.items()
             }
         )
+        commit_error = None
         if offsets and commit:
             try:
                 with kafka_errors("committing the monitor's offsets"):
-                    self._consumer.commit(offsets=offsets)
+                    self._consumer.commit(offsets=offsets, timeout_ms=int(ATTEMPT_S * 1000))
             except KafkaError as exc:
                 log.warning("offset commit failed (%s); the checkpoint in Redis stands", exc)
+                commit_error = str(exc)
         # 4. The next one.
         finished = time.monotonic()
         self.pacer.done(started, finished)
-        return Saved(written, finished - started)
+        return Saved(written, finished - started, commit_error)
 
     def assign(self, state: MonitorState, assigned: list[TopicPartition]) -> Restored:
         """Restore what was saved for newly assigned partitions, and seek to its offsets."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.core.errors import ConfigError, RedisError
@@ -21,6 +23,7 @@ from shared.io.kafka import (
     KafkaConsumer,
     KafkaProducer,
     RangePartitionAssignor,
+    close_clients,
     kafka_errors,
     make_consumer,
     make_producer,
@@ -29,6 +32,7 @@ from shared.io.kafka import (
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.registry.store import Registry
+from shared.runtime.outage import backoff_s
 from shared.runtime.service import ServiceIds, add_service_flags, start_service
 from shared.runtime.status import StatusPublisher
 
@@ -43,7 +47,7 @@ FETCH: dict[str, Any] = {
 floor with)."""
 
 if TYPE_CHECKING:
-    from services.monitor.analytics.config import MonitorConfig
+    from services.monitor.analytics.config import MonitorConfig, VersionInfo
     from services.monitor.status import MonitorStatus
 
 # The analytics import river (and, through it, scikit-learn): seconds of start-up that every
@@ -170,11 +174,42 @@ def _kafka_clients(
     return producer, consumer
 
 
+def _describer(
+    registry: Registry, model: str, ticks: list[Callable[[], None]]
+) -> Callable[[int], VersionInfo]:
+    """What the registry says of each version, looked up once."""
+    from services.monitor.analytics.config import VersionInfo  # noqa: PLC0415
+
+    @functools.cache
+    def describe(version: int) -> VersionInfo:
+        # A version the monitor has not seen: it cannot go on without what the registry says of
+        # it, so it waits for Redis (alive, and saying why) rather than exit.
+        attempt = 0
+        while True:
+            try:
+                found = registry.get(model, version)
+                break
+            except RedisError as exc:
+                log.warning("waiting for Redis to describe %s v%d: %s", model, version, exc)
+                for tick in ticks:
+                    tick()
+                time.sleep(backoff_s(attempt))
+                attempt += 1
+        return VersionInfo(
+            version=version,
+            task=found.task,
+            features=list(found.features),
+            reference=found.reference,
+            classes=found.classes,
+        )
+
+    return describe
+
+
 def run(
     settings: Settings, model: str, *, reset: bool = False, timeout_s: float | None = None
 ) -> int:
     """Run a monitor for ``model`` until stopped; return the exit code."""
-    from services.monitor.analytics.config import VersionInfo  # noqa: PLC0415
     from services.monitor.metrics import MonitorMetrics  # noqa: PLC0415
     from services.monitor.retrain import SharedClaim  # noqa: PLC0415
     from services.monitor.service import Monitor  # noqa: PLC0415
@@ -206,16 +241,8 @@ def run(
     group, client_id = ids.group, ids.client_id
     producer, consumer = _kafka_clients(endpoints.bootstrap, group, client_id, topics)
 
-    @functools.cache
-    def describe(version: int) -> VersionInfo:
-        found = registry.get(model, version)
-        return VersionInfo(
-            version=version,
-            task=found.task,
-            features=list(found.features),
-            reference=found.reference,
-            classes=found.classes,
-        )
+    ticks: list[Callable[[], None]] = []  # the monitor's liveness stamp, once it exists
+    describe = _describer(registry, model, ticks)
 
     claim = SharedClaim(client, keys.retrain_outstanding(model), settings.retrain_timeout_s)
 
@@ -253,6 +280,7 @@ def run(
         max_bytes=settings.max_message_bytes,
         times=EventTimes(int(settings.max_event_skew_s * 1000)),
     )
+    ticks.append(monitor.tick)
 
     http = start_service(
         settings,
@@ -272,9 +300,7 @@ def run(
     try:
         processed = monitor.run(timeout_s=timeout_s)
     finally:
-        consumer.close(autocommit=False)
-        producer.flush()
-        producer.close()
+        close_clients(consumer, producer)
         http.stop()
         status.clear()
         client.close()

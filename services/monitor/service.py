@@ -34,7 +34,7 @@ from services.monitor.retrain import RetrainClaim
 from services.monitor.state import MonitorState, MonitorStateStore, PartitionState
 from services.monitor.status import JoinLag, MonitorStatus
 from shared.core.clock import monotonic_ms, now_ms
-from shared.core.errors import BadMessage
+from shared.core.errors import BadMessage, KafkaError, RedisError
 from shared.core.messages import (
     DEFAULT_MAX_BYTES,
     DriftAlert,
@@ -57,6 +57,7 @@ from shared.io.kafka import (
     record_value,
 )
 from shared.models.targets import LabelCheck
+from shared.runtime.outage import Outages
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,12 @@ class Monitor:
         )
         """Predictions and labels of a partition read in step, by event time, when both hold a
         backlog (a backfill, or catching up): see :mod:`services.monitor.inputs`."""
+        self.outages = Outages()
+        """Kafka or Redis unreachable: checkpoints wait (joining goes on), /readyz says why."""
+        self._checkpoint_failures = 0
+        self._unrestored: set[TopicPartition] = set()
+        """Assigned partitions whose checkpoint Redis could not give yet: paused until it does."""
+        self._next_restore = 0.0
         self.failure: Exception | None = None
         """Set when restoring assigned partitions failed: :meth:`run` raises it."""
 
@@ -189,6 +196,11 @@ class Monitor:
         self._stop.set()
 
     def readiness(self) -> tuple[bool, str]:
+        down = self.outages.readiness()
+        if down is not None:
+            return down
+        if self._unrestored:
+            return False, f"partitions {sorted(self._unrestored)} wait for Redis to restore"
         if not self.partitions:
             return False, "waiting for partitions (consumer group join)"
         return True, f"monitoring {self.model} on partitions {sorted(self.partitions)}"
@@ -209,11 +221,18 @@ class Monitor:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 self.last_loop = time.monotonic()
-                watchdog.check(bool(self.partitions))
+                watchdog.check(bool(self.partitions) or bool(self._unrestored))
+                self._restore_waiting()
                 self._inputs.before_poll()
                 try:
                     with kafka_errors("polling the monitor's topics"):
                         polled = self._consumer.poll(timeout_ms=100, max_records=self._batch_max)
+                except KafkaError as exc:
+                    if not exc.retriable or self.failure is not None:
+                        raise
+                    self.outages.down("kafka", exc)
+                    self._stop.wait(1.0)
+                    continue
                 finally:
                     if self.failure is not None:  # say why, not "rebalance callback failed"
                         raise self.failure
@@ -338,16 +357,13 @@ class Monitor:
         right = key_partition(key, partitions)
         if right == record.partition:
             return False
-        with kafka_errors(f"forwarding a label to {self._topics.labels}[{right}]"):
-            self._sends.futures.append(
-                self._producer.send(
-                    self._topics.labels,
-                    key=key,
-                    value=record.value,
-                    partition=right,
-                    timestamp_ms=record.timestamp if record.timestamp >= 0 else None,
-                )
-            )
+        self._send(
+            self._topics.labels,
+            key,
+            record.value,
+            partition=right,
+            timestamp_ms=record.timestamp if record.timestamp >= 0 else None,
+        )
         self.misrouted += 1
         self._metrics.labels_misrouted.labels(self.model).inc()
         if time.monotonic() >= self._next_misrouted_alert:
@@ -454,11 +470,47 @@ class Monitor:
                 request.reason,
             )
 
-    def _send(self, topic: str, key: str, value: bytes, partition: int | None = None) -> None:
-        with kafka_errors(f"producing to {topic}"):
-            self._sends.futures.append(
-                self._producer.send(topic, key=key.encode(), value=value, partition=partition)
+    def _send(
+        self,
+        topic: str,
+        key: str | bytes,
+        value: bytes,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        """Hand one output to the producer. While Kafka is away (no metadata, the buffer full) it
+        waits in bounded attempts; asked to stop meanwhile, it raises, and nothing past the last
+        checkpoint is saved: the next start reads it again."""
+        encoded = key.encode() if isinstance(key, str) else key
+
+        def attempt(_: float) -> bool:
+            try:
+                with kafka_errors(f"producing to {topic}"):
+                    future = self._producer.send(
+                        topic,
+                        key=encoded,
+                        value=value,
+                        partition=partition,
+                        timestamp_ms=timestamp_ms,
+                    )
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                return False
+            self._sends.futures.append(future)
+            return True
+
+        if not self.outages.wait(
+            "kafka", attempt, stopping=self._stop.is_set, tick=self.tick, why="a send timed out"
+        ):
+            raise KafkaError(
+                f"stopping while Kafka does not take outputs for {topic}: nothing after the last "
+                "checkpoint is saved, and the next start reads it again"
             )
+
+    def tick(self) -> None:
+        """Stamp the loop as alive (a wait on a server that is away is not a stuck loop)."""
+        self.last_loop = time.monotonic()
 
     def _flush_examples(self) -> None:
         for partition, batch in self._examples.drain():
@@ -488,22 +540,61 @@ class Monitor:
 
     # ---- checkpoints and rebalances (services.monitor.checkpoint) ---------------------------
 
-    def checkpoint(self, *, commit: bool = True) -> None:
+    def checkpoint(self, *, commit: bool = True) -> bool:
         """Hand the last examples to the producer, save (:meth:`Checkpointer.save`), and publish
-        the status.
+        the status; True when the checkpoint was written.
 
-        ``commit=False`` inside a rebalance callback: it runs on kafka-python's I/O thread, which
-        cannot block on a commit.
+        A checkpoint that cannot be written because Kafka or Redis is away is not an error: the
+        monitor keeps joining from memory, says so on /readyz, and tries again with a backoff;
+        the first that succeeds saves everything. ``commit=False`` inside a rebalance callback:
+        it runs on kafka-python's I/O thread, which cannot block on a commit.
         """
-        self._flush_examples()
-        saved = self._checkpoints.save(self.state, self._sends, commit=commit)
+        try:
+            self._flush_examples()
+            saved = self._checkpoints.save(self.state, self._sends, commit=commit)
+        except (KafkaError, RedisError) as exc:
+            if isinstance(exc, KafkaError) and not exc.retriable:
+                raise
+            what = "kafka" if isinstance(exc, KafkaError) else "redis"
+            self.outages.down(what, exc)
+            self._checkpoint_failures += 1
+            self._checkpoints.pacer.retry(time.monotonic(), self._checkpoint_failures)
+            return False
+        if self._checkpoint_failures:
+            log.info("checkpoint written after %d failed attempts", self._checkpoint_failures)
+        self._checkpoint_failures = 0
+        if saved.commit_error is None:
+            self.outages.up("kafka")
+        else:
+            self.outages.down("kafka", saved.commit_error)
+        self.outages.up("redis")
         self._metrics.checkpoint_seconds.labels(self.model).observe(saved.seconds)
         self._metrics.checkpoint_bytes.labels(self.model).set(saved.bytes)
         status = self.status()
         self._metrics.publish(status)
         self._publish_status(status)
+        return True
+
+    def _restore_waiting(self) -> None:
+        """Assigned partitions that waited for Redis: restore and resume them once it answers."""
+        if not self._unrestored or time.monotonic() < self._next_restore:
+            return
+        waiting = sorted(self._unrestored, key=lambda tp: (tp.topic, tp.partition))
+        try:
+            restored = self._checkpoints.assign(self.state, waiting)
+        except RedisError as exc:
+            self.outages.down("redis", exc)
+            self._next_restore = time.monotonic() + 5.0
+            for tp in waiting:
+                self.state.partitions.pop(tp.partition, None)
+            return
+        self._unrestored.clear()
+        self.outages.up("redis")
+        self._consumer.resume(*waiting)
+        log.info("partitions %s restored from checkpoint; resuming", restored.partitions)
 
     def on_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._unrestored -= set(revoked)
         lost = {tp.partition for tp in revoked} & set(self.partitions)
         if not lost:
             return
@@ -514,7 +605,20 @@ class Monitor:
         self._inputs.forget(lost)
 
     def on_assigned(self, assigned: list[TopicPartition]) -> None:
-        restored = self._checkpoints.assign(self.state, assigned)
+        try:
+            restored = self._checkpoints.assign(self.state, assigned)
+        except RedisError as exc:
+            # Their checkpoint cannot be read now: they wait, paused, rather than start afresh.
+            self.outages.down("redis", exc)
+            self._unrestored |= set(assigned)
+            self._consumer.pause(*assigned)
+            for tp in assigned:
+                self.state.partitions.pop(tp.partition, None)
+            log.warning(
+                "partitions %s wait for Redis to restore their checkpoint",
+                sorted({tp.partition for tp in assigned}),
+            )
+            return
         log.info(
             "partitions assigned: %s (%s)",
             restored.partitions,

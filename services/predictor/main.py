@@ -19,7 +19,13 @@ from shared.core.messages import DriftAlert, EventTimes
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer, require_topics
+from shared.io.kafka import (
+    DeadLetterWriter,
+    close_clients,
+    make_consumer,
+    make_producer,
+    require_topics,
+)
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.models.serving import ServingModel
@@ -189,11 +195,7 @@ def run(
         processed = predictor.run(max_messages=max_messages, timeout_s=timeout_s)
     finally:
         watcher.stop()
-        consumer.close(autocommit=False)
-        producer.flush()
-        producer.close()
-        alerts.flush()
-        alerts.close()
+        close_clients(consumer, producer, alerts)
         http.stop()
         client.close()
     log.info("predictor for %s stopped after %d records", model, processed)

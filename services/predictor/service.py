@@ -24,6 +24,7 @@ from shared.core.messages import DEFAULT_MAX_BYTES, EventTimes
 from shared.core.topics import Topics
 from shared.io.kafka import (
     AssignmentWatchdog,
+    BoundedTransactions,
     ConsumerRebalanceListener,
     ConsumerRecord,
     DeadLetterWriter,
@@ -32,10 +33,12 @@ from shared.io.kafka import (
     KafkaProducer,
     OffsetAndMetadata,
     TopicPartition,
+    flush_within,
     kafka_errors,
     offsets_to_commit,
 )
 from shared.models.serving import ServingModel
+from shared.runtime.outage import ATTEMPT_S, Outages
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,9 @@ class Predictor:
         self.last_loop = time.monotonic()
         """When the loop last went round: /healthz reports a loop stuck for too long."""
         self.waiting_reason = "starting"
+        self.outages = Outages()
+        """Kafka unreachable: the batch in hand waits, and /readyz says why."""
+        self._transactions = BoundedTransactions(producer) if exactly_once else None
 
     @property
     def ready(self) -> bool:
@@ -112,6 +118,9 @@ class Predictor:
         return self._serving_version is not None and bool(self._assignment.partitions)
 
     def readiness(self) -> tuple[bool, str]:
+        down = self.outages.readiness()
+        if down is not None:
+            return down
         if self._serving_version is None:
             return False, self.waiting_reason
         if not self._assignment.partitions:
@@ -152,9 +161,18 @@ class Predictor:
                 if max_messages is None
                 else min(self._batch_max, max_messages - processed)
             )
-            with kafka_errors(f"polling {self._topics.features}"):
-                polled = self._consumer.poll(timeout_ms=self._batch_wait_ms, max_records=limit)
+            try:
+                with kafka_errors(f"polling {self._topics.features}"):
+                    polled = self._consumer.poll(timeout_ms=self._batch_wait_ms, max_records=limit)
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                self.outages.down("kafka", exc)
+                self._stop.wait(1.0)
+                continue
             records = [record for batch in polled.values() for record in batch]
+            if records and self.outages.is_down("kafka"):
+                self.outages.up("kafka")  # records came: the broker is back
             if records:
                 self._process(records)
                 processed += len(records)
@@ -222,10 +240,24 @@ class Predictor:
         offsets: dict[TopicPartition, OffsetAndMetadata],
         records: list[ConsumerRecord],
     ) -> None:
-        """At-least-once: send, flush, and commit only when every send succeeded."""
-        with kafka_errors("producing predictions"):
-            futures = self._send_all(outcome)
-            self._producer.flush()
+        """At-least-once: send, flush, and commit only when every send succeeded.
+
+        While the broker is away the flush waits in bounded attempts (the loop stays alive,
+        /readyz says why); asked to stop meanwhile, it commits nothing, and the next owner of
+        these partitions scores the batch again."""
+        try:
+            with kafka_errors("producing predictions"):
+                futures = self._send_all(outcome)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            self.outages.down("kafka", exc)
+            self._rewind(records)
+            return
+        if not self._wait("kafka", lambda t: flush_within(self._producer, t), "flush timed out"):
+            log.warning("stopping with %d records unconfirmed: they are scored again", len(records))
+            self._rewind(records)
+            return
         failed = [future.exception for future in futures if future.failed()]
         if failed:
             log.error(
@@ -239,10 +271,19 @@ class Predictor:
         self._fault_point()
         try:
             with kafka_errors("committing offsets"):
-                self._consumer.commit(offsets=offsets)
+                self._consumer.commit(offsets=offsets, timeout_ms=int(ATTEMPT_S * 1000))
         except KafkaError as exc:
-            # A rebalance took the partitions away: their new owner rescores from the last commit.
-            log.warning("commit failed (%s); the next owner rescores these records", exc)
+            # A rebalance took the partitions away, or the broker is away: the next owner (or
+            # this one, from the last commit) scores these records again.
+            log.warning("commit failed (%s); these records are scored again", exc)
+
+    def _wait(self, what: str, attempt: Callable[[float], bool], why: str) -> bool:
+        return self.outages.wait(
+            what, attempt, stopping=self._stop.is_set, tick=self._tick, why=why
+        )
+
+    def _tick(self) -> None:
+        self.last_loop = time.monotonic()
 
     def _deliver_transactionally(
         self,
@@ -250,19 +291,37 @@ class Predictor:
         offsets: dict[TopicPartition, OffsetAndMetadata],
         records: list[ConsumerRecord],
     ) -> None:
-        """Exactly-once: predictions, dead letters and offsets in one Kafka transaction."""
+        """Exactly-once: predictions, dead letters and offsets in one Kafka transaction.
+
+        Each step that waits on the broker waits in bounded attempts; stopping in the middle,
+        nothing is committed (the next instance with this transactional id aborts it)."""
+        tx = self._transactions
+        assert tx is not None  # noqa: S101 - made with exactly_once
         try:
             with kafka_errors("producing predictions in a transaction"):
                 self._producer.begin_transaction()
                 self._send_all(outcome)
-                self._producer.send_offsets_to_transaction(offsets, self._group_id)
-                self._fault_point()
-                self._producer.commit_transaction()
+                if not self._wait(
+                    "kafka",
+                    lambda t: tx.send_offsets(offsets, self._group_id, t),
+                    "adding offsets to the transaction timed out",
+                ) or not self._committed(tx):
+                    tx.forget()
+                    log.warning("stopping inside a transaction: it commits nothing")
+                    self._rewind(records)
+                    return
         except KafkaError as exc:
+            if not exc.retriable and "fenced" in str(exc).lower():
+                raise
             log.error("transaction failed (%s); aborting and scoring the batch again", exc)
+            tx.forget()
             with kafka_errors("aborting a transaction"):
-                self._producer.abort_transaction()
+                self._wait("kafka", tx.abort, "aborting the transaction timed out")
             self._rewind(records)
+
+    def _committed(self, tx: BoundedTransactions) -> bool:
+        self._fault_point()
+        return self._wait("kafka", tx.commit, "committing the transaction timed out")
 
     def _fault_point(self) -> None:
         """Testing only (DRIFTLINE_FAULT_CRASH_AFTER_BATCHES): die at the worst moment, with this

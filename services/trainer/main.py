@@ -15,7 +15,13 @@ from services.trainer.window import ExampleWindow
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer, require_topics
+from shared.io.kafka import (
+    DeadLetterWriter,
+    close_clients,
+    make_consumer,
+    make_producer,
+    require_topics,
+)
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.models.algorithms import ALGORITHMS, parse_params
@@ -181,9 +187,7 @@ def run(
     try:
         trainer.run(timeout_s=timeout_s)
     finally:
-        consumer.close(autocommit=False)
-        producer.flush()
-        producer.close()
+        close_clients(consumer, producer)
         http.stop()
         status.clear()
         client.close()

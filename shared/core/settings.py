@@ -278,6 +278,14 @@ class Settings(BaseSettings):
         gt=0,
         description="How long an unanswered retrain request blocks the next one for the same model.",
     )
+    stop_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "How long a service may take to stop after SIGTERM (flush, checkpoint, commit) before "
+            "it exits 1 by itself; what it had not committed is read again."
+        ),
+    )
     startup_timeout_s: float = Field(
         default=90.0,
         gt=0,

@@ -103,12 +103,83 @@ def make_producer(
         "linger_ms": 5,
         "batch_size": 64 * 1024,
         "max_in_flight_requests_per_connection": 5,
+        # A send is never given up while the broker is away (the client's default fails it after
+        # 2 minutes, and the service would have to replay): flushes are bounded instead
+        # (flush_within), and a send blocks at most 10 s for metadata or buffer space.
+        "delivery_timeout_ms": 7 * 24 * 3_600_000,
+        "max_block_ms": 10_000,
     }
     if transactional_id is not None:
         config["transactional_id"] = transactional_id
     config.update(overrides)
     with kafka_errors("connecting a producer", bootstrap):
         return KafkaProducer(**config)
+
+
+def close_clients(
+    consumer: KafkaConsumer | None, *producers: KafkaProducer, timeout_s: float = 5.0
+) -> None:
+    """Close a service's clients when it stops, each within ``timeout_s``: a flush of what is
+    still buffered (with the broker away, it is given up: nothing was committed for it), and the
+    consumer without committing (the service commits only what it delivered)."""
+    if consumer is not None:
+        try:
+            consumer.close(autocommit=False, timeout_ms=int(timeout_s * 1000))
+        except Exception as exc:  # stopping: say it, never hang or mask the exit
+            log.warning("closing the consumer: %s", exc)
+    for producer in producers:
+        if not flush_within(producer, timeout_s):
+            log.warning("the broker did not take the last sends in %.0f s; not waiting", timeout_s)
+        try:
+            producer.close(timeout=timeout_s)
+        except Exception as exc:
+            log.warning("closing a producer: %s", exc)
+
+
+def flush_within(producer: KafkaProducer, timeout_s: float) -> bool:
+    """Flush for at most ``timeout_s``; True when everything sent so far is delivered (or has
+    failed: check the futures), False when the broker has not answered in time."""
+    try:
+        producer.flush(timeout=timeout_s)
+    except kafka.errors.KafkaTimeoutError:
+        return False
+    return True
+
+
+class BoundedTransactions:
+    """kafka-python's transaction calls wait without a timeout (``result.wait()``), so a broker
+    outage in the middle of a commit hung the predictor for good and it ignored SIGTERM. These
+    do the same steps with the waiting in bounded slices: a call returns False when the slice
+    passed and can be called again to wait on, until it returns True."""
+
+    def __init__(self, producer: KafkaProducer) -> None:
+        self._producer = producer
+        self._pending: Any = None
+
+    def _wait(self, start: Callable[[], Any], timeout_s: float) -> bool:
+        if self._pending is None:
+            self._pending = start()
+            self._producer._sender.wakeup()
+        done = bool(self._pending.wait(timeout_ms=timeout_s * 1000))
+        if done:
+            self._pending = None
+        return done
+
+    def send_offsets(self, offsets: Any, group_id: str, timeout_s: float) -> bool:
+        manager = self._producer._transaction_manager
+        return self._wait(lambda: manager.send_offsets_to_transaction(offsets, group_id), timeout_s)
+
+    def commit(self, timeout_s: float) -> bool:
+        manager = self._producer._transaction_manager
+        return self._wait(manager.begin_commit, timeout_s)
+
+    def abort(self, timeout_s: float) -> bool:
+        manager = self._producer._transaction_manager
+        return self._wait(manager.begin_abort, timeout_s)
+
+    def forget(self) -> None:
+        """Stop waiting on the call in progress (the service is stopping)."""
+        self._pending = None
 
 
 def make_consumer(

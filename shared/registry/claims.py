@@ -10,8 +10,12 @@ about as soon as it is found.
 
 from __future__ import annotations
 
+import logging
+
 from shared.core.errors import RedisError
 from shared.io.redis import Redis, redis_errors
+
+log = logging.getLogger(__name__)
 
 _RELEASE_IF_HELD = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -42,23 +46,36 @@ class SharedClaim:
         return self._holder
 
     def try_claim(self, request_id: str, ts: int) -> bool:
-        with redis_errors("claiming the retrain request"):
-            taken = self._client.set(self._key, request_id, nx=True, px=self._timeout_ms)
-            if not taken:
-                current = self._client.get(self._key)
-                taken = current is not None and _text(current) == request_id
+        """Take the claim if it is free or already ``request_id``'s. While Redis does not
+        answer, the monitor cannot ask the others: it sends its request (the trainer answers a
+        second request for one change by training once more), rather than lose it."""
+        try:
+            with redis_errors("claiming the retrain request"):
+                taken = self._client.set(self._key, request_id, nx=True, px=self._timeout_ms)
+                if not taken:
+                    current = self._client.get(self._key)
+                    taken = current is not None and _text(current) == request_id
+        except RedisError as exc:
+            log.warning("%s; sending retrain request %s unclaimed", exc, request_id)
+            taken = True
         if taken:
             self._holder = request_id
         return bool(taken)
 
     def release(self) -> None:
-        with redis_errors("clearing the retrain request"):
-            self._client.delete(self._key)
+        try:
+            with redis_errors("clearing the retrain request"):
+                self._client.delete(self._key)
+        except RedisError as exc:
+            log.warning("%s; it lapses by itself after the retrain timeout", exc)
         self._holder = None
 
     def supersede(self, request_id: str, ts: int) -> None:
-        with redis_errors("claiming the retrain request"):
-            self._client.set(self._key, request_id, px=self._timeout_ms)
+        try:
+            with redis_errors("claiming the retrain request"):
+                self._client.set(self._key, request_id, px=self._timeout_ms)
+        except RedisError as exc:
+            log.warning("%s; sending retrain request %s unclaimed", exc, request_id)
         self._holder = request_id
 
 

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,14 +93,29 @@ def settle_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def install_signal_handlers(stop: Callable[[], None]) -> None:
+def install_signal_handlers(stop: Callable[[], None], stop_timeout_s: float = 30.0) -> None:
     """SIGTERM and Ctrl+C call ``stop`` (finish the batch in hand, then exit 0); a second Ctrl+C
-    exits at once."""
+    exits at once. A service that has not stopped ``stop_timeout_s`` after the first signal (a
+    server it waits on does not answer) exits 1 by itself: what it had not committed is read
+    again by whoever takes over, so a stop is always bounded."""
     stopping = {"asked": False}
+
+    def give_up() -> None:
+        log.error(
+            "not stopped %.0f s after the signal (a server does not answer): exiting now; what "
+            "was not committed is read again by the next owner",
+            stop_timeout_s,
+        )
+        logging.shutdown()
+        os._exit(1)
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if stopping["asked"] and signum == signal.SIGINT:
             os._exit(130)
+        if not stopping["asked"]:
+            timer = threading.Timer(stop_timeout_s, give_up)
+            timer.daemon = True
+            timer.start()
         stopping["asked"] = True
         log.info(
             "%s received: finishing the batch in hand, then stopping", signal.Signals(signum).name
@@ -126,7 +142,7 @@ def start_service(
     port = http_port(settings.http_port, default_port)
     liveness = loop_liveness(last_loop, stuck_after_s)
     http = HealthServer(settings.http_host, port, metrics, liveness, readiness)
-    install_signal_handlers(stop)
+    install_signal_handlers(stop, settings.stop_timeout_s)
     settle_gc()
     http.start()
     return http

@@ -1,0 +1,182 @@
+"""Outages waited out: Redis and the broker go away mid-stream for longer than every client timeout
+that applies, and come back. Predictor, monitor and trainer never exit, say why on /readyz, and
+resume with nothing lost; SIGTERM during an outage stops a service within its bound.
+
+Each test runs servers of its own (its own Redis, or its own Kafka and Redis), so that stopping
+them disturbs no other test.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.cli.demo.synthetic import Scenario
+from shared.core.settings import Settings
+from shared.infra import redis as local_redis
+from shared.infra.ports import free_port
+from shared.infra.process import stop as stop_process
+from shared.infra.stack import Infra
+from tests.conftest import Servers
+from tests.harness.monitor import produce, register_model, score, start_monitor, wait_joined
+from tests.harness.predictor import ServiceProcess, make_deployment
+from tests.harness.trainer import start_trainer, trainer_status, wait_for
+
+pytestmark = pytest.mark.integration
+
+OUTAGE_S = 30
+"""Longer than every client timeout that applies: a Redis socket timeout of 2-5 s, a flush or a
+commit attempt of 5 s, a send's 10 s wait for metadata, a 10 s session timeout."""
+STOP_TIMEOUT_S = 15
+
+
+def _not_ready_because(process: ServiceProcess, server: str, timeout_s: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, body = process.get("/readyz")
+        if status != 200 and f"{server} unreachable" in body:
+            return body
+        assert process.proc.poll() is None, process.log()[-3000:]
+        assert time.monotonic() < deadline, (
+            f"{process.service} never said {server} was away: {body}"
+        )
+        time.sleep(0.5)
+
+
+def _stop_bounded(process: ServiceProcess) -> tuple[int, float]:
+    started = time.monotonic()
+    code = process.stop(timeout_s=STOP_TIMEOUT_S + 30)
+    return code, time.monotonic() - started
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[dict[str, object]]:
+    port = free_port()
+    redis_dir = tmp_path / "redis"
+    server = local_redis.find_redis_server()
+    state: dict[str, object] = {"url": f"redis://127.0.0.1:{port}/0"}
+
+    def start() -> None:
+        pid = local_redis.start(
+            redis_server=server, redis_dir=redis_dir, port=port, host="127.0.0.1"
+        )
+        local_redis.wait_ready(str(state["url"]), pid, "redis-server", redis_dir / "redis.log", 30)
+        state["pid"] = pid
+
+    def halt() -> None:
+        assert stop_process(int(state["pid"]), "redis-server", timeout_s=10) == "terminated"  # type: ignore[call-overload]
+
+    start()
+    state["start"], state["stop"] = start, halt
+    yield state
+    if state.get("pid"):
+        stop_process(int(state["pid"]), "redis-server", timeout_s=10)  # type: ignore[call-overload]
+
+
+def test_redis_away_mid_stream_is_waited_out_by_every_service(
+    servers: Servers, tmp_path: Path, unique: str, own_redis: dict[str, object]
+) -> None:
+    """The monitor exited at its first checkpoint without Redis and an idle trainer exited.
+    Now the predictor goes on scoring, the monitor goes on joining from memory and checkpoints
+    when Redis returns, the trainer keeps its window; none exits, each says why it is not ready,
+    and every event is predicted and joined once."""
+    own = make_deployment(servers.bootstrap, str(own_redis["url"]), tmp_path / "own", unique)
+    env = {"DRIFTLINE_STOP_TIMEOUT_S": str(STOP_TIMEOUT_S)}
+    scenario = Scenario()
+    _, serving = register_model(own, scenario)
+    scored = score(scenario, 6_000, serving, seed=31)
+    predictor = own.start_predictor(env=env)
+    monitor = start_monitor(own, env=env)
+    trainer = start_trainer(own, "logistic", env=env)
+    try:
+        for process in (predictor, monitor):
+            process.wait_ready()
+        wait_for("a leader", lambda: (trainer_status(own, trainer) or {}).get("leader"), [trainer])
+        feed = threading.Thread(
+            target=produce, args=(own, scored), kwargs={"predictions": False, "rate": 150.0}
+        )
+        feed.start()
+        time.sleep(8)
+        own_redis["stop"]()  # type: ignore[operator]
+        for process in (monitor, trainer):
+            assert "redis unreachable" in _not_ready_because(process, "redis")
+        time.sleep(OUTAGE_S)
+        for process in (predictor, monitor, trainer):
+            assert process.proc.poll() is None, (
+                f"{process.service} exited:\n{process.log()[-3000:]}"
+            )
+        own_redis["start"]()  # type: ignore[operator]
+        feed.join()
+        final = wait_joined(own, monitor, len(scored.events), timeout_s=180)
+        assert final["join"]["joined"] == len(scored.events)  # nothing lost, nothing twice
+        assert final["join"]["duplicates"] == 0
+        assert "checkpoint written after" in monitor.log()
+        monitor.wait_ready()
+        for process in (predictor, monitor, trainer):
+            assert "Traceback" not in process.log(), process.log()[-3000:]
+            code, took = _stop_bounded(process)
+            assert code == 0 and took < STOP_TIMEOUT_S, (process.service, code, took)
+    finally:
+        for process in own.processes:
+            if process.proc.poll() is None:
+                process.kill()
+
+
+@pytest.fixture
+def own_servers(tmp_path: Path) -> Iterator[Infra]:
+    infra = Infra(Settings(home=tmp_path / "servers", kafka_bootstrap=None, redis_url=None))
+    assert infra.up().ok
+    yield infra
+    infra.down()
+
+
+def _stop_kafka(infra: Infra) -> None:
+    entry = infra._read_state()["kafka"]
+    assert stop_process(entry["pid"], entry["marker"], timeout_s=60) in ("terminated", "killed")
+
+
+def test_the_broker_away_mid_stream_is_waited_out_and_sigterm_stays_bounded(
+    own_servers: Infra, tmp_path: Path, unique: str
+) -> None:
+    """The broker went away for two minutes: the monitor hung in flush() for 30+ minutes with
+    /healthz failing and SIGTERM ignored, and a predictor hung the same way. Now both wait in
+    bounded attempts, say so, resume when it returns with every event predicted and joined, and
+    a SIGTERM while it is away stops them within DRIFTLINE_STOP_TIMEOUT_S."""
+    endpoints = own_servers.endpoints()
+    own = make_deployment(endpoints.bootstrap, endpoints.redis_url, tmp_path / "own", unique)
+    env = {"DRIFTLINE_STOP_TIMEOUT_S": str(STOP_TIMEOUT_S)}
+    scenario = Scenario()
+    _, serving = register_model(own, scenario)
+    scored = score(scenario, 3_000, serving, seed=32)
+    predictor = own.start_predictor(env=env)
+    monitor = start_monitor(own, env=env)
+    try:
+        for process in (predictor, monitor):
+            process.wait_ready()
+        produce(own, scored, predictions=False, rate=1_000.0)
+        time.sleep(1)
+        _stop_kafka(own_servers)
+        assert "kafka unreachable" in _not_ready_because(monitor, "kafka", timeout_s=60)
+        time.sleep(OUTAGE_S)
+        for process in (predictor, monitor):
+            assert process.proc.poll() is None, (
+                f"{process.service} exited:\n{process.log()[-3000:]}"
+            )
+            assert process.get("/healthz")[0] == 200  # alive: waiting is not being stuck
+        assert own_servers.up().ok  # the same broker, its data kept
+        final = wait_joined(own, monitor, len(scored.events), timeout_s=240)
+        assert final["join"]["joined"] == len(scored.events)
+        # Away again, and SIGTERM meanwhile: each stops within its bound.
+        _stop_kafka(own_servers)
+        _not_ready_because(monitor, "kafka", timeout_s=60)
+        for process in (predictor, monitor):
+            code, took = _stop_bounded(process)
+            assert took < STOP_TIMEOUT_S + 5, (process.service, code, took)
+    finally:
+        for process in own.processes:
+            if process.proc.poll() is None:
+                process.kill()
