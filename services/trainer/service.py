@@ -30,7 +30,7 @@ from services.trainer.rollback_guard import RollbackGuard, Verdict
 from services.trainer.status import PendingRequest, TrainerStatus
 from services.trainer.window import ExampleWindow, Stored
 from shared.core.clock import now_ms
-from shared.core.errors import BadMessage, DriftlineError
+from shared.core.errors import BadMessage, DriftlineError, KafkaError, RedisError
 from shared.core.kinds import Task
 from shared.core.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest, decode_examples
 from shared.core.topics import Topics
@@ -49,6 +49,7 @@ from shared.registry.claims import release_claim
 from shared.registry.events import ModelEvents
 from shared.registry.loading import load_version
 from shared.registry.store import Registry
+from shared.runtime.outage import Outages, backoff_s
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,10 @@ class Trainer:
             metrics=metrics,
         )
         self._champion: ServingModel | None = None
+        self.outages = Outages()
+        """Kafka or Redis unreachable: the leader's work waits, /readyz says why."""
+        self._redis_failures = 0
+        self._redis_retry_at = 0.0
         self._label_check_of: LabelCheck | None = None
         self._label_check_until = 0.0
         self._next_skip_log = 0.0
@@ -142,9 +147,18 @@ class Trainer:
         self._stop.set()
 
     def readiness(self) -> tuple[bool, str]:
+        down = self.outages.readiness()
+        if down is not None:
+            return down
         if not self._positioned:
             return False, "assigning examples and retrain partitions"
-        role = "leader" if self.lock.held else f"standby (leader: {self.lock.current_holder()})"
+        if self.lock.held:
+            role = "leader"
+        else:
+            try:
+                role = f"standby (leader: {self.lock.current_holder()})"
+            except DriftlineError:
+                role = "standby"
         return True, f"trainer for {self.model}: {role}, {len(self.window)} examples"
 
     def run(self, timeout_s: float | None = None) -> None:
@@ -166,8 +180,15 @@ class Trainer:
                     break
                 self.last_loop = time.monotonic()
                 self._lead()
-                with kafka_errors("polling examples and retrain requests"):
-                    polled = self._consumer.poll(timeout_ms=200, max_records=5_000)
+                try:
+                    with kafka_errors("polling examples and retrain requests"):
+                        polled = self._consumer.poll(timeout_ms=200, max_records=5_000)
+                except KafkaError as exc:
+                    if not exc.retriable:
+                        raise
+                    self.outages.down("kafka", exc)
+                    self._stop.wait(1.0)
+                    continue
                 for tp, records in polled.items():
                     for record in records:
                         if tp.topic == self._topics.retrain:
@@ -175,16 +196,32 @@ class Trainer:
                         else:
                             self._on_examples(record)
                 self._metrics.window.labels(self.model).set(len(self.window))
-                if self.lock.held and not self._stop.is_set():
-                    self._act()
-                    if self.config.online and time.monotonic() >= self._next_snapshot:
-                        self._next_snapshot = time.monotonic() + self.config.online_snapshot_s
-                        self._snapshot()
-                if time.monotonic() - self._last_status >= self._status_every_s:
-                    self._report()
+                self._work()
         finally:
             self.lock.release()
             self._metrics.leader.labels(self.model).set(0)
+
+    def _work(self) -> None:
+        """The leader's work and the status. Without Redis (the registry, the request log) it
+        waits with a backoff and keeps reading examples into its window meanwhile."""
+        if time.monotonic() < self._redis_retry_at:
+            return
+        try:
+            if self.lock.held and not self._stop.is_set():
+                self._act()
+                if self.config.online and time.monotonic() >= self._next_snapshot:
+                    self._next_snapshot = time.monotonic() + self.config.online_snapshot_s
+                    self._snapshot()
+            if time.monotonic() - self._last_status >= self._status_every_s:
+                self._report()
+        except RedisError as exc:
+            self.outages.down("redis", exc)
+            self._redis_failures += 1
+            self._redis_retry_at = time.monotonic() + backoff_s(self._redis_failures)
+            return
+        if self._redis_failures:
+            self._redis_failures = 0
+            self.outages.up("redis")
 
     def _lead(self) -> None:
         now = time.monotonic()
@@ -442,7 +479,13 @@ class Trainer:
         if not self.lock.held:
             return
         log.warning("rollback guard: %s; rolling v%d back", verdict.reason, verdict.version)
-        handled = self._promotion.roll_back(verdict)
+        try:
+            handled = self._promotion.roll_back(verdict)
+        except RedisError as exc:
+            self.outages.down("redis", exc)
+            if self.guard is not None:  # judge it again on the next labels
+                self.guard.promoted(verdict.version, verdict.predecessor)
+            return
         if handled is not None:
             self.last_outcome = handled
 
