@@ -38,7 +38,7 @@ _ATOMS: list[Any] = [
 def _value(rng: random.Random, depth: int) -> Any:
     roll = rng.random()
     if depth > 6 or roll < 0.5:
-        return rng.choice(_ATOMS + [rng.uniform(-1e6, 1e6), rng.randint(-(10**6), 10**6)])
+        return rng.choice([*_ATOMS, rng.uniform(-1e6, 1e6), rng.randint(-(10**6), 10**6)])
     if roll < 0.75:
         return [_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
     keys = ["event_id", "ts", "features", "label", "model", "version", "a", "b", "c", "\u00e9"]

@@ -8,6 +8,7 @@ them disturbs no other test.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from tests.harness.trainer import start_trainer, trainer_status, wait_for
 
 pytestmark = pytest.mark.integration
 
-OUTAGE_S = 30
+OUTAGE_S = int(os.environ.get("DRIFTLINE_TEST_OUTAGE_S", "30"))
 """Longer than every client timeout that applies: a Redis socket timeout of 2-5 s, a flush or a
 commit attempt of 5 s, a send's 10 s wait for metadata, a 10 s session timeout."""
 STOP_TIMEOUT_S = 15

@@ -27,11 +27,13 @@ json_values = st.recursive(
     | st.integers()
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=40),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(
-        st.sampled_from(["event_id", "ts", "features", "label", "model", "version", "a", "z"]),
-        children,
-        max_size=6,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(
+            st.sampled_from(["event_id", "ts", "features", "label", "model", "version", "a", "z"]),
+            children,
+            max_size=6,
+        )
     ),
     max_leaves=30,
 )
