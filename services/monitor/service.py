@@ -316,7 +316,7 @@ class Monitor:
                     self._learn_version(prediction.version)  # before its labels arrive
                     self._completed(partition, join.add_prediction(prediction), now)
                 except BadMessage as exc:
-                    self._sends.futures.append(self._dead_letters.write(record, str(exc)))
+                    self._dead_letter(record, str(exc))
                     self._metrics.dead.labels(self.model, _noun(self._topics, topic)).inc()
         finally:
             align.seen(topic, partition, latest)
@@ -507,6 +507,23 @@ class Monitor:
                 f"stopping while Kafka does not take outputs for {topic}: nothing after the last "
                 "checkpoint is saved, and the next start reads it again"
             )
+
+    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        """Like :meth:`_send`: waits while Kafka does not take it, raises if asked to stop."""
+
+        def attempt(_: float) -> bool:
+            try:
+                self._sends.futures.append(self._dead_letters.write(record, reason))
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                return False
+            return True
+
+        if not self.outages.wait(
+            "kafka", attempt, stopping=self._stop.is_set, tick=self.tick, why="a send timed out"
+        ):
+            raise KafkaError("stopping while Kafka does not take dead letters: read again later")
 
     def tick(self) -> None:
         """Stamp the loop as alive (a wait on a server that is away is not a stuck loop)."""

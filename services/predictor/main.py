@@ -14,7 +14,7 @@ from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
 from services.predictor.watcher import PromotionWatcher
 from shared.core.clock import now_ms
-from shared.core.errors import ArtifactRejected, RedisError
+from shared.core.errors import ArtifactRejected, ModelNotFound, RedisError
 from shared.core.messages import DriftAlert, EventTimes
 from shared.core.settings import Settings
 from shared.core.topics import Topics
@@ -94,6 +94,9 @@ def run(
     registry = Registry(client, RedisKeys(settings.redis_prefix))
     try:
         registry.claim(settings.topic_prefix)
+        registry.require(model)
+    except ModelNotFound as exc:  # it waits for a first version, but a typo is said at once
+        log.warning("%s; waiting for a first version of %r", exc, model)
     except RedisError as exc:  # the predictor starts without Redis and serves once it answers
         log.warning(
             "could not check which deployment Redis prefix %r belongs to: %s",

@@ -340,7 +340,12 @@ class Trainer:
 
     def _dead_letter(self, record: ConsumerRecord, exc: BadMessage, noun: str) -> None:
         log.warning("%s record at offset %d refused: %s", noun, record.offset, exc)
-        self._dead_letters.write(record, str(exc)).get(timeout=30)
+        try:
+            self._dead_letters.write(record, str(exc)).get(timeout=30)
+        except (
+            Exception
+        ) as failed:  # the trainer commits no examples: nothing is lost but the letter
+            self.outages.down("kafka", f"a dead letter was not delivered: {failed!r}")
         self._metrics.dead.labels(self.model, noun).inc()
 
     # ---- the leader's work -----------------------------------------------------------------

@@ -388,3 +388,17 @@ def _wait(condition: object, what: str, timeout_s: float = 60.0) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, f"no {what} within {timeout_s} s"
         time.sleep(0.5)
+
+
+def test_a_predictor_of_a_misspelt_model_says_so_at_once_and_waits(deployment: Deployment) -> None:
+    deployment.registry.promote(deployment.model, deployment.register(seed=1))
+    typo = deployment.model[:-1] + "x"
+    predictor = deployment.start("predictor", "--model", typo)
+    deadline = time.monotonic() + 60
+    while f"did you mean {deployment.model!r}?" not in predictor.log():
+        assert predictor.proc.poll() is None, predictor.log()
+        assert time.monotonic() < deadline, predictor.log()
+        time.sleep(0.2)
+    status, body = predictor.get("/readyz")
+    assert status == 503, body  # it waits for a first version of the name it was given
+    assert predictor.stop() == 0
