@@ -51,6 +51,7 @@ class LeaderLock:
         """Monotonic time the key expires at, as of the last write that succeeded."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_warning = 0.0
 
     @property
     def held(self) -> bool:
@@ -92,7 +93,9 @@ class LeaderLock:
         except RedisError as exc:
             # Not lost yet: the key may well still be ours. The next renewal decides, and the
             # expiry bounds how long a cut-off leader can believe it leads.
-            log.warning("could not renew the leader lock %s: %s", self.key, exc)
+            if time.monotonic() >= self._next_warning:  # once a minute while it lasts
+                self._next_warning = time.monotonic() + 60.0
+                log.warning("could not renew the leader lock %s: %s", self.key, exc)
             return self.held
         if not extended:
             if self._held.is_set():

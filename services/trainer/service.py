@@ -235,7 +235,10 @@ class Trainer:
                 self._champion = None  # the registry may have moved while standing by
                 self._online.reset()
         except DriftlineError as exc:
-            log.warning("cannot reach the leader lock: %s", exc)
+            self.outages.down("redis", f"cannot reach the leader lock: {exc}")
+            return
+        if self._redis_failures == 0:
+            self.outages.up("redis")
 
     # ---- records ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import msgspec
@@ -22,12 +23,19 @@ log = logging.getLogger(__name__)
 
 class StatusPublisher:
     """Writes a status under ``key`` with an expiry, so a dead process's status disappears by
-    itself; a Redis that does not answer costs one warning, never the service."""
+    itself; a Redis that does not answer costs a warning a minute, never the service."""
 
     def __init__(self, client: Redis, key: str, service: str) -> None:
         self._client = client
         self._key = key
         self._service = service
+        self._next_warning = 0.0
+
+    def _warn(self, exc: DriftlineError) -> None:
+        now = time.monotonic()
+        if now >= self._next_warning:
+            self._next_warning = now + 60.0
+            log.warning("%s (said once a minute while it lasts)", exc)
 
     def publish(self, status: msgspec.Struct, ttl_s: float) -> None:
         data = msgspec.json.encode(status, enc_hook=_plain)
@@ -35,14 +43,14 @@ class StatusPublisher:
             with redis_errors(f"publishing the {self._service}'s status"):
                 self._client.set(self._key, data, px=int(ttl_s * 1000))
         except DriftlineError as exc:
-            log.warning("%s", exc)
+            self._warn(exc)
 
     def clear(self) -> None:
         try:
             with redis_errors(f"clearing the {self._service}'s status"):
                 self._client.delete(self._key)
         except DriftlineError as exc:
-            log.warning("%s", exc)
+            self._warn(exc)
 
 
 def _plain(value: Any) -> Any:
