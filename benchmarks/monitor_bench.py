@@ -196,7 +196,6 @@ def data_drift(events: int) -> None:
 
 def own_work(events: int, rounds: int, records: int | None) -> None:
     import time  # noqa: PLC0415
-    import zlib  # noqa: PLC0415
 
     from kafka import TopicPartition  # noqa: PLC0415
     from kafka.consumer.fetcher import ConsumerRecord  # noqa: PLC0415
@@ -210,6 +209,7 @@ def own_work(events: int, rounds: int, records: int | None) -> None:
     from services.monitor.state import PartitionState  # noqa: PLC0415
     from shared.core.messages import Label, Prediction  # noqa: PLC0415
     from shared.core.topics import Topics  # noqa: PLC0415
+    from shared.io.kafka import key_partition  # noqa: PLC0415
 
     partitions = 3
     names, weights, info = _model()
@@ -226,8 +226,8 @@ def own_work(events: int, rounds: int, records: int | None) -> None:
             topic, partition, -1, offset, ts, 0, b"k", value, [], None, 1, len(value), -1
         )
 
-    def partition_of(event_id: str) -> int:
-        return zlib.crc32(event_id.encode()) % partitions
+    def partition_of(event_id: str) -> int:  # as driftline's and Java's producers place keys
+        return key_partition(event_id.encode(), partitions)
 
     def label(index: int) -> tuple[int, ConsumerRecord]:
         event = stream[index]
@@ -281,6 +281,7 @@ def own_work(events: int, rounds: int, records: int | None) -> None:
             retrain_claim=LocalClaim(MonitorConfig().retrain_timeout_ms),
         )
         monitor._examples_copartitioned = True
+        monitor._label_partitions = partitions  # no consumer to ask
         for partition in range(partitions):
             monitor.partitions[partition] = PartitionState(JoinBuffer(3_600_000, 100_000), {})
         monitor.reorder.assign(set(range(partitions)), 0)
