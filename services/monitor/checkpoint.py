@@ -190,9 +190,13 @@ class Checkpointer:
             except KafkaError as exc:
                 log.warning("offset commit failed (%s); the checkpoint in Redis stands", exc)
                 commit_error = str(exc)
-        # 4. The next one.
+        # 4. The next one (soon, when the commit failed: waiting on the broker is not a slow
+        #    checkpoint to space out).
         finished = time.monotonic()
-        self.pacer.done(started, finished)
+        if commit_error is None:
+            self.pacer.done(started, finished)
+        else:
+            self.pacer.retry(finished, 2)
         return Saved(written, finished - started, commit_error)
 
     def assign(self, state: MonitorState, assigned: list[TopicPartition]) -> Restored:

@@ -236,6 +236,8 @@ class Monitor:
                 finally:
                     if self.failure is not None:  # say why, not "rebalance callback failed"
                         raise self.failure
+                if polled and self.outages.is_down("kafka"):
+                    self.outages.up("kafka")  # records came: the broker is back
                 for tp, records in polled.items():
                     self._metrics.records.labels(self.model, _noun(self._topics, tp.topic)).inc(
                         len(records)

@@ -435,8 +435,8 @@ def murmur2(key: bytes) -> int:
     words = (
         _WORDS[count].unpack_from(key) if count < 64 else struct.unpack_from(f"<{count}I", key)
     )
-    for k in words:
-        k = (k * _M) & _MASK
+    for word in words:
+        k = (word * _M) & _MASK
         k ^= k >> 24
         h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
     tail = length & 3
