@@ -432,9 +432,7 @@ def murmur2(key: bytes) -> int:
     length = len(key)
     h = (0x9747B28C ^ length) & _MASK
     count = length >> 2
-    words = (
-        _WORDS[count].unpack_from(key) if count < 64 else struct.unpack_from(f"<{count}I", key)
-    )
+    words = _WORDS[count].unpack_from(key) if count < 64 else struct.unpack_from(f"<{count}I", key)
     for word in words:
         k = (word * _M) & _MASK
         k ^= k >> 24
