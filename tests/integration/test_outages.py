@@ -171,6 +171,7 @@ def test_the_broker_away_mid_stream_is_waited_out_and_sigterm_stays_bounded(
         assert own_servers.up().ok  # the same broker, its data kept
         final = wait_joined(own, monitor, len(scored.events), timeout_s=240)
         assert final["join"]["joined"] == len(scored.events)
+        monitor.wait_ready(timeout_s=60)  # and says so once the broker is back
         # Away again, and SIGTERM meanwhile: each stops within its bound.
         _stop_kafka(own_servers)
         _not_ready_because(monitor, "kafka", timeout_s=60)
