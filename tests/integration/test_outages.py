@@ -24,7 +24,7 @@ from shared.infra.process import stop as stop_process
 from shared.infra.stack import Infra
 from tests.conftest import Servers
 from tests.harness.monitor import produce, register_model, score, start_monitor, wait_joined
-from tests.harness.predictor import ServiceProcess, make_deployment
+from tests.harness.predictor import ServiceProcess, Stream, make_deployment, wait_for_predictions
 from tests.harness.trainer import start_trainer, trainer_status, wait_for
 
 pytestmark = pytest.mark.integration
@@ -155,30 +155,40 @@ def test_the_broker_away_mid_stream_is_waited_out_and_sigterm_stays_bounded(
     scored = score(scenario, 3_000, serving, seed=32)
     predictor = own.start_predictor(env=env)
     monitor = start_monitor(own, env=env)
+    # A second deployment with an exactly-once predictor: its transaction steps wait too.
+    eos = make_deployment(endpoints.bootstrap, endpoints.redis_url, tmp_path / "eos", unique + "e")
+    eos.registry.promote(eos.model, eos.register(seed=3))
+    exactly_once = eos.start_predictor("--exactly-once", "--instance-id", "eos", env=env)
+    eos_stream = Stream(eos, 3_000, rate=60)  # still streaming when the broker goes
     try:
-        for process in (predictor, monitor):
+        for process in (predictor, monitor, exactly_once):
             process.wait_ready()
+        eos_stream.start()
         produce(own, scored, predictions=False, rate=1_000.0)
         time.sleep(1)
         _stop_kafka(own_servers)
         assert "kafka unreachable" in _not_ready_because(monitor, "kafka", timeout_s=60)
         time.sleep(OUTAGE_S)
-        for process in (predictor, monitor):
+        for process in (predictor, monitor, exactly_once):
             assert process.proc.poll() is None, (
                 f"{process.service} exited:\n{process.log()[-3000:]}"
             )
             assert process.get("/healthz")[0] == 200  # alive: waiting is not being stuck
         assert own_servers.up().ok  # the same broker, its data kept
+        eos_stream.join()
+        found = wait_for_predictions(eos, eos_stream.ids, timeout_s=240, committed_only=True)
+        assert set(found) == set(eos_stream.ids)
+        assert all(len(entries) == 1 for entries in found.values())  # once each, after all that
         final = wait_joined(own, monitor, len(scored.events), timeout_s=240)
         assert final["join"]["joined"] == len(scored.events)
         monitor.wait_ready(timeout_s=60)  # and says so once the broker is back
         # Away again, and SIGTERM meanwhile: each stops within its bound.
         _stop_kafka(own_servers)
         _not_ready_because(monitor, "kafka", timeout_s=60)
-        for process in (predictor, monitor):
+        for process in (predictor, monitor, exactly_once):
             code, took = _stop_bounded(process)
             assert took < STOP_TIMEOUT_S + 5, (process.service, code, took)
     finally:
-        for process in own.processes:
+        for process in own.processes + eos.processes:
             if process.proc.poll() is None:
                 process.kill()
