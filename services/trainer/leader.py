@@ -52,6 +52,8 @@ class LeaderLock:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_warning = 0.0
+        self.error: str | None = None
+        """Why the last renewal could not reach Redis; None once one succeeds."""
 
     @property
     def held(self) -> bool:
@@ -93,10 +95,12 @@ class LeaderLock:
         except RedisError as exc:
             # Not lost yet: the key may well still be ours. The next renewal decides, and the
             # expiry bounds how long a cut-off leader can believe it leads.
+            self.error = str(exc)
             if time.monotonic() >= self._next_warning:  # once a minute while it lasts
                 self._next_warning = time.monotonic() + 60.0
                 log.warning("could not renew the leader lock %s: %s", self.key, exc)
             return self.held
+        self.error = None
         if not extended:
             if self._held.is_set():
                 log.warning("lost the leader lock %s", self.key)

@@ -150,6 +150,8 @@ class Trainer:
         down = self.outages.readiness()
         if down is not None:
             return down
+        if self.lock.error is not None:
+            return False, f"redis unreachable: {self.lock.error}; waiting, nothing is lost"
         if not self._positioned:
             return False, "assigning examples and retrain partitions"
         if self.lock.held:
