@@ -11,6 +11,9 @@ import subprocess
 from pathlib import Path
 
 from services.cli.demo.synthetic import Scenario
+from shared.core.topics import deployment_redis_prefix
+from shared.io.keys import RedisKeys
+from shared.registry.store import Registry
 from tests.harness.predictor import Deployment, read_all, versions_never_go_backwards
 
 
@@ -41,7 +44,9 @@ def test_demo_fast_closes_the_loop_and_loses_nothing(deployment: Deployment) -> 
     # What is behind it, read from the registry and the topics.
     model, prefix = summary["model"], summary["topic_prefix"]
     assert prefix.startswith(deployment.topic_prefix)  # a run of its own, on its own topics
-    registry = deployment.registry
+    # ... and a registry of its own: the Redis prefix follows the run's topic prefix.
+    assert summary["redis_prefix"] == deployment_redis_prefix(prefix)
+    registry = Registry(deployment.registry.client, RedisKeys(summary["redis_prefix"]))
     lineage = registry.get(model, 2).trained_on
     flip_ts = summary["drift_injected_ts"]  # the demo's clock starts when it runs
     assert abs(lineage["since_ts"] - flip_ts) <= 500 * Scenario().step_ms, lineage

@@ -186,7 +186,12 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         else:
             progress(f"streaming to the services already running for {plan.model}")
         summary = _stream(settings, endpoints, plan, scenario, services, initial)
-        summary.update(model=plan.model, topic_prefix=settings.topic_prefix, logs=str(workdir))
+        summary.update(
+            model=plan.model,
+            topic_prefix=settings.topic_prefix,
+            redis_prefix=settings.redis_prefix,
+            logs=str(workdir),
+        )
         summary["report"] = _report(settings, plan, scenario, workdir, summary)
         if plan.services and not args.keep:
             _delete_topics(settings, endpoints)
