@@ -173,7 +173,9 @@ class Checkpointer:
             )
         # 2. State and input offsets, in one Redis transaction.
         analytics = None if state.watch is None else (state.watch, state.reorder)
+        saving = time.monotonic()
         written = self._store.save(state.partitions, analytics)
+        saved = time.monotonic()
         # 3. The same offsets to Kafka, outside rebalance callbacks.
         offsets = offsets_to_commit(
             {
@@ -194,7 +196,9 @@ class Checkpointer:
         #    checkpoint to space out).
         finished = time.monotonic()
         if commit_error is None:
-            self.pacer.done(started, finished)
+            # Paced by what the state costs to write, not by waits on the broker's answers.
+            self.pacer.done(saving, saved)
+            self.pacer.next_at = max(self.pacer.next_at, finished)
         else:
             self.pacer.retry(finished, 2)
         return Saved(written, finished - started, commit_error)
