@@ -49,6 +49,7 @@ from shared.io.kafka import (
     ConsumerRebalanceListener,
     ConsumerRecord,
     DeadLetterWriter,
+    FutureRecordMetadata,
     KafkaConsumer,
     KafkaProducer,
     TopicPartition,
@@ -57,7 +58,7 @@ from shared.io.kafka import (
     record_value,
 )
 from shared.models.targets import LabelCheck
-from shared.runtime.outage import Outages
+from shared.runtime.outage import Outages, poll
 
 log = logging.getLogger(__name__)
 
@@ -225,19 +226,19 @@ class Monitor:
                 self._restore_waiting()
                 self._inputs.before_poll()
                 try:
-                    with kafka_errors("polling the monitor's topics"):
-                        polled = self._consumer.poll(timeout_ms=100, max_records=self._batch_max)
-                except KafkaError as exc:
-                    if not exc.retriable or self.failure is not None:
-                        raise
-                    self.outages.down("kafka", exc)
-                    self._stop.wait(1.0)
-                    continue
+                    polled = poll(
+                        self._consumer,
+                        self.outages,
+                        self._stop,
+                        "polling the monitor's topics",
+                        timeout_ms=100,
+                        max_records=self._batch_max,
+                    )
                 finally:
                     if self.failure is not None:  # say why, not "rebalance callback failed"
                         raise self.failure
-                if polled and self.outages.is_down("kafka"):
-                    self.outages.up("kafka")  # records came: the broker is back
+                if polled is None:
+                    continue
                 for tp, records in polled.items():
                     self._metrics.records.labels(self.model, _noun(self._topics, tp.topic)).inc(
                         len(records)
@@ -485,16 +486,26 @@ class Monitor:
         checkpoint is saved: the next start reads it again."""
         encoded = key.encode() if isinstance(key, str) else key
 
+        def send() -> FutureRecordMetadata:
+            with kafka_errors(f"producing to {topic}"):
+                return self._producer.send(
+                    topic, key=encoded, value=value, partition=partition, timestamp_ms=timestamp_ms
+                )
+
+        self._hand_over(send, f"outputs for {topic}")
+
+    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        """Like :meth:`_send`: waits while Kafka does not take it, raises if asked to stop."""
+        self._hand_over(lambda: self._dead_letters.write(record, reason), "dead letters")
+
+    def _hand_over(self, send: Callable[[], FutureRecordMetadata], what: str) -> None:
+        """``send()`` until the producer takes it (a retriable Kafka error is a wait, in bounded
+        attempts); keep its future for the next checkpoint. Asked to stop meanwhile: raise, and
+        nothing past the last checkpoint is saved, so the next start reads it again."""
+
         def attempt(_: float) -> bool:
             try:
-                with kafka_errors(f"producing to {topic}"):
-                    future = self._producer.send(
-                        topic,
-                        key=encoded,
-                        value=value,
-                        partition=partition,
-                        timestamp_ms=timestamp_ms,
-                    )
+                future = send()
             except KafkaError as exc:
                 if not exc.retriable:
                     raise
@@ -506,26 +517,9 @@ class Monitor:
             "kafka", attempt, stopping=self._stop.is_set, tick=self.tick, why="a send timed out"
         ):
             raise KafkaError(
-                f"stopping while Kafka does not take outputs for {topic}: nothing after the last "
-                "checkpoint is saved, and the next start reads it again"
+                f"stopping while Kafka does not take {what}: nothing after the last checkpoint "
+                "is saved, and the next start reads it again"
             )
-
-    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
-        """Like :meth:`_send`: waits while Kafka does not take it, raises if asked to stop."""
-
-        def attempt(_: float) -> bool:
-            try:
-                self._sends.futures.append(self._dead_letters.write(record, reason))
-            except KafkaError as exc:
-                if not exc.retriable:
-                    raise
-                return False
-            return True
-
-        if not self.outages.wait(
-            "kafka", attempt, stopping=self._stop.is_set, tick=self.tick, why="a send timed out"
-        ):
-            raise KafkaError("stopping while Kafka does not take dead letters: read again later")
 
     def tick(self) -> None:
         """Stamp the loop as alive (a wait on a server that is away is not a stuck loop)."""

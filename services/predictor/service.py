@@ -38,7 +38,7 @@ from shared.io.kafka import (
     offsets_to_commit,
 )
 from shared.models.serving import ServingModel
-from shared.runtime.outage import ATTEMPT_S, Outages
+from shared.runtime.outage import ATTEMPT_S, Outages, poll
 
 log = logging.getLogger(__name__)
 
@@ -161,18 +161,17 @@ class Predictor:
                 if max_messages is None
                 else min(self._batch_max, max_messages - processed)
             )
-            try:
-                with kafka_errors(f"polling {self._topics.features}"):
-                    polled = self._consumer.poll(timeout_ms=self._batch_wait_ms, max_records=limit)
-            except KafkaError as exc:
-                if not exc.retriable:
-                    raise
-                self.outages.down("kafka", exc)
-                self._stop.wait(1.0)
+            polled = poll(
+                self._consumer,
+                self.outages,
+                self._stop,
+                f"polling {self._topics.features}",
+                timeout_ms=self._batch_wait_ms,
+                max_records=limit,
+            )
+            if polled is None:
                 continue
             records = [record for batch in polled.values() for record in batch]
-            if records and self.outages.is_down("kafka"):
-                self.outages.up("kafka")  # records came: the broker is back
             if records:
                 self._process(records)
                 processed += len(records)

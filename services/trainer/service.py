@@ -30,7 +30,7 @@ from services.trainer.rollback_guard import RollbackGuard, Verdict
 from services.trainer.status import PendingRequest, TrainerStatus
 from services.trainer.window import ExampleWindow, Stored
 from shared.core.clock import now_ms
-from shared.core.errors import BadMessage, DriftlineError, KafkaError, RedisError
+from shared.core.errors import BadMessage, DriftlineError, RedisError
 from shared.core.kinds import Task
 from shared.core.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest, decode_examples
 from shared.core.topics import Topics
@@ -39,7 +39,6 @@ from shared.io.kafka import (
     DeadLetterWriter,
     KafkaConsumer,
     TopicPartition,
-    kafka_errors,
     record_value,
 )
 from shared.models.serving import ServingModel
@@ -49,7 +48,7 @@ from shared.registry.claims import release_claim
 from shared.registry.events import ModelEvents
 from shared.registry.loading import load_version
 from shared.registry.store import Registry
-from shared.runtime.outage import Outages, backoff_s
+from shared.runtime.outage import Outages, backoff_s, poll
 
 log = logging.getLogger(__name__)
 
@@ -182,14 +181,15 @@ class Trainer:
                     break
                 self.last_loop = time.monotonic()
                 self._lead()
-                try:
-                    with kafka_errors("polling examples and retrain requests"):
-                        polled = self._consumer.poll(timeout_ms=200, max_records=5_000)
-                except KafkaError as exc:
-                    if not exc.retriable:
-                        raise
-                    self.outages.down("kafka", exc)
-                    self._stop.wait(1.0)
+                polled = poll(
+                    self._consumer,
+                    self.outages,
+                    self._stop,
+                    "polling examples and retrain requests",
+                    timeout_ms=200,
+                    max_records=5_000,
+                )
+                if polled is None:
                     continue
                 for tp, records in polled.items():
                     for record in records:

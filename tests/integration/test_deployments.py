@@ -7,9 +7,20 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Servers
-from tests.harness.predictor import Stream, make_deployment, wait_for_predictions
+from tests.harness.predictor import Deployment, Stream, make_deployment, wait_for_predictions
 
 pytestmark = pytest.mark.integration
+
+
+def _two_deployments(
+    servers: Servers, tmp_path: Path, unique: str, model: str
+) -> tuple[Deployment, Deployment]:
+    """Two deployments (prefixes ``p{unique}a.`` and ``p{unique}b.``) serving one model name."""
+    a, b = (
+        make_deployment(servers.bootstrap, servers.redis_url, tmp_path / n, unique + n, model=model)
+        for n in ("a", "b")
+    )
+    return a, b
 
 
 def test_two_exactly_once_deployments_of_one_model_never_fence_or_rebalance_each_other(
@@ -18,10 +29,7 @@ def test_two_exactly_once_deployments_of_one_model_never_fence_or_rebalance_each
     # The same model name and the same instance id in both: before groups and transactional ids
     # carried the prefix, the second predictor fenced the first (ProducerFencedError, exit 1).
     model = f"m{unique}"
-    a, b = (
-        make_deployment(servers.bootstrap, servers.redis_url, tmp_path / n, unique + n, model=model)
-        for n in ("a", "b")
-    )
+    a, b = _two_deployments(servers, tmp_path, unique, model)
     args = ("--exactly-once", "--instance-id", "same-instance")
     try:
         for deployment, seed in ((a, 1), (b, 2)):
@@ -55,10 +63,7 @@ def test_a_service_on_another_deployments_redis_prefix_is_refused_with_the_fix(
     servers: Servers, tmp_path: Path, unique: str
 ) -> None:
     model = f"m{unique}"
-    a, b = (
-        make_deployment(servers.bootstrap, servers.redis_url, tmp_path / n, unique + n, model=model)
-        for n in ("a", "b")
-    )
+    a, b = _two_deployments(servers, tmp_path, unique, model)
     a.registry.claim(a.topic_prefix)
     # b's topics with a's Redis keys: its monitor would restore a's checkpoints.
     monitor = b.start(
