@@ -117,6 +117,9 @@ class VersionWatch:
         self._early_n = 0
         self.predecessor: tuple[int, float] | None = None
         """The version this one replaced and its error level then, when it had one."""
+        self._recovered = False
+        """Whether the error level came back nearer the level before the last detected change
+        than the level it rose to: only then is a new detection a later change."""
 
     @property
     def firing(self) -> dict[tuple[str, str | None], DriftAlert]:
@@ -300,6 +303,9 @@ class VersionWatch:
         self.error_level = error if level is None else level + alpha * (error - level)
         if self.labelled <= self.first_labels:
             self._first_sum += error
+        last = self.last_detection
+        if last is not None and not self._recovered:
+            self._recovered = self.error_level < (last.before + last.after) / 2
 
     def _against_predecessor(self, now: int) -> list[DriftAlert]:
         """A performance alert when, after its first labels, this version does clearly worse
@@ -345,9 +351,10 @@ class VersionWatch:
         """The concept detector through the alert gate: its statistic is 1 from a detection
         until the cooldown has passed without another, then 0 (so the alert resolves).
 
-        A detection while the alert fires is a later change when the error had come back
-        nearer the level before the first change than the level it rose to (the first was a
-        blip): the first alert resolves and a new one fires, with its own retrain request."""
+        A detection while the alert fires is a later change when the error level had come
+        back nearer the level before the first change than the level it rose to (the first was
+        a blip; a detector firing again during one rise is not a later change): the first alert
+        resolves and a new one fires, with its own retrain request."""
         config = self.config
         if detection is None:
             gate = self.alerts.gates.get(CONCEPT)
@@ -362,6 +369,7 @@ class VersionWatch:
         if detection is not None and self.labelled >= config.concept_min_labels:
             self._concept_last = now
             self.last_detection = detection
+            recovered, self._recovered = self._recovered, False
             evidence = Evidence(
                 detector=self.concept.name,
                 statistic=detection.after,
@@ -377,6 +385,7 @@ class VersionWatch:
             if (
                 CONCEPT in self.alerts.firing
                 and previous is not None
+                and recovered
                 and detection.since_ts > previous.ts_ms
                 and detection.before < (previous.before + previous.after) / 2
             ):
