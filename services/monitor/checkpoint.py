@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services.monitor.analytics.config import MonitorConfig, VersionInfo
+from services.monitor.analytics.watch import ModelWatch
 from services.monitor.join import JoinBuffer
 from services.monitor.reorder import Reorder
 from services.monitor.retrain import RetrainClaim
@@ -219,14 +220,25 @@ class Checkpointer:
             if offset is not None:
                 self._consumer.seek(tp, offset)
         analytics = self._store.load_analytics(sorted(state.partitions))
-        if analytics is not None and analytics[0].config == self._config:
+        changed = None if analytics is None else self._changed(analytics[0])
+        if analytics is not None and changed is None:
             state.watch, state.reorder = analytics
             state.watch.attach(self._describe, self._claim)
         elif analytics is not None:
-            log.warning("monitor settings changed since the checkpoint: analytics start afresh")
+            log.warning("%s since the checkpoint: analytics start afresh", changed)
             state.watch, state.reorder = None, Reorder()
         state.reorder.assign(set(state.partitions), monotonic_ms())
         return Restored(sorted(state.partitions), analytics is not None)
+
+    def _changed(self, watch: ModelWatch) -> str | None:
+        """What differs between restored analytics and this monitor: its settings, or what the
+        registry's signed record says of a version (the checkpoint's copy is not trusted)."""
+        if watch.config != self._config:
+            return "monitor settings changed"
+        for version, watched in watch.versions.items():
+            if self._describe(version) != watched.info:
+                return f"the registry's record of v{version} differs from the checkpoint's"
+        return None
 
     def revoke(self, state: MonitorState, lost: set[int]) -> None:
         """The lost partitions' state leaves this monitor (saved first by the caller)."""

@@ -29,8 +29,11 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from operator import itemgetter
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+import msgspec
+
+T = TypeVar("T")
 _TS = itemgetter(0)
 
 
@@ -137,3 +140,33 @@ class Reorder:
             merged = [pair for run in self._runs for pair in run]
             merged.sort(key=_TS)
             self._runs = [merged]
+
+    def state(self) -> ReorderState[Any]:
+        """What is held, as plain data, for a checkpoint."""
+        return ReorderState(
+            idle_ms=self.idle_ms,
+            max_held=self.max_held,
+            new=list(self._new),
+            runs=[list(run) for run in self._runs],
+            marks=dict(self._marks),
+        )
+
+    @classmethod
+    def from_state(cls, state: ReorderState[Any]) -> Reorder:
+        """The reorder ``state`` describes (each run is sorted again: cheap when it is)."""
+        reorder = cls(state.idle_ms, state.max_held)
+        reorder._new = list(state.new)
+        reorder._runs = [sorted(run, key=_TS) for run in state.runs if run]
+        reorder._size = len(reorder._new) + sum(len(run) for run in reorder._runs)
+        reorder._marks = dict(state.marks)
+        return reorder
+
+
+class ReorderState(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+    """A :class:`Reorder` as plain data; ``T`` is the type of what it holds."""
+
+    idle_ms: int
+    max_held: int
+    new: list[tuple[int, T]]
+    runs: list[list[tuple[int, T]]]
+    marks: dict[int, tuple[int | None, int]]

@@ -74,3 +74,15 @@ class LocalClaim:
 
     def supersede(self, request_id: str, ts: int) -> None:
         self._held = (request_id, ts)
+
+    def state(self) -> tuple[str | None, int, int]:
+        """``(holder, taken at, timeout)`` as plain data, for a checkpoint."""
+        held = self._held
+        return (None, 0, self.timeout_ms) if held is None else (held[0], held[1], self.timeout_ms)
+
+    @classmethod
+    def from_state(cls, state: tuple[str | None, int, int]) -> LocalClaim:
+        holder, taken, timeout_ms = state
+        claim = cls(timeout_ms)
+        claim._held = None if holder is None else (holder, taken)
+        return claim

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import msgspec
+
 Transition = Literal["fire", "resolve"]
 
 
@@ -73,3 +75,48 @@ class AlertGate:
             self._resolved_at = ts_ms
             return "resolve"
         return None
+
+
+class GateState(msgspec.Struct, frozen=True, array_like=True):
+    """An :class:`AlertGate` as plain data, for the monitor's checkpoints."""
+
+    threshold: float
+    hysteresis: float
+    min_samples: int
+    cooldown_ms: int
+    direction: Literal["above", "below"]
+    firing: bool
+    resolved_at: int | None
+
+
+def gate_state(gate: AlertGate) -> GateState:
+    return GateState(
+        gate.threshold,
+        gate.hysteresis,
+        gate.min_samples,
+        gate.cooldown_ms,
+        gate.direction,
+        gate.firing,
+        gate._resolved_at,
+    )
+
+
+def restore_gate(state: GateState) -> AlertGate:
+    """The gate ``state`` describes (its constructor checks the values again).
+
+    >>> gate = AlertGate(0.25, min_samples=1, cooldown_ms=0)
+    >>> gate.update(0.3, samples=1, ts_ms=1)
+    'fire'
+    >>> restore_gate(gate_state(gate)).update(0.0, samples=1, ts_ms=2)
+    'resolve'
+    """
+    gate = AlertGate(
+        state.threshold,
+        hysteresis=state.hysteresis,
+        min_samples=state.min_samples,
+        cooldown_ms=state.cooldown_ms,
+        direction=state.direction,
+    )
+    gate._firing = state.firing
+    gate._resolved_at = state.resolved_at
+    return gate

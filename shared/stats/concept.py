@@ -25,13 +25,15 @@ True
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
-from river import drift
+from river import drift, stats
 from river.drift import binary
 
 from shared.core.kinds import DetectorName
@@ -114,7 +116,13 @@ class ConceptDrift:
         self._since_detection += 1
         self._errors.append(error)
         self._times.append(ts_ms)
-        self._detector.update(error)
+        try:
+            self._detector.update(error)
+        except BaseException as exc:  # river's Rust ADWIN panics (a BaseException) on bad state
+            if not _is_panic(exc):
+                raise
+            self._detector = DETECTORS[self.name]()
+            return None
         if not self._detector.drift_detected:
             return None
         # Look back over what the detector has seen since its last alarm (at most ``history``).
@@ -128,3 +136,143 @@ class ConceptDrift:
         if cut == 0 or after <= before:
             return None  # error fell, or no clear split: not a degradation
         return Detection(at=self.seen, ts_ms=ts_ms, since_ts=times[cut], before=before, after=after)
+
+
+# ---- checkpoints: a detector as plain data --------------------------------------------------
+
+
+class ConceptState(msgspec.Struct, frozen=True):
+    """A :class:`ConceptDrift` as plain data. ``detector`` holds the river detector's own fields
+    by name: numbers, lists, river's running statistics as dicts of numbers, a random generator's
+    state as numbers, and for ADWIN the bytes of its Rust state (parsed by river's own
+    ``__setstate__``, which builds buckets from them and can name nothing to call)."""
+
+    name: str
+    history: int
+    errors: list[float]
+    times: list[int]
+    since_detection: int
+    seen: int
+    detector: dict[str, Any]
+
+
+_RIVER_STATS = (stats.Mean, stats.Var)
+"""River statistics a detector may hold, saved as their fields."""
+_PRIMITIVE = (bool, int, float, str, type(None))
+
+
+def concept_state(concept: ConceptDrift) -> ConceptState:
+    return ConceptState(
+        name=concept.name,
+        history=concept._errors.maxlen or 0,
+        errors=list(concept._errors),
+        times=list(concept._times),
+        since_detection=concept._since_detection,
+        seen=concept.seen,
+        detector=_fields(concept._detector),
+    )
+
+
+def restore_concept(state: ConceptState) -> ConceptDrift:
+    """The detector ``state`` describes: a new one from the factory of its name, with its fields
+    set from the data, each checked against the kind of the field the new one has.
+
+    >>> watch = ConceptDrift("kswin")
+    >>> for i in range(400):
+    ...     _ = watch.update(float(i % 3 == 0), ts_ms=i)
+    >>> again = restore_concept(concept_state(watch))
+    >>> [again.update(1.0, ts_ms=400) == watch.update(1.0, ts_ms=400), again.seen]
+    [True, 401]
+    """
+    if state.history < 1:
+        raise ValueError(f"a concept detector's history must be >= 1, got {state.history}")
+    if len(state.errors) != len(state.times) or len(state.errors) > state.history:
+        raise ValueError("a concept detector's errors and times do not match its history")
+    concept = ConceptDrift(state.name, history=state.history)
+    concept._errors.extend(float(e) for e in state.errors)
+    concept._times.extend(int(t) for t in state.times)
+    concept._since_detection = state.since_detection
+    concept.seen = state.seen
+    _set_fields(concept._detector, state.detector, state.name)
+    return concept
+
+
+def _fields(detector: Any) -> dict[str, Any]:
+    return {
+        name: _plain(value, f"{type(detector).__name__}.{name}")
+        for name, value in vars(detector).items()
+        if not callable(value) or _is_rust_state(value)
+    }
+
+
+def _plain(value: Any, where: str) -> Any:
+    if isinstance(value, np.generic):  # KSWIN keeps scipy's p-value, a numpy float
+        return value.item()
+    if isinstance(value, _PRIMITIVE):
+        return value
+    if isinstance(value, deque | list):
+        return [_plain(item, where) for item in value]
+    if isinstance(value, random.Random):
+        version, internal, gauss = value.getstate()
+        return {"random": [version, list(internal), gauss]}
+    if isinstance(value, _RIVER_STATS):
+        return {"stat": _fields(value)}
+    if _is_rust_state(value):
+        return {"rust": bytes(value.__getstate__())}
+    raise TypeError(f"cannot checkpoint {where} of type {type(value).__name__}")
+
+
+def _set_fields(target: Any, fields: dict[str, Any], where: str) -> None:
+    current = vars(target)
+    for name, data in fields.items():
+        if name not in current or (callable(current[name]) and not _is_rust_state(current[name])):
+            raise ValueError(f"{where} has no field {name!r} to restore")
+        current[name] = _restored(current[name], data, f"{where}.{name}")
+
+
+def _restored(template: Any, data: Any, where: str) -> Any:
+    """``data`` as the kind of value ``template`` (the new detector's field) is."""
+    if isinstance(template, _PRIMITIVE):
+        if not isinstance(data, _PRIMITIVE):
+            raise ValueError(f"{where}: expected a number, found {type(data).__name__}")
+        return data
+    if isinstance(template, deque | list):
+        if not isinstance(data, list) or not all(isinstance(x, _PRIMITIVE) for x in data):
+            raise ValueError(f"{where}: expected a list of numbers")
+        if isinstance(template, deque):
+            return deque(data, maxlen=template.maxlen)
+        return list(data)
+    if isinstance(template, random.Random):
+        found = data.get("random") if isinstance(data, dict) else None
+        if not (isinstance(found, list) and len(found) == 3 and isinstance(found[1], list)):
+            raise ValueError(f"{where}: expected a random generator's state")
+        if not all(type(x) is int for x in found[1]):
+            raise ValueError(f"{where}: a random generator's state is integers")
+        template.setstate((found[0], tuple(found[1]), found[2]))
+        return template
+    if isinstance(template, _RIVER_STATS):
+        found = data.get("stat") if isinstance(data, dict) else None
+        if not isinstance(found, dict):
+            raise ValueError(f"{where}: expected a river statistic's fields")
+        _set_fields(template, found, where)
+        return template
+    if _is_rust_state(template):
+        found = data.get("rust") if isinstance(data, dict) else None
+        if not isinstance(found, bytes):
+            raise ValueError(f"{where}: expected ADWIN's state bytes")
+        try:
+            template.__setstate__(found)
+        except BaseException as exc:
+            if not _is_panic(exc) and not isinstance(exc, Exception):
+                raise
+            raise ValueError(f"{where}: ADWIN refused its state ({exc})") from None
+        return template
+    raise ValueError(f"{where}: cannot restore a {type(template).__name__}")
+
+
+def _is_rust_state(value: Any) -> bool:
+    return type(value).__module__.startswith("river._river_rust")
+
+
+def _is_panic(exc: BaseException) -> bool:
+    return type(exc).__name__ == "PanicException"

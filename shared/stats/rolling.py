@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 import numpy as np
 from river import metrics
 
@@ -243,8 +244,10 @@ class RollingMetrics:
             raise ValueError(f"period_s must be > 0, got {period_s}")
         self.task = task
         self.window = window
+        self.period_s = period_s
         self.period_ms = int(period_s * 1000)
         self._positive = positive
+        self._probabilities = probabilities
         chosen: dict[str, type[metrics.base.Metric] | None]
         if task == "regression":
             chosen = dict(REGRESSION)
@@ -295,3 +298,75 @@ class RollingMetrics:
     def time_values(self) -> dict[str, float | None]:
         """Each metric over the time window; None while it is empty."""
         return self._by_time.values()
+
+
+Event = tuple[int, Any, Any, float | None]
+"""One event in a window: event time, label, prediction and score (binary: labels and
+predictions as "is the positive class")."""
+
+
+class RollingState(msgspec.Struct, frozen=True):
+    """:class:`RollingMetrics` as plain data: how it was made and the events of each window.
+    River's metrics are rebuilt from the events (each window's arithmetic is a function of the
+    events it holds), never stored."""
+
+    task: str
+    window: int
+    period_s: float
+    positive: Any
+    probabilities: bool
+    by_count: list[Event]
+    by_time: list[Event]
+    log_loss: list[tuple[float, int]] | None = None
+    """Each window's running log-loss sum and exits since its last exact re-sum, so the restored
+    sum carries on to the last bit."""
+
+
+def rolling_state(rolling: RollingMetrics) -> RollingState:
+    return RollingState(
+        task=rolling.task,
+        window=rolling.window,
+        period_s=rolling.period_s,
+        positive=rolling._positive,
+        probabilities=rolling._probabilities,
+        by_count=list(rolling._by_count.events),
+        by_time=list(rolling._by_time.events),
+        log_loss=None
+        if rolling._by_count._log_loss is None or rolling._by_time._log_loss is None
+        else [
+            (rolling._by_count._log_loss._sum, rolling._by_count._log_loss._exits),
+            (rolling._by_time._log_loss._sum, rolling._by_time._log_loss._exits),
+        ],
+    )
+
+
+def restore_rolling(state: RollingState) -> RollingMetrics:
+    """The metrics ``state`` describes, its windows refilled event by event.
+
+    >>> m = RollingMetrics("classification", window=3, period_s=60, positive=1, probabilities=True)
+    >>> for ts, (y, p, s) in enumerate([(1, 1, 0.9), (0, 1, 0.6), (1, 0, 0.4), (0, 0, 0.2)]):
+    ...     m.update(y, p, s, ts_ms=ts * 1000)
+    >>> restore_rolling(rolling_state(m)).values() == m.values()
+    True
+    """
+    if state.task not in ("regression", "classification"):
+        raise ValueError(f"unknown task {state.task!r}")
+    if len(state.by_count) > state.window or len(state.by_time) > MAX_TIME_WINDOW_EVENTS:
+        raise ValueError("a rolling window holds more events than it may")
+    rolling = RollingMetrics(
+        state.task,  # type: ignore[arg-type]
+        window=state.window,
+        period_s=state.period_s,
+        positive=state.positive,
+        probabilities=state.probabilities,
+    )
+    windows = ((rolling._by_count, state.by_count), (rolling._by_time, state.by_time))
+    for window, events in windows:
+        for ts, y_true, y_pred, score in events:
+            term = WindowLogLoss.term(y_true, score) if rolling._log_loss else None
+            window.add(ts, y_true, y_pred, score, term)
+    if state.log_loss is not None:
+        for (window, _), (total, exits) in zip(windows, state.log_loss, strict=True):
+            if window._log_loss is not None:
+                window._log_loss._sum, window._log_loss._exits = total, exits
+    return rolling

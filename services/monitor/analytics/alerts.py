@@ -29,7 +29,7 @@ from typing import Any, Literal
 import msgspec
 
 from shared.core.messages import AlertKind, DriftAlert, Severity
-from shared.stats.alert_gate import AlertGate
+from shared.stats.alert_gate import AlertGate, GateState, gate_state, restore_gate
 
 NAMESPACE = uuid.UUID("6f1c1d52-5f43-4c8e-9a55-6d0f3c1f7a10")
 """Of the alert and retrain-request ids (uuid5): the same cause always gets the same id."""
@@ -167,6 +167,40 @@ class AlertBook:
             self.resolve(key, ts, why=f"v{self.version} superseded by v{successor}")
             for key in list(self.firing)
         ]
+
+
+class BookState(msgspec.Struct, frozen=True):
+    """An :class:`AlertBook` as plain data."""
+
+    model: str
+    version: int
+    hysteresis: float
+    cooldown_ms: int
+    gates: dict[tuple[str, str | None], GateState]
+    firing: dict[tuple[str, str | None], DriftAlert]
+    episodes: dict[tuple[str, str | None], int]
+
+
+def book_state(book: AlertBook) -> BookState:
+    return BookState(
+        book.model,
+        book.version,
+        book.hysteresis,
+        book.cooldown_ms,
+        {key: gate_state(gate) for key, gate in book.gates.items()},
+        dict(book.firing),
+        dict(book.episodes),
+    )
+
+
+def restore_book(state: BookState) -> AlertBook:
+    book = AlertBook(
+        state.model, state.version, hysteresis=state.hysteresis, cooldown_ms=state.cooldown_ms
+    )
+    book.gates = {key: restore_gate(gate) for key, gate in state.gates.items()}
+    book.firing = dict(state.firing)
+    book.episodes = dict(state.episodes)
+    return book
 
 
 def finite(value: float) -> float:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import Any
 
+import msgspec
 import numpy as np
 
 _EMPTY = np.empty(0, dtype=float)
@@ -62,10 +63,36 @@ class DriftWindows:
         return self._scores
 
     def restore(self, features: Mapping[str, Iterable[float]], scores: Iterable[float]) -> None:
-        """Set the windows from older checkpoints' values per variable (oldest first)."""
+        """Set the windows from values per variable (oldest first)."""
         for name in self.names:
             self._windows[name] = self._slide(_EMPTY, np.fromiter(features.get(name, ()), float))
         self._scores = self._slide(_EMPTY, np.fromiter(scores, float))
+
+    def state(self) -> WindowsState:
+        """The windows as plain data (float64 bytes per variable), for a checkpoint."""
+        self._fold()
+        return WindowsState(
+            self.names,
+            self.size,
+            {name: self._windows[name].astype("<f8").tobytes() for name in self.names},
+            self._scores.astype("<f8").tobytes(),
+        )
+
+    @classmethod
+    def from_state(cls, state: WindowsState) -> DriftWindows:
+        """The windows ``state`` describes.
+
+        >>> windows = DriftWindows(["a"], size=2)
+        >>> windows.add({"a": 1.0}, 0.5); windows.add({"a": 2.0}, None)
+        >>> DriftWindows.from_state(windows.state()).values("a").tolist()
+        [1.0, 2.0]
+        """
+        windows = cls(state.names, state.size)
+        values = {name: _floats(data, state.size) for name, data in state.windows.items()}
+        if set(values) != set(windows.names):
+            raise ValueError("a drift window's variables do not match its names")
+        windows.restore(values, _floats(state.scores, state.size))
+        return windows
 
     def _fold(self) -> None:
         """Move the rows added since the last read into the windows."""
@@ -85,9 +112,21 @@ class DriftWindows:
             return present[-self.size :].copy()
         return np.concatenate((window[-(self.size - present.size) :], present))
 
-    def __getstate__(self) -> dict[str, Any]:
-        self._fold()  # a checkpoint holds arrays only
-        return dict(self.__dict__)
+
+class WindowsState(msgspec.Struct, frozen=True):
+    """:class:`DriftWindows` as plain data."""
+
+    names: list[str]
+    size: int
+    windows: dict[str, bytes]
+    """Each variable's values, oldest first, as little-endian float64."""
+    scores: bytes
+
+
+def _floats(data: bytes, size: int) -> np.ndarray:
+    if len(data) % 8 or len(data) // 8 > size:
+        raise ValueError("a drift window's values are not at most `size` float64s")
+    return np.frombuffer(data, dtype="<f8").astype(float)
 
 
 def _block(rows: list[Mapping[str, Any]], names: list[str]) -> np.ndarray:

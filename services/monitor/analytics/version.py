@@ -16,19 +16,32 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
 import numpy as np
 
-from services.monitor.analytics.alerts import AlertBook, Evidence
+from services.monitor.analytics.alerts import (
+    AlertBook,
+    BookState,
+    Evidence,
+    book_state,
+    restore_book,
+)
 from services.monitor.analytics.config import MonitorConfig, VersionInfo
-from services.monitor.analytics.drift_window import DriftWindows
+from services.monitor.analytics.drift_window import DriftWindows, WindowsState
 from services.monitor.join import Joined, Scored
 from services.monitor.status import FeatureDriftStatus, PredictionDriftStatus, VersionStatus
 from shared.core.messages import AlertKind, DriftAlert, Severity
-from shared.stats.concept import ConceptDrift, Detection
+from shared.stats.concept import (
+    ConceptDrift,
+    ConceptState,
+    Detection,
+    concept_state,
+    restore_concept,
+)
 from shared.stats.drift import SCORE, FeatureDrift, ReferenceSet
 from shared.stats.loss import event_error
 from shared.stats.profile import DistributionProfile, ReferenceProfile
-from shared.stats.rolling import RollingMetrics
+from shared.stats.rolling import RollingMetrics, RollingState, restore_rolling, rolling_state
 
 PERFORMANCE_EVERY = 20
 """Labelled events between two checks of the performance thresholds."""
@@ -126,16 +139,60 @@ class VersionWatch:
         """The alerts firing now, by ``(kind, feature)``."""
         return self.alerts.firing
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        del state["_references"]  # derived from the reference profile: prepared again on demand
-        return state
+    def state(self) -> VersionState:
+        """Everything this watch knows, as plain data, for a checkpoint."""
+        return VersionState(
+            model=self.model,
+            info=self.info,
+            config=self.config,
+            retired=self.retired,
+            metrics=rolling_state(self.metrics),
+            windows=self.windows.state(),
+            scored=self.scored,
+            labelled=self.labelled,
+            scored_ts=self.scored_ts,
+            learned_ts=self.learned_ts,
+            since_check=self._since_check,
+            drift=dict(self.drift),
+            alerts=book_state(self.alerts),
+            concept=concept_state(self.concept),
+            concept_last=self._concept_last,
+            last_detection=self.last_detection,
+            error_level=self.error_level,
+            first_sum=self._first_sum,
+            early=self._early,
+            early_sum=self._early_sum,
+            early_n=self._early_n,
+            predecessor=self.predecessor,
+            recovered=self._recovered,
+        )
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._references = None
-        if "first_labels" not in state:
-            self._init_levels()
+    @classmethod
+    def from_state(cls, state: VersionState) -> VersionWatch:
+        """The watch ``state`` describes: built as new from its version and settings, then given
+        the saved windows, detector, alerts and counts."""
+        watch = cls(state.model, state.info, state.config)
+        watch.retired = state.retired
+        watch.metrics = restore_rolling(state.metrics)
+        watch.windows = DriftWindows.from_state(state.windows)
+        if watch.windows.names != list(state.info.features):
+            raise ValueError("a version's drift windows do not match its features")
+        watch.scored, watch.labelled = state.scored, state.labelled
+        watch.scored_ts, watch.learned_ts = state.scored_ts, state.learned_ts
+        watch._since_check = state.since_check
+        watch.drift = dict(state.drift)
+        watch.alerts = restore_book(state.alerts)
+        watch.concept = restore_concept(state.concept)
+        if watch.concept.name != state.config.detector:
+            raise ValueError("a version's concept detector is not the configured one")
+        watch._concept_last = state.concept_last
+        watch.last_detection = state.last_detection
+        watch.error_level = state.error_level
+        watch._first_sum = state.first_sum
+        watch._early, watch._early_sum, watch._early_n = state.early, state.early_sum, state.early_n
+        watch.predecessor = state.predecessor
+        watch._recovered = state.recovered
+        return watch
 
     # ---- data and prediction drift (no labels needed) --------------------------------------
 
@@ -482,6 +539,34 @@ class VersionWatch:
             ),
             firing=[f"{kind}:{feature}" if feature else kind for kind, feature in self.firing],
         )
+
+
+class VersionState(msgspec.Struct, frozen=True, kw_only=True):
+    """A :class:`VersionWatch` as plain data (what a checkpoint saves of one version)."""
+
+    model: str
+    info: VersionInfo
+    config: MonitorConfig
+    retired: bool
+    metrics: RollingState
+    windows: WindowsState
+    scored: int
+    labelled: int
+    scored_ts: int
+    learned_ts: int
+    since_check: int
+    drift: dict[str, FeatureDrift]
+    alerts: BookState
+    concept: ConceptState
+    concept_last: int | None
+    last_detection: Detection | None
+    error_level: float | None
+    first_sum: float
+    early: Detection | None
+    early_sum: float
+    early_n: int
+    predecessor: tuple[int, float] | None
+    recovered: bool
 
 
 def _in_unit_interval(profile: DistributionProfile) -> bool:

@@ -17,11 +17,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+
+import msgspec
 
 from services.monitor.analytics.alerts import NAMESPACE
 from services.monitor.analytics.config import MonitorConfig, VersionInfo
-from services.monitor.analytics.version import Retrain, VersionWatch
+from services.monitor.analytics.version import Retrain, VersionState, VersionWatch
 from services.monitor.join import Joined, Scored
 from services.monitor.retrain import LocalClaim, RetrainClaim
 from services.monitor.status import AnalyticsStatus
@@ -65,12 +66,34 @@ class ModelWatch:
         """The id of the retrain request not yet answered by a new version."""
         return self.claim.holder
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["describe"] = None  # a registry lookup: the restoring monitor supplies its own
-        if not isinstance(self.claim, LocalClaim):
-            state["claim"] = None  # it lives in Redis: the restoring monitor supplies it
-        return state
+    def state(self) -> WatchState:
+        """Every version's watch as plain data, for a checkpoint. The registry lookup and a
+        claim kept in Redis are not saved: the restoring monitor attaches its own."""
+        local = self.claim if isinstance(self.claim, LocalClaim) else None
+        return WatchState(
+            model=self.model,
+            config=self.config,
+            versions=[watch.state() for watch in self.versions.values()],
+            current=self.current,
+            requests=self._requests,
+            local_claim=None if local is None else local.state(),
+        )
+
+    @classmethod
+    def from_state(cls, state: WatchState) -> ModelWatch:
+        """The analytics ``state`` describes; :meth:`attach` gives them a registry lookup and
+        the retrain claim before they are fed."""
+        watch = cls(state.model, state.config, _unattached)
+        watch.describe = None
+        for saved in state.versions:
+            if saved.model != state.model or saved.config != state.config:
+                raise ValueError(f"a saved version of {saved.model} does not belong here")
+            watch.versions[saved.info.version] = VersionWatch.from_state(saved)
+        watch.current = state.current
+        watch._requests = state.requests
+        if state.local_claim is not None:
+            watch.claim = LocalClaim.from_state(state.local_claim)
+        return watch
 
     def attach(self, describe: Callable[[int], VersionInfo], claim: RetrainClaim) -> None:
         """After a restore: the registry lookup and the retrain claim of this monitor."""
@@ -177,3 +200,18 @@ class ModelWatch:
             retrain_outstanding=self.outstanding,
             versions=[self.versions[v].summary() for v in sorted(self.versions, reverse=True)],
         )
+
+
+class WatchState(msgspec.Struct, frozen=True, kw_only=True):
+    """A :class:`ModelWatch` as plain data."""
+
+    model: str
+    config: MonitorConfig
+    versions: list[VersionState]
+    current: int | None
+    requests: int
+    local_claim: tuple[str | None, int, int] | None
+
+
+def _unattached(version: int) -> VersionInfo:
+    raise RuntimeError("ModelWatch.describe is unset (restored from a checkpoint?)")

@@ -73,9 +73,9 @@ def test_memory_is_capped_and_evictions_are_counted() -> None:
 
 
 def test_a_checkpointed_buffer_finishes_every_event_as_the_original_does() -> None:
-    """Each kind of pending piece survives the checkpoint (restricted unpickler and all); the
+    """Each kind of pending piece survives the checkpoint (msgpack and back); the
     restored buffer then joins, counts duplicates and late labels exactly as the original."""
-    from services.monitor.state import dumps, loads  # noqa: PLC0415
+    from services.monitor.state import PartitionState, decode_partition, encode_partition  # noqa: PLC0415
 
     def prediction(event_id: str, ts: int) -> Prediction:
         return Prediction(
@@ -99,7 +99,7 @@ def test_a_checkpointed_buffer_finishes_every_event_as_the_original_does() -> No
     for i in range(WATERMARK_RANK):  # move the watermark past "expired"
         original.add_prediction(prediction(f"later{i}", 1_500))
     original.expire()
-    restored = loads(dumps(original))
+    restored = decode_partition(encode_partition(PartitionState(original, {}))).join
     assert isinstance(restored, JoinBuffer)
     assert restored.pending == original.pending == 3 + WATERMARK_RANK
 

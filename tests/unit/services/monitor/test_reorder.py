@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import random
 
-import pytest
+import msgspec
 
-from services.monitor.reorder import Reorder
-from services.monitor.state import dumps, loads, migrate
+from services.monitor.join import Joined, Scored
+from services.monitor.reorder import Reorder, ReorderState
 
 
 def test_releases_what_a_plain_model_releases_in_the_same_order() -> None:
@@ -45,23 +45,14 @@ def test_releases_what_a_plain_model_releases_in_the_same_order() -> None:
         assert len(reorder) == 0
 
 
-@pytest.mark.parametrize(
-    "old",
-    [
-        # before 2026-12-01: a heap of (ts, arrival, item)
-        {"_heap": [(5, 2, "b"), (9, 3, "c"), (5, 1, "a")], "_arrival": 3},
-        # then, briefly: a list in arrival order, sorted at each release
-        {"_held": [(9, "c"), (5, "a"), (5, "b")]},
-    ],
-)
-def test_an_older_checkpoints_held_events_come_out_in_order(old: dict[str, object]) -> None:
-    state = {
-        key: value
-        for key, value in Reorder().__dict__.items()
-        if key not in ("_new", "_runs", "_size")
-    }
-    restored = migrate(Reorder, {**state, **old})
-    restored = loads(dumps((None, restored)))[1]
-    assert len(restored) == 3
-    restored.push(0, 7, "x", now_ms=0)
-    assert restored.release(0, everything=True) == ["a", "b", "x", "c"]
+def test_held_events_survive_a_checkpoint_in_order() -> None:
+    reorder = Reorder()
+    reorder.assign({0, 1}, now_ms=0)
+    for ts, name in [(9, "c"), (5, "a"), (5, "b")]:
+        reorder.push(0, ts, Scored(name, ts, {}, 0, None, 1), now_ms=0)
+    reorder.release(0)  # partition 1 holds everything back: one sorted run, nothing out
+    reorder.push(1, 7, Scored("x", 7, {}, 0, None, 1), now_ms=0)
+    data = msgspec.msgpack.encode(reorder.state())
+    restored = Reorder.from_state(msgspec.msgpack.decode(data, type=ReorderState[Scored | Joined]))
+    assert len(restored) == 4
+    assert [e.event_id for e in restored.release(0, everything=True)] == ["a", "b", "x", "c"]

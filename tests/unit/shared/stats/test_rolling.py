@@ -154,31 +154,23 @@ def test_sliding_windows_match_scikit_learn_at_every_step() -> None:
                 assert got["f1"] == pytest.approx(expected), (positive, i)
 
 
-def test_an_older_checkpoints_confusion_matrix_becomes_counts() -> None:
-    """Checkpoints before this version kept river's confusion matrix and its metrics per window."""
-    from river import metrics  # noqa: PLC0415
+def test_restored_metrics_carry_on_as_the_originals() -> None:
+    """A checkpoint holds the windows' events, not river's objects: the metrics rebuilt from
+    them read and move on as the originals do."""
+    import msgspec  # noqa: PLC0415
 
-    from services.monitor.state import migrate  # noqa: PLC0415
-    from shared.stats.rolling import _Window  # noqa: PLC0415
+    from shared.stats.rolling import RollingState, restore_rolling, rolling_state  # noqa: PLC0415
 
-    truth, predictions, scores, times = _stream(120, seed=9)
-    fresh = _Window({"accuracy": metrics.Accuracy, "f1": metrics.F1, "log_loss": None}, True)
-    cm = metrics.ConfusionMatrix()
-    old_state = dict(fresh.__dict__)
-    for name in ("names", "_pairs", "_kinds", "_read"):
-        del old_state[name]
-    old_state.update(
-        _cm=cm,
-        metrics={
-            "accuracy": metrics.Accuracy(cm=cm),
-            "f1": metrics.F1(cm=cm),
-            "log_loss": fresh._log_loss,
-        },
+    truth, predictions, scores, times = _stream(400, seed=9)
+    original = RollingMetrics(
+        "classification", window=100, period_s=30, positive=True, probabilities=True
     )
-    for t, p, s, ts in zip(truth, predictions, scores, times, strict=True):
-        term = -math.log(s) if t else -math.log(1 - s)
-        fresh.add(ts, bool(t), bool(p), s, term)
-        cm.update(bool(t), bool(p))
-    restored = migrate(_Window, old_state)
-    assert restored.values() == fresh.values()
-    assert restored.values()["f1"] == pytest.approx(sk.f1_score(truth, predictions))
+    for t, p, s, ts in list(zip(truth, predictions, scores, times, strict=True))[:250]:
+        original.update(bool(t), bool(p), s, ts)
+    data = msgspec.msgpack.encode(rolling_state(original))
+    restored = restore_rolling(msgspec.msgpack.decode(data, type=RollingState))
+    for t, p, s, ts in list(zip(truth, predictions, scores, times, strict=True))[250:]:
+        original.update(bool(t), bool(p), s, ts)
+        restored.update(bool(t), bool(p), s, ts)
+    assert restored.values() == original.values()
+    assert restored.time_values() == original.time_values()

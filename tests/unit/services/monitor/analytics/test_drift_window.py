@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections import deque
 
+import msgspec
 import numpy as np
 import pytest
 
-from services.monitor.analytics.config import MonitorConfig, VersionInfo
 from services.monitor.analytics.drift_window import DriftWindows
-from services.monitor.analytics.version import VersionWatch
-from services.monitor.state import dumps, loads, migrate
 
 
 def test_the_windows_equal_a_deque_per_variable_however_often_they_are_read() -> None:
@@ -41,24 +39,19 @@ def test_a_checkpoint_restores_the_windows_and_rows_not_yet_read() -> None:
     windows = DriftWindows(["a", "b"], 4)
     for i in range(6):
         windows.add({"a": float(i), "b": float(-i)}, i / 10)
-    restored = loads(dumps(windows))
+    restored = DriftWindows.from_state(windows.state())
     restored.add({"a": 9.0}, None)
     assert restored.values("a").tolist() == [3.0, 4.0, 5.0, 9.0]
     assert restored.values("b").tolist() == [-2.0, -3.0, -4.0, -5.0]
     assert restored.scores().tolist() == [0.2, 0.3, 0.4, 0.5]
 
 
-def test_an_older_checkpoints_deques_become_windows() -> None:
-    info = VersionInfo(1, "classification", ["a", "b"], None, [0, 1])
-    config = MonitorConfig(drift_window=3)
-    state = dict(VersionWatch("m", info, config).__dict__)
-    del state["windows"], state["_references"]
-    state["features"] = {"a": deque([1.0, 2.0, 3.0], maxlen=3), "b": deque([5.0], maxlen=3)}
-    state["scores"] = deque([0.5, 0.25], maxlen=3)
-    watch = migrate(VersionWatch, state)
-    assert watch.windows.values("a").tolist() == [1.0, 2.0, 3.0]
-    assert watch.windows.values("b").tolist() == [5.0]
-    assert watch.windows.scores().tolist() == [0.5, 0.25]
+def test_saved_windows_that_do_not_fit_are_refused() -> None:
+    state = DriftWindows(["a"], 2).state()
+    with pytest.raises(ValueError, match="at most"):
+        DriftWindows.from_state(msgspec.structs.replace(state, scores=b"\x00" * 24))
+    with pytest.raises(ValueError, match="do not match"):
+        DriftWindows.from_state(msgspec.structs.replace(state, windows={"b": b""}))
 
 
 def test_a_window_needs_a_size() -> None:

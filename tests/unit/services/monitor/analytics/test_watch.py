@@ -1,5 +1,5 @@
 """The monitor's analytics without Kafka: quiet on a stationary stream, one alert per shift,
-the change located, the swap silent, and state that survives a pickle round trip."""
+the change located, the swap silent, and state that survives a checkpoint round trip."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from services.monitor.analytics.config import MonitorConfig, VersionInfo
 from services.monitor.analytics.watch import ModelWatch
 from services.monitor.join import Joined, Scored
 from services.monitor.reorder import Reorder
-from services.monitor.state import dumps, loads
+from services.monitor.state import decode_analytics, encode_analytics
 from shared.stats.concept import ConceptDrift, locate_change
 from shared.stats.profile import build_profile
 
@@ -149,8 +149,8 @@ def test_state_survives_a_checkpoint_round_trip() -> None:
     infos = {1: _info(1)}
     watch = ModelWatch("m", MonitorConfig(), infos.__getitem__)
     _feed(watch, Scenario(), 3_000)
-    restored = loads(dumps(watch))
-    restored.describe = infos.__getitem__
+    restored, _ = decode_analytics(encode_analytics(watch, Reorder()))
+    restored.attach(infos.__getitem__, restored.claim)
     assert restored.summary() == watch.summary()
     a = _feed(watch, Scenario(drift="sudden", at=0), 2_000, seed=9)
     b = _feed(restored, Scenario(drift="sudden", at=0), 2_000, seed=9)
@@ -163,14 +163,18 @@ def test_locate_change_and_unknown_detector() -> None:
         ConceptDrift("nope")
 
 
-def test_a_checkpoint_with_held_events_loads_under_the_restricted_unpickler() -> None:
+def test_a_checkpoint_with_held_events_restores_them() -> None:
     infos = {1: _info(1)}
     watch = ModelWatch("m", MonitorConfig(), infos.__getitem__)
     _feed(watch, Scenario(), 600)
     held = Reorder()
     held.push(0, 5, Scored("e", 5, {"x0": 1.0}, 1, 0.5, 1), now_ms=0)
-    restored_watch, restored_held = loads(dumps((watch, held)))
-    assert len(restored_held) == 1 and restored_watch.versions[1].scored == 600
+    held.push(1, 4, Joined("f", 4, {"x0": 2.0}, 0, 0.25, 1, "m", 0, 9, 5), now_ms=0)
+    restored_watch, restored_held = decode_analytics(encode_analytics(watch, held))
+    assert len(restored_held) == 2 and restored_watch.versions[1].scored == 600
+    released = restored_held.release(0, everything=True)
+    assert [type(item).__name__ for item in released] == ["Joined", "Scored"]
+    assert released == held.release(0, everything=True)
 
 
 def _segment(drift: str, n: int, start: int, *, version: int = 1, seed: int) -> list:
