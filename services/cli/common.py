@@ -13,7 +13,7 @@ from shared.core.topics import Topics
 from shared.infra.stack import Infra
 from shared.io.kafka import make_producer, require_topics
 from shared.io.keys import RedisKeys
-from shared.io.redis import connect_redis
+from shared.io.redis import Redis, connect_redis
 from shared.registry.events import ModelEvents
 from shared.registry.store import Registry
 
@@ -34,6 +34,10 @@ def progress(message: str) -> None:
 class Clients:
     registry: Registry
     events: ModelEvents | None
+
+    @property
+    def client(self) -> Redis:
+        return self.registry.client
 
 
 @contextmanager

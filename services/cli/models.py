@@ -10,12 +10,15 @@ from pathlib import Path
 import msgspec
 
 from services.cli.common import EXIT_OK, clients, progress
-from shared.core.errors import ConfigError
+from shared.core.errors import ArtifactRejected, ConfigError
 from shared.core.settings import Settings
+from shared.io.redis import Redis, redis_errors
 from shared.models.algorithms import ALGORITHMS, algorithm, parse_params
-from shared.models.signing import create_key_pair, load_signer
+from shared.models.signing import create_key_pair, load_signer, load_verifier
 from shared.models.training import load_dataset, train
 from shared.models.version import ModelVersion
+from shared.registry.loading import load_version
+from shared.registry.store import Registry
 
 ALGORITHM_HELP = "; ".join(
     f"{a.name}: {a.summary} ({'/'.join(a.tasks)})" for a in ALGORITHMS.values()
@@ -113,6 +116,11 @@ def add_command(
     promote.add_argument("--model", required=True)
     promote.add_argument("--version", type=int, required=True)
     promote.add_argument("--json", action="store_true")
+    promote.add_argument(
+        "--force",
+        action="store_true",
+        help="promote a version the trainer rejected (never one that does not verify)",
+    )
     promote.set_defaults(run=_promote)
     rollback = actions.add_parser(
         "rollback", parents=parents, help="make the previous active version active again"
@@ -185,33 +193,94 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
         registry = found.registry
         if args.model is None:
             names = registry.models()
-            rows = [{"model": name, "active": registry.active(name)} for name in names]
+            rows = [
+                {
+                    "model": name,
+                    "active": registry.active(name),
+                    "serving": _serving(found.client, registry, name),
+                }
+                for name in names
+            ]
             if args.json:
                 print(json.dumps({"models": rows}))
             else:
                 print(
-                    "\n".join(f"{r['model']}  active v{r['active']}" for r in rows)
+                    "\n".join(
+                        f"{r['model']}  active v{r['active']}  {_serving_line(r['serving'])}"  # type: ignore[arg-type]
+                        for r in rows
+                    )
                     or "no models registered"
                 )
             return EXIT_OK
         registry.require(args.model)
-        versions = registry.versions(args.model)
+        versions, refused = _readable_versions(registry, args.model)
         active = registry.active(args.model)
+        serving = _serving(found.client, registry, args.model)
     if args.json:
         print(
             json.dumps(
-                {"model": args.model, "active": active, "versions": [v.summary() for v in versions]}
+                {
+                    "model": args.model,
+                    "active": active,
+                    "serving": serving,
+                    "versions": [v.summary() for v in versions],
+                    "refused": refused,
+                }
             )
         )
         return EXIT_OK
+    served = {int(v): n for v, n in serving.items() if v != "none"}
     for version in versions:
         marker = "*" if version.version == active else " "
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in version.metrics.items())
-        when = _when(version.created_at)
+        status: str = version.status
+        if version.version == active and serving and version.version not in served:
+            status = "active: NOT SERVED"
+        load = f"  served by {served[version.version]}" if version.version in served else ""
         print(
-            f"{marker} v{version.version:<4} {when}  {version.status:<11} {version.algorithm:<14} {metrics}"
+            f"{marker} v{version.version:<4} {_when(version.created_at)}  {status:<11} "
+            f"{version.algorithm:<14} {_metrics(version)}{load}"
         )
+    for number, reason in refused.items():
+        print(f"! v{number:<4} refused: {reason}")
+    print(f"(* the active pointer; {_serving_line(serving)})")
     return EXIT_OK
+
+
+def _readable_versions(registry: Registry, model: str) -> tuple[list[ModelVersion], dict[int, str]]:
+    """The versions whose records can be read, and why the others cannot (a replayed copy)."""
+    versions, refused = [], {}
+    for number in registry.version_numbers(model):
+        try:
+            versions.append(registry.get(model, number))
+        except ArtifactRejected as exc:
+            refused[number] = str(exc)
+    return versions, refused
+
+
+def _serving(client: Redis, registry: Registry, model: str) -> dict[str, int]:
+    """Version -> how many running predictors serve it ("none": running, nothing loaded)."""
+    counts: dict[str, int] = {}
+    with redis_errors("reading the predictors' status"):
+        for key in client.scan_iter(match=registry.keys.predictor_status(model, "*")):
+            text = client.get(key)
+            if not text:
+                continue
+            serving = json.loads(text).get("serving")
+            name = "none" if serving is None else str(serving)
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _serving_line(serving: dict[str, int]) -> str:
+    if not serving:
+        return "no predictor running"
+    return "predictors serve " + ", ".join(
+        f"{'nothing yet' if v == 'none' else 'v' + v} ({n})" for v, n in sorted(serving.items())
+    )
+
+
+def _metrics(version: ModelVersion) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in version.metrics.items())
 
 
 def _show(settings: Settings, args: argparse.Namespace) -> int:
@@ -237,8 +306,22 @@ def _show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _promote(settings: Settings, args: argparse.Namespace) -> int:
+    verifier = load_verifier(settings.verify_key_path, settings.secret)
     with clients(settings, kafka=True) as found:
         record: ModelVersion = found.registry.get(args.model, args.version)
+        if record.status == "rejected" and not args.force:
+            raise ConfigError(
+                f"{args.model} v{args.version} was rejected by the trainer's gate "
+                f"({_metrics(record)}); pass --force to promote it anyway"
+            )
+        progress(f"verifying and loading {args.model} v{args.version} as a predictor would")
+        try:  # what every predictor will do with it: signature, sha256, deserialize, warm-up
+            load_version(found.registry, args.model, args.version, verifier)
+        except ArtifactRejected as exc:
+            raise ArtifactRejected(
+                f"refusing to promote {args.model} v{args.version}, which no predictor would "
+                f"load: {exc}"
+            ) from None
         change = found.registry.promote(args.model, args.version)
         assert found.events is not None  # noqa: S101
         found.events.publish(args.model, args.version, "promoted", record.metrics)

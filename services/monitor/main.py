@@ -12,8 +12,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shared.core.errors import ConfigError, RedisError
-from shared.core.kinds import DETECTOR_NAMES
+from shared.core.errors import (
+    ArtifactRejected,
+    ConfigError,
+    DriftlineError,
+    ModelNotFound,
+    RedisError,
+)
+from shared.core.kinds import DETECTOR_NAMES, Task
 from shared.core.messages import EventTimes
 from shared.core.settings import Settings
 from shared.core.topics import Topics
@@ -31,6 +37,8 @@ from shared.io.kafka import (
 )
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
+from shared.models.signing import Verifier, load_verifier
+from shared.models.version import verify_record
 from shared.registry.store import Registry
 from shared.runtime.outage import backoff_s
 from shared.runtime.service import ServiceIds, add_service_flags, start_service
@@ -175,9 +183,11 @@ def _kafka_clients(
 
 
 def _describer(
-    registry: Registry, model: str, ticks: list[Callable[[], None]]
+    registry: Registry, model: str, verifier: Verifier, ticks: list[Callable[[], None]]
 ) -> Callable[[int], VersionInfo]:
-    """What the registry says of each version, looked up once."""
+    """What the registry's signed record says of each version, looked up once. A record that
+    does not verify (edited, forged, or copied from another version) is not believed: the
+    version is watched without its reference (no drift tests) and without label classes."""
     from services.monitor.analytics.config import VersionInfo  # noqa: PLC0415
 
     @functools.cache
@@ -188,7 +198,22 @@ def _describer(
         while True:
             try:
                 found = registry.get(model, version)
+                verify_record(found, verifier, model=model, version=version)
                 break
+            except (ArtifactRejected, ModelNotFound) as exc:
+                log.error(
+                    "%s v%d: its registry record is not believed (%s); watching it without its "
+                    "reference profile or classes",
+                    model,
+                    version,
+                    exc,
+                )
+                return VersionInfo(
+                    version=version,
+                    task=_task(registry, model, version),
+                    features=[],
+                    reference=None,
+                )
             except RedisError as exc:
                 log.warning("waiting for Redis to describe %s v%d: %s", model, version, exc)
                 for tick in ticks:
@@ -204,6 +229,17 @@ def _describer(
         )
 
     return describe
+
+
+def _task(registry: Registry, model: str, version: int) -> Task:
+    """The task of an unbelieved version: the active version's, else classification."""
+    try:
+        active = registry.active(model)
+        if active is not None and active != version:
+            return registry.get(model, active).task
+    except DriftlineError:
+        pass
+    return "classification"
 
 
 def run(
@@ -229,6 +265,7 @@ def run(
             topics.dlq,
         ],
     )
+    verifier = load_verifier(settings.verify_key_path, settings.secret)
     keys = RedisKeys(settings.redis_prefix)
     client = connect_redis(endpoints.redis_url, timeout_s=5.0)
     registry = Registry(client, keys)
@@ -242,7 +279,7 @@ def run(
     producer, consumer = _kafka_clients(endpoints.bootstrap, group, client_id, topics)
 
     ticks: list[Callable[[], None]] = []  # the monitor's liveness stamp, once it exists
-    describe = _describer(registry, model, ticks)
+    describe = _describer(registry, model, verifier, ticks)
 
     claim = SharedClaim(client, keys.retrain_outstanding(model), settings.retrain_timeout_s)
 

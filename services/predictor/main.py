@@ -12,6 +12,7 @@ import uuid
 
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
+from services.predictor.status import PredictorStatus
 from services.predictor.watcher import PromotionWatcher
 from shared.core.clock import now_ms
 from shared.core.errors import ArtifactRejected, ModelNotFound, RedisError
@@ -33,6 +34,7 @@ from shared.models.signing import load_verifier
 from shared.registry.loading import load_version
 from shared.registry.store import Registry
 from shared.runtime.service import ServiceIds, add_service_flags, start_service
+from shared.runtime.status import StatusPublisher
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,22 @@ def add_command(
         run=lambda settings, args: run(
             settings, args.model, max_messages=args.max_messages, timeout_s=args.timeout_s
         )
+    )
+
+
+def _publish(
+    status: StatusPublisher, member: str, watcher: PromotionWatcher, poll_s: float
+) -> None:
+    """What this predictor serves, for `driftline models list` and `driftline status`."""
+    current = watcher.current()
+    status.publish(
+        PredictorStatus(
+            member=member,
+            serving=None if current is None else current.version,
+            status=watcher.status,
+            refused=watcher.refused,
+        ),
+        ttl_s=max(3 * poll_s, 10.0),
     )
 
 
@@ -148,6 +166,8 @@ def run(
             old.version if old else "-",
         )
 
+    status = StatusPublisher(client, registry.keys.predictor_status(model, ids.member), "predictor")
+
     watcher = PromotionWatcher(
         model=model,
         registry=registry,
@@ -156,6 +176,7 @@ def run(
         poll_s=settings.model_poll_s,
         on_failure=on_failure,
         on_swap=on_swap,
+        on_tick=lambda: _publish(status, ids.member, watcher, settings.model_poll_s),
     )
     predictor = Predictor(
         model=model,
@@ -198,6 +219,7 @@ def run(
         processed = predictor.run(max_messages=max_messages, timeout_s=timeout_s)
     finally:
         watcher.stop()
+        status.clear()
         close_clients(consumer, producer, alerts)
         http.stop()
         client.close()

@@ -44,6 +44,7 @@ class PromotionWatcher:
         retry_s: float = 30.0,
         on_failure: FailureHandler | None = None,
         on_swap: SwapHandler | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         self._model = model
         self._registry = registry
@@ -53,6 +54,7 @@ class PromotionWatcher:
         self._retry_s = retry_s
         self._on_failure = on_failure
         self._on_swap = on_swap
+        self._on_tick = on_tick
         self._current: ServingModel | None = None
         self._failed: dict[int, float] = {}
         self._stop = threading.Event()
@@ -62,6 +64,11 @@ class PromotionWatcher:
         self._redis_down_since: float | None = None
         self.status = "starting"
         """What the watcher is doing, for /readyz and logs."""
+
+    @property
+    def refused(self) -> list[int]:
+        """Versions that failed to load here (each retried after ``retry_s``)."""
+        return sorted(self._failed)
 
     def current(self) -> ServingModel | None:
         """The model to score the next batch with (None until one has loaded)."""
@@ -152,6 +159,8 @@ class PromotionWatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.check_now()
+            if self._on_tick is not None:
+                self._on_tick()
             self._wait_for_change()
 
     def _wait_for_change(self) -> None:

@@ -64,6 +64,10 @@ class RedisKeys:
         """One monitor instance's latest status (JSON, expires when the monitor stops)."""
         return f"{self._model(model)}:monitor:status:{instance}"
 
+    def predictor_status(self, model: str, instance: str) -> str:
+        """One predictor instance's latest status: the version it serves (JSON, expires)."""
+        return f"{self._model(model)}:predictor:status:{instance}"
+
     def retrain_outstanding(self, model: str) -> str:
         """The retrain request awaiting a new version; held with an expiry, one per model."""
         return f"{self._model(model)}:retrain:outstanding"

@@ -11,7 +11,8 @@ import pickle
 from typing import Any
 
 from shared.core.errors import ArtifactRejected
-from shared.models.signing import Verifier, sha256_hex, signed_header
+from shared.models.signing import Verifier, sha256_hex
+from shared.models.version import ModelVersion, verify_record
 
 FORMATS = ("skops", "pickle")
 
@@ -27,27 +28,19 @@ def dump(model: Any, fmt: str) -> bytes:
     raise ValueError(f"unknown artifact format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def load_verified(
-    artifact: bytes,
-    *,
-    model: str,
-    fmt: str,
-    task: str,
-    features: list[str],
-    sha256: str,
-    signature: str | None,
-    verifier: Verifier,
-) -> Any:
-    """Deserialize ``artifact`` after checking its sha256 and its signature over its metadata.
+def load_verified(artifact: bytes, record: ModelVersion, verifier: Verifier) -> Any:
+    """Deserialize ``artifact`` after checking its sha256 against ``record`` and the signature
+    over the whole record (which holds the sha256, so covers the bytes too).
 
     Raises :class:`ArtifactRejected` before any deserializer runs when a check fails.
     """
+    sha256, fmt = record.sha256, record.format
     actual = sha256_hex(artifact)
     if actual != sha256:
         raise ArtifactRejected(
             f"sha256 mismatch: registry says {sha256[:12]}…, bytes are {actual[:12]}…"
         )
-    verifier.verify(signed_header(model, fmt, task, features, sha256), signature)
+    verify_record(record, verifier, model=record.model, version=record.version)
     if fmt == "skops":
         import skops.io  # noqa: PLC0415
 

@@ -49,16 +49,7 @@ def load_serving_model(record: ModelVersion, artifact: bytes, verifier: Verifier
     model, version = record.model, record.version
     if not record.features:
         raise ArtifactRejected(f"{model} v{version} has an empty feature list")
-    fitted = load_verified(
-        artifact,
-        model=model,
-        fmt=record.format,
-        task=record.task,
-        features=record.features,
-        sha256=record.sha256,
-        signature=record.signature,
-        verifier=verifier,
-    )
+    fitted = load_verified(artifact, record, verifier)
     family: Family = "sklearn" if record.format == "skops" else "river"
     scorer = Scorer(fitted, family, record.task, record.features, record.classes)
     serving = ServingModel(model, version, record.task, tuple(record.features), scorer)

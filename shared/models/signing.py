@@ -2,12 +2,13 @@
 
 The trainer (and `driftline train`) signs with the private key; predictors hold only the public key.
 Keys never live in Redis. A signature reads ``"ed25519:<base64>"`` or ``"hmac-sha256:<base64>"`` and
-covers :func:`signed_header` (model name, format, task, feature list and the artifact's sha256),
-so neither the bytes nor the metadata that decides how they are loaded can change unnoticed.
+covers a version's whole record (``ModelVersion.header`` in ``shared.models.version``: every
+field, the artifact's sha256 among them), so neither the bytes nor anything that decides what
+they predict can change unnoticed.
 
 >>> secret = b"sixteen-byte-key"
 >>> signer, verifier = Signer.hmac(secret), Verifier.hmac(secret)
->>> header = signed_header("churn", "skops", "classification", ["a", "b"], "00" * 32)
+>>> header = b'{"model":"churn","sha256":"00"}'
 >>> verifier.verify(header, signer.sign(header))
 >>> verifier.verify(header + b"x", signer.sign(header))
 Traceback (most recent call last):
@@ -20,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +34,6 @@ from shared.core.errors import ArtifactRejected, ConfigError
 ED25519 = "ed25519"
 HMAC_SHA256 = "hmac-sha256"
 MIN_SECRET_BYTES = 16
-
-
-def signed_header(model: str, fmt: str, task: str, features: list[str], sha256: str) -> bytes:
-    """The canonical bytes a signature covers."""
-    return json.dumps(
-        {"model": model, "format": fmt, "task": task, "features": features, "sha256": sha256},
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
 
 
 def sha256_hex(data: bytes) -> str:

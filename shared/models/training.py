@@ -1,6 +1,7 @@
 """Offline training: read a data set, hold out its most recent slice, fit, evaluate, profile, package.
 
-The result is a :class:`Candidate`: a signed artifact plus everything the registry records about it.
+The result is a :class:`Candidate`: an artifact plus everything the registry records about it, and
+the signer that signs its record once the registry has given it a version number.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from shared.core.errors import ConfigError
 from shared.core.kinds import Task
 from shared.models.algorithms import Algorithm, Scorer, fit, infer_task
 from shared.models.artifacts import dump
-from shared.models.signing import Signer, sha256_hex, signed_header
+from shared.models.signing import Signer, sha256_hex
 from shared.stats.profile import ReferenceProfile, build_profile
 
 TIME_COLUMNS = ("ts", "timestamp", "event_time")
@@ -43,7 +44,7 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A fitted, evaluated and signed model, ready to register."""
+    """A fitted and evaluated model, ready to register (and be signed as it is)."""
 
     model: str
     algorithm: str
@@ -53,7 +54,8 @@ class Candidate:
     format: str
     artifact: bytes
     sha256: str
-    signature: str
+    signer: Signer = field(repr=False, compare=False)
+    """Signs the version's whole record, number included, when the registry stores it."""
     metrics: dict[str, float]
     reference: ReferenceProfile
     classes: list[Any] | None
@@ -289,7 +291,6 @@ def package(
     )
     artifact = dump(fitted, algo.format)
     digest = sha256_hex(artifact)
-    header = signed_header(model, algo.format, task, features, digest)
     return Candidate(
         model=model,
         algorithm=algo.name,
@@ -299,7 +300,7 @@ def package(
         format=algo.format,
         artifact=artifact,
         sha256=digest,
-        signature=signer.sign(header),
+        signer=signer,
         metrics=metrics,
         reference=reference,
         classes=classes,

@@ -103,30 +103,31 @@ class Registry:
         name = candidate.model
         with redis_errors(f"registering a version of {name}"):
             version = int(self._redis.incr(self._keys.next_version(name)))
-            fields: dict[str, Any] = {
-                "model": name,
-                "version": version,
-                "task": candidate.task,
-                "algorithm": candidate.algorithm,
-                "params": candidate.params,
-                "features": candidate.features,
-                "format": candidate.format,
-                "sha256": candidate.sha256,
-                "signature": candidate.signature,
-                "metrics": candidate.metrics,
-                "reference": msgspec.to_builtins(candidate.reference),
-                "classes": candidate.classes,
-                "trained_on": candidate.trained_on,
-                "libraries": candidate.libraries,
-                "created_at": now_ms(),
-                "parent": parent if parent is not None else "",
-                "status": status,
-            }
-            mapping: dict[str | bytes, str | bytes] = {
-                key: json.dumps(value) if key in _JSON_FIELDS else str(value)
-                for key, value in fields.items()
-            }
-            mapping["artifact"] = candidate.artifact
+        fields: dict[str, Any] = {
+            "model": name,
+            "version": version,
+            "task": candidate.task,
+            "algorithm": candidate.algorithm,
+            "params": candidate.params,
+            "features": candidate.features,
+            "format": candidate.format,
+            "sha256": candidate.sha256,
+            "signature": "",
+            "metrics": candidate.metrics,
+            "reference": msgspec.to_builtins(candidate.reference),
+            "classes": candidate.classes,
+            "trained_on": candidate.trained_on,
+            "libraries": candidate.libraries,
+            "created_at": now_ms(),
+            "parent": parent if parent is not None else "",
+            "status": status,
+        }
+        mapping = _stored(fields)
+        # Signed as readers will parse it, so the header they compute is the one signed.
+        record = self._parse(name, version, {str(k): _text(v) for k, v in mapping.items()})
+        mapping["signature"] = candidate.signer.sign(record.header())
+        mapping["artifact"] = candidate.artifact
+        with redis_errors(f"registering a version of {name}"):
             pipe = self._redis.pipeline(transaction=True)
             pipe.hset(self._keys.version(name, version), mapping=mapping)  # type: ignore[arg-type]
             pipe.zadd(self._keys.versions(name), {str(version): version})
@@ -141,21 +142,31 @@ class Registry:
         if values[0] is None:
             raise ModelNotFound(f"model {model!r} has no version {version}")
         raw = {name: _text(value) for name, value in zip(fields, values, strict=True)}
+        record = self._parse(model, version, raw)
+        if record.model != model or record.version != version:
+            raise ArtifactRejected(
+                f"the record stored as {model} v{version} says it is {record.model} "
+                f"v{record.version}: a copy of another version (a replay), refused"
+            )
+        return record
+
+    @staticmethod
+    def _parse(model: str, version: int, raw: dict[str, str | None]) -> ModelVersion:
         parsed: dict[str, Any] = {}
-        for name, text in raw.items():
-            if name in _JSON_FIELDS:
-                parsed[name] = json.loads(text) if text else None
-            elif name in ("version", "created_at"):
-                parsed[name] = int(text or 0)
-            elif name == "parent":
-                parsed[name] = int(text) if text else None
-            elif name == "signature":
-                parsed[name] = text or None
-            else:
-                parsed[name] = text
         try:
+            for name, text in raw.items():
+                if name in _JSON_FIELDS:
+                    parsed[name] = json.loads(text) if text else None
+                elif name in ("version", "created_at"):
+                    parsed[name] = int(text or 0)
+                elif name == "parent":
+                    parsed[name] = int(text) if text else None
+                elif name == "signature":
+                    parsed[name] = text or None
+                else:
+                    parsed[name] = text
             return msgspec.convert(parsed, ModelVersion)
-        except msgspec.ValidationError as exc:
+        except (ValueError, msgspec.ValidationError) as exc:
             raise ArtifactRejected(f"the record of {model} v{version} is not valid: {exc}") from exc
 
     def artifact(self, model: str, version: int) -> bytes:
@@ -168,9 +179,13 @@ class Registry:
 
     def versions(self, model: str) -> list[ModelVersion]:
         """Every version of ``model``, oldest first."""
+        return [self.get(model, number) for number in self.version_numbers(model)]
+
+    def version_numbers(self, model: str) -> list[int]:
+        """The numbers of every version of ``model``, oldest first."""
         with redis_errors(f"listing versions of {model}"):
             numbers = self._redis.zrange(self._keys.versions(model), 0, -1)
-        return [self.get(model, int(_text(number) or 0)) for number in numbers]  # type: ignore[arg-type]
+        return [int(_text(number) or 0) for number in numbers]  # type: ignore[arg-type]
 
     def models(self) -> list[str]:
         """Names of every model in this deployment's registry."""
@@ -251,6 +266,14 @@ class Registry:
                 ) from None
             raise
         return Promotion(model, int(current) if current is not None else None, int(earlier))
+
+
+def _stored(fields: dict[str, Any]) -> dict[str | bytes, str | bytes]:
+    """A record's fields as the strings its Redis hash holds."""
+    return {
+        key: json.dumps(value) if key in _JSON_FIELDS else str(value)
+        for key, value in fields.items()
+    }
 
 
 def unknown_model(model: str, known: list[str]) -> str:

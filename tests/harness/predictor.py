@@ -111,8 +111,17 @@ def unsigned(candidate: Candidate, artifact: bytes, fmt: str = "pickle") -> Cand
     from shared.models.signing import sha256_hex  # noqa: PLC0415
 
     return replace(
-        candidate, artifact=artifact, format=fmt, sha256=sha256_hex(artifact), signature=""
+        candidate, artifact=artifact, format=fmt, sha256=sha256_hex(artifact), signer=_NoSignature()
     )
+
+
+class _NoSignature:
+    """Leaves the record unsigned, as a version written straight into Redis would be."""
+
+    scheme = ""
+
+    def sign(self, header: bytes) -> str:
+        return ""
 
 
 class ServiceProcess:

@@ -4,10 +4,12 @@ fed seeded synthetic streams with late, out-of-order labels."""
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import subprocess
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
@@ -16,6 +18,7 @@ from sklearn import metrics as sk
 from services.cli.demo.synthetic import Scenario
 from shared.core.messages import DeadLetter
 from shared.io.kafka import key_partition
+from tests.harness.gadgets import GADGETS
 from tests.harness.monitor import (
     distinct_alerts,
     examples,
@@ -378,23 +381,33 @@ def test_the_monitor_never_reads_an_aborted_transaction(deployment: Deployment) 
     assert monitor.stop() == 0
 
 
-def test_an_unreadable_checkpoint_stops_the_monitor_with_the_way_out(
-    deployment: Deployment,
+@pytest.mark.parametrize("gadget", GADGETS, ids=lambda g: g.__name__)
+def test_a_planted_checkpoint_runs_nothing_and_stops_the_monitor_with_the_way_out(
+    deployment: Deployment, tmp_path: Path, gadget: type
 ) -> None:
-    """A checkpoint it cannot restore (another version's, or damaged) must not be skipped: the
-    monitor would lose or recount events. It exits non-zero naming the fix, and ``--reset`` works."""
+    """A pickle that runs code when unpickled, planted where the monitor keeps its checkpoint:
+    it must never run (checkpoints are msgpack data, never unpickled), and must not be skipped
+    either (the monitor would lose or recount events). The monitor exits non-zero naming the
+    fix, and ``--reset`` works."""
     scenario = Scenario(drift="none")
     _, serving = register_model(deployment, scenario)
     produce(deployment, score(scenario, 600, serving), rate=None)
-    key = deployment.registry.keys.monitor_join(deployment.model, 0)
-    deployment.registry.client.set(key, b"\x80\x05not a checkpoint")
+    marker = tmp_path / "ran"
+    planted = pickle.dumps(gadget(marker))
+    keys = deployment.registry.keys
+    for partition in range(3):
+        deployment.registry.client.set(keys.monitor_join(deployment.model, partition), planted)
+    deployment.registry.client.set(keys.monitor_analytics(deployment.model, [0, 1, 2]), planted)
 
     refused = start_monitor(deployment)
     assert refused.proc.wait(timeout=120) != 0, refused.log()
+    assert not marker.exists()
     last = refused.log().strip().splitlines()[-1]  # what the user reads last: the cause and the fix
     assert last.startswith("driftline: error: the "), refused.log()
     assert "checkpoint (partition 0) in Redis cannot be restored" in last
     assert f"driftline monitor --model {deployment.model} --reset" in last
+    if gadget is not GADGETS[0]:
+        return  # once is enough for the way out
 
     afresh = start_monitor(deployment, "--reset")
     assert wait_joined(deployment, afresh, 600)["join"]["joined"] == 600

@@ -3,7 +3,6 @@ monitor did not write (a pickle of earlier driftline, a planted gadget) are refu
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from services.monitor.state import (
 from shared.core.errors import ConfigError
 from shared.io.keys import RedisKeys
 from shared.stats.profile import build_profile
+from tests.harness.gadgets import GADGETS
 
 DATA = Path(__file__).parent / "data"
 FEATURES = [f"x{i}" for i in range(4)]
@@ -98,27 +98,7 @@ def test_the_pickle_checkpoint_of_earlier_driftline_is_refused_with_the_reset_hi
         decode_analytics(old)
 
 
-class _NumpyGadget:
-    """``numpy.testing``'s ``runstring`` is ``exec``: the gadget the old allow-list let through."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        from numpy.testing._private.utils import runstring  # noqa: PLC0415
-
-        return (runstring, (f"open({str(self.marker)!r}, 'w').close()", {}))
-
-
-class _SystemGadget:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.system, (f"touch {self.marker}",))
-
-
-@pytest.mark.parametrize("gadget", [_NumpyGadget, _SystemGadget])
+@pytest.mark.parametrize("gadget", GADGETS)
 def test_a_planted_gadget_runs_nothing_and_is_refused(gadget: type, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     planted = pickle.dumps(gadget(marker))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pickle
 import stat
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -19,8 +21,9 @@ from shared.models.signing import (
     load_signer,
     load_verifier,
     sha256_hex,
-    signed_header,
 )
+from shared.models.version import ModelVersion
+from shared.stats.profile import build_profile
 
 FEATURES = ["a", "b"]
 
@@ -40,17 +43,31 @@ def _fitted() -> object:
 
 
 def _signed(
-    signer: Signer, artifact: bytes, fmt: str = "skops", model: str = "m"
-) -> dict[str, object]:
-    digest = sha256_hex(artifact)
-    return {
-        "model": model,
-        "fmt": fmt,
-        "task": "classification",
-        "features": FEATURES,
-        "sha256": digest,
-        "signature": signer.sign(signed_header(model, fmt, "classification", FEATURES, digest)),
-    }
+    signer: Signer, artifact: bytes, fmt: str = "skops", model: str = "m", **changes: Any
+) -> ModelVersion:
+    """A version record of ``artifact`` as the registry stores it, signed by ``signer``."""
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    record = ModelVersion(
+        model=model,
+        version=4,
+        task="classification",
+        algorithm="logistic",
+        params={"C": 1.0},
+        features=FEATURES,
+        format=fmt,
+        sha256=sha256_hex(artifact),
+        signature=None,
+        metrics={"accuracy": 0.9},
+        reference=build_profile(X, FEATURES, None, sample_size=20),
+        classes=[0, 1],
+        trained_on={"rows": 50},
+        libraries={"numpy": "2"},
+        created_at=1_700_000_000_000,
+        parent=3,
+        status="registered",
+        **changes,
+    )
+    return msgspec.structs.replace(record, signature=signer.sign(record.header()))
 
 
 def test_private_key_is_readable_by_its_owner_only(tmp_path: Path) -> None:
@@ -70,7 +87,7 @@ def test_missing_keys_say_how_to_create_them(tmp_path: Path) -> None:
 def test_signed_artifact_loads_and_predicts(keys: tuple[Signer, Verifier]) -> None:
     signer, verifier = keys
     artifact = dump(_fitted(), "skops")
-    model = load_verified(artifact, verifier=verifier, **_signed(signer, artifact))  # type: ignore[arg-type]
+    model = load_verified(artifact, _signed(signer, artifact), verifier)
     assert model.predict(np.array([[3.0, 0.0], [-3.0, 0.0]])).tolist() == [1, 0]
 
 
@@ -81,7 +98,7 @@ def test_one_flipped_byte_is_refused(keys: tuple[Signer, Verifier]) -> None:
     tampered = bytearray(artifact)
     tampered[len(tampered) // 2] ^= 0x01
     with pytest.raises(ArtifactRejected, match="sha256 mismatch"):
-        load_verified(bytes(tampered), verifier=verifier, **meta)  # type: ignore[arg-type]
+        load_verified(bytes(tampered), meta, verifier)
 
 
 def test_bytes_and_digest_replaced_together_fail_the_signature(
@@ -90,21 +107,62 @@ def test_bytes_and_digest_replaced_together_fail_the_signature(
     signer, verifier = keys
     meta = _signed(signer, dump(_fitted(), "skops"))
     other = dump(_fitted(), "skops") + b"\0"
-    meta["sha256"] = sha256_hex(other)
+    meta = msgspec.structs.replace(meta, sha256=sha256_hex(other))
     with pytest.raises(ArtifactRejected, match="signature does not verify"):
-        load_verified(other, verifier=verifier, **meta)  # type: ignore[arg-type]
+        load_verified(other, meta, verifier)
 
 
-@pytest.mark.parametrize("field", ["model", "fmt", "task", "features"])
-def test_altered_metadata_fails_the_signature(keys: tuple[Signer, Verifier], field: str) -> None:
+ALTERED: dict[str, Any] = {
+    "model": "other",
+    "version": 5,
+    "task": "regression",
+    "algorithm": "svm",
+    "params": {"C": 100.0},
+    "features": ["b", "a"],
+    "format": "pickle",
+    "metrics": {"accuracy": 0.99},
+    "classes": [0, -1],
+    "trained_on": {"rows": 5},
+    "libraries": {"numpy": "1"},
+    "created_at": 1_800_000_000_000,
+    "parent": 1,
+}
+
+
+@pytest.mark.parametrize("field", [*ALTERED, "reference"])
+def test_altering_any_field_that_decides_a_prediction_fails_the_signature(
+    keys: tuple[Signer, Verifier], field: str
+) -> None:
+    """Every field but the status is signed: the classes (which inverted every score when
+    they were not), the reference the monitor measures drift against, the place (name and
+    number), the parameters and the lineage."""
     signer, verifier = keys
     artifact = dump(_fitted(), "skops")
     meta = _signed(signer, artifact)
-    meta[field] = {"model": "other", "fmt": "pickle", "task": "regression", "features": ["b", "a"]}[
-        field
-    ]
-    with pytest.raises(ArtifactRejected, match="signature does not verify"):
-        load_verified(artifact, verifier=verifier, **meta)  # type: ignore[arg-type]
+    if field == "reference":
+        assert meta.reference is not None
+        features = dict(meta.reference.features)
+        features["a"] = msgspec.structs.replace(features["a"], mean=features["a"].mean + 1)
+        changed = msgspec.structs.replace(meta.reference, features=features)
+    else:
+        changed = ALTERED[field]
+    altered = msgspec.structs.replace(meta, **{field: changed})
+    with pytest.raises(ArtifactRejected, match=r"signature does not verify|a replay"):
+        load_verified(artifact, altered, verifier)
+    load_verified(artifact, msgspec.structs.replace(meta, status="active"), verifier)
+
+
+def test_a_record_signed_by_earlier_driftline_says_so(keys: tuple[Signer, Verifier]) -> None:
+    import json  # noqa: PLC0415
+
+    signer, verifier = keys
+    artifact = dump(_fitted(), "skops")
+    meta = _signed(signer, artifact)
+    old = {"model": "m", "format": "skops", "task": "classification", "features": FEATURES}
+    header = json.dumps({**old, "sha256": meta.sha256}, sort_keys=True, separators=(",", ":"))
+    older = msgspec.structs.replace(meta, signature=signer.sign(header.encode()))
+    with pytest.raises(ArtifactRejected, match="signed by an earlier driftline"):
+        load_verified(artifact, older, verifier)
 
 
 class _Marker:
@@ -121,19 +179,14 @@ def test_unsigned_pickle_never_runs(keys: tuple[Signer, Verifier], tmp_path: Pat
     _, verifier = keys
     marker = tmp_path / "marker"
     payload = pickle.dumps(_Marker(str(marker)))
-    meta = {"model": "m", "fmt": "pickle", "task": "classification", "features": FEATURES}
+    meta = msgspec.structs.replace(
+        _signed(Signer.hmac(b"sixteen-byte-key"), payload, fmt="pickle"), signature=None
+    )
     with pytest.raises(ArtifactRejected, match="unsigned"):
-        load_verified(
-            payload, verifier=verifier, sha256=sha256_hex(payload), signature=None, **meta
-        )  # type: ignore[arg-type]
+        load_verified(payload, meta, verifier)
+    forged = msgspec.structs.replace(meta, signature="ed25519:" + "A" * 88)
     with pytest.raises(ArtifactRejected, match="does not verify"):
-        load_verified(
-            payload,
-            verifier=verifier,
-            sha256=sha256_hex(payload),
-            signature="ed25519:" + "A" * 88,
-            **meta,
-        )  # type: ignore[arg-type]
+        load_verified(payload, forged, verifier)
     assert not marker.exists()
 
 
@@ -144,16 +197,16 @@ def test_signature_of_another_scheme_is_refused(keys: tuple[Signer, Verifier]) -
     with pytest.raises(
         ArtifactRejected, match="signed with hmac-sha256, but this process verifies ed25519"
     ):
-        load_verified(artifact, verifier=verifier, **meta)  # type: ignore[arg-type]
+        load_verified(artifact, meta, verifier)
 
 
 def test_hmac_round_trip_and_short_secret() -> None:
     secret = b"a-shared-secret-of-some-length"
     artifact = dump(_fitted(), "skops")
     meta = _signed(Signer.hmac(secret), artifact)
-    assert load_verified(artifact, verifier=Verifier.hmac(secret), **meta) is not None  # type: ignore[arg-type]
+    assert load_verified(artifact, meta, Verifier.hmac(secret)) is not None
     with pytest.raises(ArtifactRejected):
-        load_verified(artifact, verifier=Verifier.hmac(b"another-secret-xyz"), **meta)  # type: ignore[arg-type]
+        load_verified(artifact, meta, Verifier.hmac(b"another-secret-xyz"))
     with pytest.raises(ConfigError, match="at least 16 bytes"):
         Signer.hmac(b"short")
 
@@ -166,5 +219,5 @@ def test_signed_river_pickle_loads(keys: tuple[Signer, Verifier]) -> None:
         algorithm("river-logistic"), "classification", {}, X, (X[:, 0] > 0).tolist(), FEATURES
     )
     artifact = dump(river_model, "pickle")
-    loaded = load_verified(artifact, verifier=verifier, **_signed(signer, artifact, fmt="pickle"))  # type: ignore[arg-type]
+    loaded = load_verified(artifact, _signed(signer, artifact, fmt="pickle"), verifier)
     assert loaded.predict_one({"a": 3.0, "b": 0.0}) is True

@@ -75,7 +75,7 @@ def test_every_algorithm_trains_scores_and_profiles(tmp_path: Path, name: str) -
     assert (
         candidate.trained_on["end_ts"] < candidate.trained_on["holdout_end_ts"]
     )  # held out the newest
-    assert candidate.signature.startswith("hmac-sha256:")
+    assert candidate.signer.scheme == "hmac-sha256"
     assert candidate.reference.n == 240
     assert len(candidate.reference.features["a"].quantiles) == 11
     if classify:
