@@ -34,6 +34,8 @@ class Servers:
     bootstrap: str
     redis_url: str
     source: str
+    home: str | None = None
+    """DRIFTLINE_HOME of servers started by ``Infra`` (its credentials live there)."""
 
 
 def _docker_answers() -> bool:
@@ -61,10 +63,10 @@ def _containers() -> Iterator[Servers]:
 def _local(home: str) -> Iterator[Servers]:
     settings = Settings(home=home, kafka_bootstrap=None, redis_url=None)
     infra = Infra(settings)
-    status = infra.up()
+    infra.up()
     try:
-        assert status.kafka.address and status.redis.address
-        yield Servers(status.kafka.address, status.redis.address, "local processes")
+        endpoints = infra.endpoints()  # the Redis URL carries the generated password
+        yield Servers(endpoints.bootstrap, endpoints.redis_url, "local processes", home)
     finally:
         infra.down()
 

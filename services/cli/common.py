@@ -45,9 +45,9 @@ def clients(settings: Settings, *, kafka: bool) -> Iterator[Clients]:
     """The registry, and (with ``kafka``) a model-events writer, closed when the command ends."""
     endpoints = Infra(settings).endpoints()
     if kafka:  # before anything is written: a missing topic would leave a half-done change
-        require_topics(endpoints.bootstrap, [Topics(settings.topic_prefix).model_events])
+        require_topics(endpoints.kafka, [Topics(settings.topic_prefix).model_events])
     redis_client = connect_redis(endpoints.redis_url)
-    producer = make_producer(endpoints.bootstrap, client_id="driftline-cli") if kafka else None
+    producer = make_producer(endpoints.kafka, client_id="driftline-cli") if kafka else None
     try:
         events = None
         if producer is not None:

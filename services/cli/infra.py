@@ -33,6 +33,15 @@ def add_command(
     group.add_argument(
         "--kafka-version", help="Apache Kafka 4.x version to run (DRIFTLINE_KAFKA_VERSION)"
     )
+    group.add_argument(
+        "--secure",
+        dest="infra_secure",
+        action="store_true",
+        default=None,
+        help="start the broker with TLS and SASL/SCRAM only: a throwaway CA and a generated "
+        "password under DRIFTLINE_HOME/kafka, which every driftline command then uses "
+        "(DRIFTLINE_INFRA_SECURE)",
+    )
     group.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     every = [*parents, flags]
 

@@ -15,7 +15,7 @@ from shared.core.messages import DriftAlert
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import KafkaConsumer, TopicPartition, kafka_errors
+from shared.io.kafka import Kafka, TopicPartition, kafka_errors, plain_consumer
 from shared.io.keys import RedisKeys
 from shared.io.redis import Redis, connect_redis, redis_errors
 from shared.registry.store import Registry
@@ -53,12 +53,12 @@ def add_command(
 
 
 def read_alerts(
-    bootstrap: str, topic: str, *, follow: bool = False, idle_s: float = 1.0
+    kafka_at: Kafka, topic: str, *, follow: bool = False, idle_s: float = 1.0
 ) -> Iterator[DriftAlert]:
     """Alerts from the beginning of ``topic``; with ``follow``, forever. Copies counted once."""
     seen: set[tuple[str, str]] = set()
-    with kafka_errors(f"reading {topic}", bootstrap):
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    with kafka_errors(f"reading {topic}", kafka_at):
+        consumer = plain_consumer(kafka_at)
     try:
         partitions = [
             TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
@@ -97,7 +97,7 @@ def format_alert(alert: DriftAlert) -> str:
 def run_alerts(settings: Settings, args: argparse.Namespace) -> int:
     endpoints = Infra(settings).endpoints()
     topic = Topics(settings.topic_prefix).alerts
-    stream = read_alerts(endpoints.bootstrap, topic, follow=False)
+    stream = read_alerts(endpoints.kafka, topic, follow=False)
     backlog = [a for a in stream if args.model in (None, a.model)]
     if args.last is not None:
         backlog = backlog[-args.last :]
@@ -105,7 +105,7 @@ def run_alerts(settings: Settings, args: argparse.Namespace) -> int:
         _print(alert, args.json)
     if args.follow:
         already = {(a.alert_id, a.state) for a in backlog}
-        for alert in read_alerts(endpoints.bootstrap, topic, follow=True):
+        for alert in read_alerts(endpoints.kafka, topic, follow=True):
             if args.model in (None, alert.model) and (alert.alert_id, alert.state) not in already:
                 _print(alert, args.json)
     return EXIT_OK
@@ -125,7 +125,7 @@ def collect_status(settings: Settings, model: str | None, recent: int) -> dict[s
         if model:
             registry.require(model)
         names = [model] if model else registry.models()
-        alerts = list(read_alerts(endpoints.bootstrap, Topics(settings.topic_prefix).alerts))
+        alerts = list(read_alerts(endpoints.kafka, Topics(settings.topic_prefix).alerts))
         out: dict[str, Any] = {"models": []}
         for name in names:
             monitors = _statuses(client, keys.monitor_status(name, "*"), "monitor")

@@ -27,6 +27,7 @@ from shared.infra.stack import Infra
 from shared.io.kafka import (
     DeadLetterWriter,
     KafkaConsumer,
+    KafkaEndpoint,
     KafkaProducer,
     RangePartitionAssignor,
     close_clients,
@@ -160,18 +161,18 @@ def monitor_config(settings: Settings) -> MonitorConfig:
 
 
 def _kafka_clients(
-    bootstrap: str, group: str, client_id: str, topics: Topics
+    kafka_at: KafkaEndpoint, group: str, client_id: str, topics: Topics
 ) -> tuple[KafkaProducer, KafkaConsumer]:
     # Examples go out as one batch record per partition and poll; a longer linger and bigger
     # batches keep kafka-python's accumulator lock (contended with its sender thread) off the hot
     # path.
-    producer = make_producer(bootstrap, client_id=client_id, linger_ms=50, batch_size=512 * 1024)
+    producer = make_producer(kafka_at, client_id=client_id, linger_ms=50, batch_size=512 * 1024)
     with kafka_errors("reading the metadata of the monitor's output topics"):
         # A first send to a topic waits for its metadata: learn it now, not when an alert fires.
         for topic in (topics.examples, topics.alerts, topics.retrain, topics.dlq):
             producer.partitions_for(topic)
     consumer = make_consumer(
-        bootstrap,
+        kafka_at,
         group_id=group,
         client_id=client_id,
         **FETCH,
@@ -255,7 +256,7 @@ def run(
     endpoints = Infra(settings).endpoints()
     topics = Topics(settings.topic_prefix)
     require_topics(
-        endpoints.bootstrap,
+        endpoints.kafka,
         [
             topics.predictions,
             topics.labels,
@@ -276,7 +277,7 @@ def run(
     metrics = MonitorMetrics.create(model)
     ids = ServiceIds.of(topics.group("monitor", model), instance_id=settings.instance_id)
     group, client_id = ids.group, ids.client_id
-    producer, consumer = _kafka_clients(endpoints.bootstrap, group, client_id, topics)
+    producer, consumer = _kafka_clients(endpoints.kafka, group, client_id, topics)
 
     ticks: list[Callable[[], None]] = []  # the monitor's liveness stamp, once it exists
     describe = _describer(registry, model, verifier, ticks)

@@ -105,7 +105,7 @@ def run(
     endpoints = Infra(settings).endpoints()
     topics = Topics(settings.topic_prefix)
     require_topics(
-        endpoints.bootstrap, [topics.features, topics.predictions, topics.alerts, topics.dlq]
+        endpoints.kafka, [topics.features, topics.predictions, topics.alerts, topics.dlq]
     )
     verifier = load_verifier(settings.verify_key_path, settings.secret)
     client = connect_redis(endpoints.redis_url, timeout_s=2.0, check=False)
@@ -125,16 +125,16 @@ def run(
     ids = ServiceIds.of(topics.group("predictor", model), instance_id=settings.instance_id)
     group, client_id = ids.group, ids.client_id
 
-    alerts = make_producer(endpoints.bootstrap, client_id=f"{client_id}-alerts")
+    alerts = make_producer(endpoints.kafka, client_id=f"{client_id}-alerts")
     producer = make_producer(
-        endpoints.bootstrap,
+        endpoints.kafka,
         client_id=client_id,
         transactional_id=f"{group}-{ids.instance}" if settings.exactly_once else None,
     )
     if settings.exactly_once:
         producer.init_transactions()
     consumer = make_consumer(
-        endpoints.bootstrap,
+        endpoints.kafka,
         group_id=group,
         client_id=client_id,
         max_poll_records=settings.batch_max,

@@ -126,7 +126,7 @@ def run(
     endpoints = Infra(settings).endpoints()
     topics = Topics(settings.topic_prefix)
     require_topics(
-        endpoints.bootstrap, [topics.examples, topics.retrain, topics.model_events, topics.dlq]
+        endpoints.kafka, [topics.examples, topics.retrain, topics.model_events, topics.dlq]
     )
     keys = RedisKeys(settings.redis_prefix)
     client = connect_redis(endpoints.redis_url, timeout_s=5.0)
@@ -134,11 +134,11 @@ def run(
     registry.claim(settings.topic_prefix)
     ids = ServiceIds.of(topics.group("trainer", model), instance_id=settings.instance_id)
     group, instance = ids.group, ids.member
-    producer = make_producer(endpoints.bootstrap, client_id=ids.client_id)
+    producer = make_producer(endpoints.kafka, client_id=ids.client_id)
     # Assigned, not subscribed: every trainer reads every partition. The group id only holds the
     # leader's committed retrain offset.
     consumer = make_consumer(
-        endpoints.bootstrap, group_id=group, client_id=ids.client_id, max_poll_records=5_000
+        endpoints.kafka, group_id=group, client_id=ids.client_id, max_poll_records=5_000
     )
     metrics = TrainerMetrics.create(model)
     status = StatusPublisher(client, keys.trainer_status(model, instance), "trainer")

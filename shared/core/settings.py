@@ -46,7 +46,64 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None,
-        description="Use this existing Redis (redis://HOST:PORT/DB) instead of a local one.",
+        description=(
+            "Use this existing Redis (redis://[USER:PASSWORD@]HOST:PORT/DB, rediss:// for TLS) "
+            "instead of a local one."
+        ),
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Password of the Redis user (instead of in DRIFTLINE_REDIS_URL); unset "
+            "after `infra up`: the local one."
+        ),
+    )
+    redis_ca_file: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) that verifies a rediss:// (TLS) server's certificate.",
+    )
+    redis_cert_file: Path | None = Field(
+        default=None, description="Client certificate (PEM) for a Redis that requires one."
+    )
+    redis_key_file: Path | None = Field(
+        default=None, description="Private key (PEM) of DRIFTLINE_REDIS_CERT_FILE."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = (
+        Field(
+            default=None,
+            description=(
+                "How clients reach Kafka: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; "
+                "unset: the local broker's, else PLAINTEXT."
+            ),
+        )
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism, with a SASL_* protocol."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    kafka_ssl_ca_file: Path | None = Field(
+        default=None,
+        description=(
+            "CA bundle (PEM) that verifies the brokers' certificates (SSL, "
+            "SASL_SSL); unset: the system's."
+        ),
+    )
+    kafka_ssl_cert_file: Path | None = Field(
+        default=None, description="Client certificate (PEM), for brokers that require one."
+    )
+    kafka_ssl_key_file: Path | None = Field(
+        default=None, description="Private key (PEM) of DRIFTLINE_KAFKA_SSL_CERT_FILE."
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted DRIFTLINE_KAFKA_SSL_KEY_FILE."
+    )
+    infra_secure: bool = Field(
+        default=False,
+        description=(
+            "`infra up` starts the local broker with TLS and SASL/SCRAM only (a "
+            "throwaway CA and generated passwords)."
+        ),
     )
     topic_prefix: str = Field(
         default="driftline.",
@@ -256,7 +313,10 @@ class Settings(BaseSettings):
     trainer_online_snapshot_s: float = Field(
         default=0.0,
         ge=0,
-        description="River models only: seconds between snapshots of a model learning from every example; 0: off.",
+        description=(
+            "River models only: seconds between snapshots of a model learning from "
+            "every example; 0: off."
+        ),
     )
     trainer_lock_ttl_s: float = Field(
         default=10.0,
@@ -298,7 +358,18 @@ class Settings(BaseSettings):
         default="text", description="`json` for one JSON object per log line, `text` for people."
     )
 
-    @field_validator("home", "cache_dir", "signing_key", "verify_key")
+    @field_validator(
+        "home",
+        "cache_dir",
+        "signing_key",
+        "verify_key",
+        "redis_ca_file",
+        "redis_cert_file",
+        "redis_key_file",
+        "kafka_ssl_ca_file",
+        "kafka_ssl_cert_file",
+        "kafka_ssl_key_file",
+    )
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser()

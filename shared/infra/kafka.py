@@ -15,12 +15,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from shared.core.errors import InfraError, KafkaError
 from shared.infra.process import is_running, start_detached, tail
-from shared.io.kafka import cluster_id
+from shared.infra.tls import TlsFiles
+from shared.io.kafka import Kafka, KafkaEndpoint, cluster_id, plain_admin, security_options
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +106,53 @@ def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
 
 
-def server_properties(data_dir: Path, port: int, controller_port: int, host: str) -> str:
+SCRAM = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+DRIFTLINE_USER = "driftline"
+
+
+@dataclass(frozen=True)
+class Secure:
+    """A broker that clients reach over TLS with SASL/SCRAM only: ``port`` speaks SASL_SSL;
+    ``internal_port`` (broker to itself, and driftline's set-up) and the controller speak TLS
+    with client certificates required, which only holders of the server's key present."""
+
+    internal_port: int
+    tls: TlsFiles
+
+
+def internal(host: str, secure: Secure) -> KafkaEndpoint:
+    """The broker's internal listener, as the holder of its key reaches it (set-up only)."""
+    options = security_options(
+        "SSL", ca_file=secure.tls.ca, cert_file=secure.tls.cert, key_file=secure.tls.key
+    )
+    return KafkaEndpoint(f"{host}:{secure.internal_port}", options)
+
+
+def add_scram_user(kafka_at: Kafka, user: str, password: str) -> None:
+    """Create (or reset) ``user``'s SCRAM credentials, both mechanisms, through the admin API."""
+    from kafka.admin import UserScramCredentialUpsertion  # noqa: PLC0415
+
+    admin = plain_admin(kafka_at, timeout_s=30.0)
+    try:
+        errors = admin.alter_user_scram_credentials(
+            [UserScramCredentialUpsertion(user, mechanism, password) for mechanism in SCRAM]
+        )
+    finally:
+        admin.close()
+    failed = {name: error for name, error in (errors or {}).items() if error}
+    if failed:
+        raise InfraError(f"Kafka did not create the SCRAM user {user}: {failed}")
+
+
+def server_properties(
+    data_dir: Path, port: int, controller_port: int, host: str, secure: Secure | None = None
+) -> str:
     """Configuration of a single-node KRaft broker on ``host``: combined broker and controller,
     replication factors of one, and no automatic topic creation (driftline creates its topics, so a
-    typo in a topic name fails instead of creating a stray topic).
+    typo in a topic name fails instead of creating a stray topic). With ``secure``, every
+    listener is TLS and clients must authenticate with SCRAM (:class:`Secure`).
     """
-    settings = {
+    settings: dict[str, str] = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{host}:{controller_port}",
@@ -135,6 +178,30 @@ def server_properties(data_dir: Path, port: int, controller_port: int, host: str
         "num.io.threads": "4",
         "log.retention.hours": "168",
     }
+    if secure is not None:
+        internal_at = f"{host}:{secure.internal_port}"
+        jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        settings.update(
+            {
+                "listeners": f"SASL_SSL://{host}:{port},INTERNAL://{internal_at},"
+                f"CONTROLLER://{host}:{controller_port}",
+                "advertised.listeners": f"SASL_SSL://{host}:{port},INTERNAL://{internal_at}",
+                "inter.broker.listener.name": "INTERNAL",
+                "listener.security.protocol.map": "CONTROLLER:SSL,INTERNAL:SSL,SASL_SSL:SASL_SSL",
+                "ssl.keystore.type": "PEM",
+                "ssl.keystore.location": str(secure.tls.keystore),
+                "ssl.truststore.type": "PEM",
+                "ssl.truststore.location": str(secure.tls.ca),
+                "listener.name.internal.ssl.client.auth": "required",
+                "listener.name.controller.ssl.client.auth": "required",
+                "sasl.enabled.mechanisms": ",".join(SCRAM),
+                "listener.name.sasl_ssl.sasl.enabled.mechanisms": ",".join(SCRAM),
+                **{
+                    f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config": jaas
+                    for mechanism in SCRAM
+                },
+            }
+        )
     lines = ["# Written by `driftline infra up`; rewritten at every start."]
     lines += [f"{key}={value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
@@ -194,12 +261,13 @@ def start(
     controller_port: int,
     host: str,
     heap: str,
+    secure: Secure | None = None,
 ) -> int:
     """Write the configuration, format storage if new, start the broker; return its pid."""
     data_dir = kafka_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     config = kafka_dir / "server.properties"
-    config.write_text(server_properties(data_dir, port, controller_port, host))
+    config.write_text(server_properties(data_dir, port, controller_port, host, secure))
     log4j = kafka_dir / "log4j2.properties"
     log4j.write_text((resources.files("shared.infra") / "kafka-log4j2.properties").read_text())
     log_path = kafka_dir / "kafka.log"
@@ -208,7 +276,7 @@ def start(
     return start_detached(broker_command(java, libs, config, log4j, heap), log_path, cwd=kafka_dir)
 
 
-def wait_ready(bootstrap: str, pid: int, marker: str, log_path: Path, timeout_s: float) -> float:
+def wait_ready(bootstrap: Kafka, pid: int, marker: str, log_path: Path, timeout_s: float) -> float:
     """Wait until the broker answers metadata requests; return the seconds it took.
 
     A broker that exits or does not answer in time raises :class:`InfraError` with its log's tail.

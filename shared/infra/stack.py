@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote, urlencode
 
 from shared.core.errors import ConfigError, DriftlineError, InfraError, KafkaError, RedisError
 from shared.core.settings import Settings
@@ -24,8 +25,9 @@ from shared.infra import kafka as local_kafka
 from shared.infra import redis as local_redis
 from shared.infra.ports import HOST, choose_port, port_is_free
 from shared.infra.process import is_running, stop
-from shared.io.kafka import cluster_id, ensure_topics
-from shared.io.redis import connect_redis
+from shared.infra.tls import TlsFiles, ensure_tls
+from shared.io.kafka import KafkaEndpoint, cluster_id, ensure_topics, security_options
+from shared.io.redis import connect_redis, redact
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ class ServerStatus:
     pid: int | None = None
     log: str | None = None
     note: str = ""
+    security: str = ""
+    """Kafka: the clients' security protocol; Redis: "password" when one is sent."""
 
 
 @dataclass
@@ -61,17 +65,32 @@ class InfraStatus:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "kafka": {"bootstrap": self.kafka.address, "running": self.kafka.running},
-            "redis": {"url": self.redis.address, "running": self.redis.running},
+            "kafka": {
+                "bootstrap": self.kafka.address,
+                "running": self.kafka.running,
+                "security_protocol": self.kafka.security,
+            },
+            "redis": {
+                "url": self.redis.address,
+                "running": self.redis.running,
+                "authenticated": self.redis.security == "password",
+            },
         }
 
 
 @dataclass
 class Endpoints:
-    """Where driftline's services find Kafka and Redis."""
+    """Where driftline's services find Kafka and Redis, with their credentials."""
 
-    bootstrap: str
+    kafka: KafkaEndpoint
     redis_url: str
+    """May hold a password: print it through ``redact``."""
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    """The variables that give a child process these same endpoints (secrets included)."""
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka.bootstrap
 
 
 class Infra:
@@ -100,8 +119,7 @@ class Infra:
                 redis_status = self._up_redis(state, redis_server, started)
                 kafka_status = self._up_kafka(state, java, started)
                 topics = Topics(self._settings.topic_prefix).specs(self._settings.partitions)
-                assert kafka_status.address is not None  # noqa: S101 - set by _up_kafka
-                created = ensure_topics(kafka_status.address, topics)
+                created = ensure_topics(self._kafka_endpoint(state), topics)
             except BaseException:
                 self._stop_started(state, started)
                 raise
@@ -133,19 +151,19 @@ class Infra:
     def endpoints(self) -> Endpoints:
         """The addresses services should use; an error that says what to do when there are none."""
         state = self._read_state()
-        bootstrap = self._settings.kafka_bootstrap or state.get("kafka", {}).get("address")
-        redis_url = self._settings.redis_url or state.get("redis", {}).get("address")
-        if bootstrap is None or redis_url is None:
+        kafka = self._kafka_endpoint(state)
+        redis_url = self._redis_url(state)
+        if not kafka.bootstrap or not redis_url:
             missing = " and ".join(
                 name
-                for name, value in (("Kafka", bootstrap), ("Redis", redis_url))
-                if value is None
+                for name, value in (("Kafka", kafka.bootstrap), ("Redis", redis_url))
+                if not value
             )
             raise ConfigError(
                 f"no {missing} configured: run `driftline infra up` to start local servers, or "
                 "set DRIFTLINE_KAFKA_BOOTSTRAP and DRIFTLINE_REDIS_URL to existing ones."
             )
-        return Endpoints(bootstrap=bootstrap, redis_url=redis_url)
+        return Endpoints(kafka=kafka, redis_url=redis_url, env=_child_env(kafka, redis_url))
 
     # ----- Kafka ---------------------------------------------------------------------------
 
@@ -180,8 +198,21 @@ class Infra:
             avoid=(port,),
         )
         last.update(kafka=port, kafka_controller=controller_port)
+        secure = None
+        if settings.infra_secure:
+            internal_port = choose_port(
+                "Kafka's internal listener",
+                None,
+                _reusable(last.get("kafka_internal"), None),
+                "DRIFTLINE_KAFKA_PORT",
+                avoid=(port, controller_port),
+            )
+            last["kafka_internal"] = internal_port
+            tls = ensure_tls(kafka_dir / "tls", HOST)
+            secure = local_kafka.Secure(internal_port, tls)
         bootstrap = f"{HOST}:{port}"
-        self._progress(f"starting Kafka {settings.kafka_version} (KRaft) on {bootstrap}")
+        how = "TLS + SASL/SCRAM" if secure else "plaintext"
+        self._progress(f"starting Kafka {settings.kafka_version} (KRaft, {how}) on {bootstrap}")
         pid = local_kafka.start(
             java=java,
             libs=libs,
@@ -190,6 +221,7 @@ class Infra:
             controller_port=controller_port,
             host=HOST,
             heap=settings.kafka_heap,
+            secure=secure,
         )
         marker = str(kafka_dir / "server.properties")
         state["kafka"] = {
@@ -200,28 +232,76 @@ class Infra:
             "controller_port": controller_port,
             "version": settings.kafka_version,
         }
+        if secure is not None:
+            state["kafka"].update(secure=True, internal_port=secure.internal_port)
         self._write_state(state)
         started.append("kafka")
+        probe = bootstrap if secure is None else local_kafka.internal(HOST, secure)
         took = local_kafka.wait_ready(
-            bootstrap, pid, marker, kafka_dir / "kafka.log", settings.startup_timeout_s
+            probe, pid, marker, kafka_dir / "kafka.log", settings.startup_timeout_s
         )
+        if secure is not None:
+            password = local_redis.credentials(kafka_dir, "credentials.json").driftline
+            local_kafka.add_scram_user(probe, local_kafka.DRIFTLINE_USER, password)
+            local_kafka.wait_ready(
+                self._kafka_endpoint(state), pid, marker, kafka_dir / "kafka.log", 30.0
+            )
         self._progress(f"Kafka answers on {bootstrap} after {took:.1f} s")
         status = self._kafka_status(state)
-        status.note = f"started in {took:.1f} s"
+        status.note = f"started in {took:.1f} s" + (", TLS + SASL/SCRAM" if secure else "")
         return status
 
     def _check_external_kafka(self, bootstrap: str) -> ServerStatus:
         try:
-            cluster_id(bootstrap, timeout_s=10.0)
+            cluster_id(self._kafka_endpoint({}), timeout_s=10.0)
         except KafkaError as exc:
             raise InfraError(
                 f"DRIFTLINE_KAFKA_BOOTSTRAP={bootstrap} does not answer: {exc}. Check the address, "
                 "or unset the variable to let `driftline infra up` start a local broker."
             ) from None
-        return ServerStatus("kafka", bootstrap, True, "external", note="external, answers")
+        status = ServerStatus("kafka", bootstrap, True, "external", note="external, answers")
+        status.security = self._kafka_endpoint({}).protocol
+        return status
 
     def _kafka_status(self, state: dict[str, Any]) -> ServerStatus:
-        return self._server_status("kafka", self._settings.kafka_bootstrap, state, _kafka_answers)
+        endpoint = self._kafka_endpoint(state)
+        status = self._server_status(
+            "kafka", self._settings.kafka_bootstrap, state, lambda _: _kafka_answers(endpoint)
+        )
+        status.security = endpoint.protocol
+        return status
+
+    def _kafka_endpoint(self, state: dict[str, Any]) -> KafkaEndpoint:
+        """The broker and how to authenticate: the settings, else the local broker's own."""
+        settings = self._settings
+        entry = state.get("kafka", {})
+        bootstrap = settings.kafka_bootstrap or entry.get("address") or ""
+        if settings.kafka_security_protocol is not None:
+            secret = settings.kafka_sasl_password
+            key_secret = settings.kafka_ssl_key_password
+            options = security_options(
+                settings.kafka_security_protocol,
+                mechanism=settings.kafka_sasl_mechanism,
+                username=settings.kafka_sasl_username,
+                password=secret.get_secret_value() if secret else None,
+                ca_file=settings.kafka_ssl_ca_file,
+                cert_file=settings.kafka_ssl_cert_file,
+                key_file=settings.kafka_ssl_key_file,
+                key_password=key_secret.get_secret_value() if key_secret else None,
+            )
+            return KafkaEndpoint(bootstrap, options)
+        if settings.kafka_bootstrap is None and entry.get("secure"):
+            kafka_dir = self._home / "kafka"
+            found = local_redis.saved_credentials(kafka_dir, "credentials.json")
+            options = security_options(
+                "SASL_SSL",
+                mechanism=local_kafka.SCRAM[0],
+                username=local_kafka.DRIFTLINE_USER,
+                password=found.driftline if found else None,
+                ca_file=TlsFiles(kafka_dir / "tls").ca,
+            )
+            return KafkaEndpoint(bootstrap, options)
+        return KafkaEndpoint(bootstrap)
 
     # ----- Redis ---------------------------------------------------------------------------
 
@@ -231,15 +311,14 @@ class Infra:
         settings = self._settings
         if settings.redis_url is not None:
             try:
-                connect_redis(settings.redis_url, timeout_s=5.0).close()
+                connect_redis(self._redis_url(state), timeout_s=5.0).close()
             except RedisError as exc:
                 raise InfraError(
-                    f"DRIFTLINE_REDIS_URL={settings.redis_url} does not answer: {exc}. Check the "
-                    "URL, or unset the variable to let `driftline infra up` start a local Redis."
+                    f"DRIFTLINE_REDIS_URL={redact(settings.redis_url)} does not answer: {exc}. "
+                    "Check the URL, or unset the variable to let `driftline infra up` start a "
+                    "local Redis."
                 ) from None
-            return ServerStatus(
-                "redis", settings.redis_url, True, "external", note="external, answers"
-            )
+            return self._redis_status(state)
         redis_dir = self._home / "redis"
         if redis_server is None:
             status = self._redis_status(state)
@@ -254,23 +333,62 @@ class Infra:
         )
         last["redis"] = port
         url = f"redis://{HOST}:{port}/0"
-        self._progress(f"starting redis-server on {HOST}:{port} (append-only file on)")
+        self._progress(
+            f"starting redis-server on {HOST}:{port} (append-only file on, password required)"
+        )
+        found = local_redis.credentials(redis_dir)
+        acl = local_redis.write_acl(redis_dir, found)
         pid = local_redis.start(
-            redis_server=redis_server, redis_dir=redis_dir, port=port, host=HOST
+            redis_server=redis_server, redis_dir=redis_dir, port=port, host=HOST, acl=acl
         )
         marker = "redis-server"  # in the command line both before and after Redis retitles itself
         state["redis"] = {"pid": pid, "marker": marker, "address": url, "port": port}
         self._write_state(state)
         started.append("redis")
         took = local_redis.wait_ready(
-            url, pid, marker, redis_dir / "redis.log", settings.startup_timeout_s
+            found.url(url), pid, marker, redis_dir / "redis.log", settings.startup_timeout_s
         )
         status = self._redis_status(state)
         status.note = f"started in {took:.1f} s"
         return status
 
     def _redis_status(self, state: dict[str, Any]) -> ServerStatus:
-        return self._server_status("redis", self._settings.redis_url, state, _redis_answers)
+        url = self._redis_url(state)
+        external = self._settings.redis_url
+        status = self._server_status(
+            "redis",
+            None if external is None else redact(external),
+            state,
+            lambda _: _redis_answers(url),
+        )
+        status.security = "password" if redact(url) != url else "none"
+        return status
+
+    def _redis_url(self, state: dict[str, Any]) -> str:
+        """The Redis URL with its credentials and TLS files: DRIFTLINE_REDIS_URL (and
+        DRIFTLINE_REDIS_PASSWORD, DRIFTLINE_REDIS_CA_FILE...), else the local server's own."""
+        settings = self._settings
+        url = settings.redis_url or state.get("redis", {}).get("address") or ""
+        if not url:
+            return ""
+        has_password = "@" in url.partition("://")[2].split("/", 1)[0]
+        if settings.redis_password is not None and not has_password:
+            scheme, _, rest = url.partition("://")
+            password = quote(settings.redis_password.get_secret_value(), safe="")
+            url = f"{scheme}://:{password}@{rest}"
+        elif settings.redis_url is None and not has_password:
+            found = local_redis.saved_credentials(self._home / "redis")
+            if found is not None:
+                url = found.url(url)
+        files = {
+            "ssl_ca_certs": settings.redis_ca_file,
+            "ssl_certfile": settings.redis_cert_file,
+            "ssl_keyfile": settings.redis_key_file,
+        }
+        query = urlencode({name: str(path) for name, path in files.items() if path is not None})
+        if query:
+            url += ("&" if "?" in url else "?") + query
+        return url
 
     def _server_status(
         self,
@@ -338,6 +456,26 @@ class Infra:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+_ENV_OF_OPTION = {
+    "security_protocol": "DRIFTLINE_KAFKA_SECURITY_PROTOCOL",
+    "sasl_mechanism": "DRIFTLINE_KAFKA_SASL_MECHANISM",
+    "sasl_plain_username": "DRIFTLINE_KAFKA_SASL_USERNAME",
+    "sasl_plain_password": "DRIFTLINE_KAFKA_SASL_PASSWORD",
+    "ssl_cafile": "DRIFTLINE_KAFKA_SSL_CA_FILE",
+    "ssl_certfile": "DRIFTLINE_KAFKA_SSL_CERT_FILE",
+    "ssl_keyfile": "DRIFTLINE_KAFKA_SSL_KEY_FILE",
+    "ssl_password": "DRIFTLINE_KAFKA_SSL_KEY_PASSWORD",
+}
+
+
+def _child_env(kafka: KafkaEndpoint, redis_url: str) -> dict[str, str]:
+    """The variables that give a child process the same servers and credentials."""
+    env = {"DRIFTLINE_KAFKA_BOOTSTRAP": kafka.bootstrap, "DRIFTLINE_REDIS_URL": redis_url}
+    for option, value in kafka.security.items():
+        env[_ENV_OF_OPTION[option]] = str(value)
+    return env
+
+
 def _reusable(previous: int | None, default: int | None) -> int | None:
     """Prefer the port used last time, kept in infra.json across `down` (stable addresses across
     restarts), else the default.
@@ -347,7 +485,7 @@ def _reusable(previous: int | None, default: int | None) -> int | None:
     return default
 
 
-def _kafka_answers(bootstrap: str) -> bool:
+def _kafka_answers(bootstrap: KafkaEndpoint) -> bool:
     try:
         cluster_id(bootstrap, timeout_s=3.0)
     except DriftlineError:
@@ -369,6 +507,12 @@ def status_lines(status: InfraStatus) -> list[str]:
     for server in (status.kafka, status.redis):
         state = "running" if server.running else "stopped"
         details: list[str] = [server.managed]
+        if server.security:
+            details.append(
+                {"password": "password required", "none": "no password"}.get(
+                    server.security, server.security
+                )
+            )
         if server.pid:
             details.append(f"pid {server.pid}")
         if server.note:

@@ -16,6 +16,8 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import kafka.errors
@@ -37,8 +39,10 @@ __all__ = [
     "ConsumerRecord",
     "DeadLetterWriter",
     "FutureRecordMetadata",
+    "Kafka",
     "KafkaAdminClient",
     "KafkaConsumer",
+    "KafkaEndpoint",
     "KafkaProducer",
     "OffsetAndMetadata",
     "RangePartitionAssignor",
@@ -51,8 +55,11 @@ __all__ = [
     "kafka_errors",
     "make_consumer",
     "make_producer",
+    "plain_admin",
+    "plain_consumer",
     "read_to_end",
     "restore_parked_records",
+    "security_options",
     "unread",
 ]
 
@@ -64,14 +71,89 @@ _NO_BROKER = "Unable to bootstrap"
 """What kafka-python says (in a KafkaTimeoutError) when no bootstrap server answers."""
 
 
+@dataclass(frozen=True)
+class KafkaEndpoint:
+    """Where the brokers answer, and how a client authenticates to them: the bootstrap servers
+    and kafka-python's security options (:func:`security_options`), which every consumer,
+    producer and admin client here receives. Printed, it is the bootstrap only: no secret."""
+
+    bootstrap: str
+    security: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def __str__(self) -> str:
+        return self.bootstrap
+
+    def config(self) -> dict[str, Any]:
+        return {"bootstrap_servers": self.bootstrap, **self.security}
+
+    @property
+    def protocol(self) -> str:
+        return str(self.security.get("security_protocol", "PLAINTEXT"))
+
+
+Kafka = KafkaEndpoint | str
+"""A broker to connect to: an endpoint, or a bare bootstrap string (plaintext)."""
+
+
+def _endpoint(kafka: Kafka) -> KafkaEndpoint:
+    return kafka if isinstance(kafka, KafkaEndpoint) else KafkaEndpoint(kafka)
+
+
+def security_options(
+    protocol: str = "PLAINTEXT",
+    *,
+    mechanism: str = "SCRAM-SHA-512",
+    username: str | None = None,
+    password: str | None = None,
+    ca_file: Path | None = None,
+    cert_file: Path | None = None,
+    key_file: Path | None = None,
+    key_password: str | None = None,
+) -> dict[str, Any]:
+    """kafka-python's options for ``protocol``; :class:`ConfigError` naming what is missing.
+
+    >>> security_options("SASL_SSL", username="u", password="p")["sasl_mechanism"]
+    'SCRAM-SHA-512'
+    >>> security_options("SASL_SSL")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    shared.core.errors.ConfigError: DRIFTLINE_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs ...
+    """
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.startswith("SASL_"):
+        if not username or not password:
+            raise ConfigError(
+                f"DRIFTLINE_KAFKA_SECURITY_PROTOCOL={protocol} needs DRIFTLINE_KAFKA_SASL_USERNAME "
+                "and DRIFTLINE_KAFKA_SASL_PASSWORD"
+            )
+        options.update(
+            sasl_mechanism=mechanism, sasl_plain_username=username, sasl_plain_password=password
+        )
+    if protocol.endswith("SSL"):
+        for name, path in (("ssl_cafile", ca_file), ("ssl_certfile", cert_file)):
+            if path is not None:
+                options[name] = str(path)
+        if key_file is not None:
+            options["ssl_keyfile"] = str(key_file)
+        if key_password:
+            options["ssl_password"] = key_password
+    return options
+
+
 @contextmanager
-def kafka_errors(action: str, bootstrap: str | None = None) -> Iterator[None]:
+def kafka_errors(action: str, bootstrap: object = None) -> Iterator[None]:
     """Translate kafka-python errors raised inside the block into :class:`KafkaError`.
 
     ``action`` says what was being done ("creating topics"), so the message reads as a sentence.
     """
     try:
         yield
+    except kafka.errors.SaslAuthenticationFailedError as exc:
+        raise KafkaError(
+            f"{action}: Kafka refused the credentials ({exc}). Check DRIFTLINE_KAFKA_SASL_USERNAME, "
+            "DRIFTLINE_KAFKA_SASL_PASSWORD and DRIFTLINE_KAFKA_SASL_MECHANISM.",
+            retriable=False,
+        ) from None
     except kafka.errors.KafkaError as exc:
         if _NO_BROKER in str(exc):
             where = f" at {bootstrap}" if bootstrap else ""
@@ -84,7 +166,7 @@ def kafka_errors(action: str, bootstrap: str | None = None) -> Iterator[None]:
 
 
 def make_producer(
-    bootstrap: str,
+    kafka_at: Kafka,
     *,
     client_id: str = "driftline",
     transactional_id: str | None = None,
@@ -95,8 +177,9 @@ def make_producer(
     Idempotence makes the producer's own retries duplicate-free; ``transactional_id`` turns on
     transactions (exactly-once with ``send_offsets_to_transaction``).
     """
+    endpoint = _endpoint(kafka_at)
     config: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
+        **endpoint.config(),
         "client_id": client_id,
         "acks": "all",
         "enable_idempotence": True,
@@ -112,7 +195,7 @@ def make_producer(
     if transactional_id is not None:
         config["transactional_id"] = transactional_id
     config.update(overrides)
-    with kafka_errors("connecting a producer", bootstrap):
+    with kafka_errors("connecting a producer", endpoint):
         return KafkaProducer(**config)
 
 
@@ -183,7 +266,7 @@ class BoundedTransactions:
 
 
 def make_consumer(
-    bootstrap: str,
+    kafka_at: Kafka,
     *,
     group_id: str,
     topics: Iterable[str] = (),
@@ -199,8 +282,9 @@ def make_consumer(
     transactional producer) wrote in a transaction that aborted, or has not committed yet, never
     reaches a service; for records written without transactions it changes nothing.
     """
+    endpoint = _endpoint(kafka_at)
     config: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
+        **endpoint.config(),
         "group_id": group_id,
         "client_id": client_id,
         "enable_auto_commit": False,
@@ -217,7 +301,7 @@ def make_consumer(
         "max_poll_interval_ms": 30_000,
     }
     config.update(overrides)
-    with kafka_errors(f"connecting consumer group {group_id}", bootstrap):
+    with kafka_errors(f"connecting consumer group {group_id}", endpoint):
         consumer = KafkaConsumer(**config)
         names = list(topics)
         if names:
@@ -225,16 +309,20 @@ def make_consumer(
         return consumer
 
 
-def _admin(bootstrap: str, timeout_s: float) -> KafkaAdminClient:
+def _admin(
+    kafka_at: Kafka, timeout_s: float, client_id: str = "driftline-admin"
+) -> KafkaAdminClient:
     return KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="driftline-admin",
+        **_endpoint(kafka_at).config(),
+        client_id=client_id,
         request_timeout_ms=int(timeout_s * 1000),
         bootstrap_timeout_ms=int(timeout_s * 1000),
     )
 
 
-def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
+def ensure_topics(
+    kafka_at: Kafka, specs: Iterable[TopicSpec], timeout_s: float = 30.0
+) -> list[str]:
     """Create the topics that do not exist yet; return the names created (idempotent).
 
     Existing topics are left as they are, but the co-partitioned ones (features, labels,
@@ -242,8 +330,8 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
     that raises :class:`ConfigError`.
     """
     wanted = list(specs)
-    with kafka_errors("creating topics", bootstrap):
-        admin = _admin(bootstrap, timeout_s)
+    with kafka_errors("creating topics", kafka_at):
+        admin = _admin(kafka_at, timeout_s)
         try:
             existing = set(admin.list_topics())
             missing = [spec for spec in wanted if spec.name not in existing]
@@ -274,12 +362,12 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout_s: float =
     return created
 
 
-def require_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 10.0) -> None:
+def require_topics(kafka_at: Kafka, names: Iterable[str], timeout_s: float = 10.0) -> None:
     """Raise :class:`ConfigError` naming each of ``names`` the broker does not have, and the
     command that creates them: at once, rather than after a client's 60 s wait for metadata."""
     wanted = list(names)
-    with kafka_errors("listing topics", bootstrap):
-        admin = _admin(bootstrap, timeout_s)
+    with kafka_errors("listing topics", kafka_at):
+        admin = _admin(kafka_at, timeout_s)
         try:
             existing = set(admin.list_topics())
         finally:
@@ -287,18 +375,18 @@ def require_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 10.0
     missing = [name for name in wanted if name not in existing]
     if missing:
         raise ConfigError(
-            f"Kafka at {bootstrap} has no topic {', '.join(missing)}; create driftline's topics "
+            f"Kafka at {kafka_at} has no topic {', '.join(missing)}; create driftline's topics "
             "with `driftline infra up` (with the same DRIFTLINE_TOPIC_PREFIX, or --topic-prefix), "
             "or point DRIFTLINE_TOPIC_PREFIX at the deployment whose topics exist"
         )
 
 
-def delete_topics(bootstrap: str, prefix: str, timeout_s: float = 30.0) -> list[str]:
+def delete_topics(kafka_at: Kafka, prefix: str, timeout_s: float = 30.0) -> list[str]:
     """Delete every topic whose name starts with ``prefix``; return the names deleted."""
     if not prefix:
         raise ValueError("an empty prefix would delete every topic")
-    with kafka_errors(f"deleting the topics {prefix}*", bootstrap):
-        admin = _admin(bootstrap, timeout_s)
+    with kafka_errors(f"deleting the topics {prefix}*", kafka_at):
+        admin = _admin(kafka_at, timeout_s)
         try:
             names = sorted(name for name in admin.list_topics() if name.startswith(prefix))
             if names:
@@ -325,15 +413,10 @@ def _partition_counts(
         time.sleep(0.1)
 
 
-def cluster_id(bootstrap: str, timeout_s: float = 5.0) -> str:
-    """The cluster id of the broker at ``bootstrap``: proof that it answers metadata requests."""
-    with kafka_errors("asking Kafka for metadata", bootstrap):
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="driftline-probe",
-            request_timeout_ms=int(timeout_s * 1000),
-            bootstrap_timeout_ms=int(timeout_s * 1000),
-        )
+def cluster_id(kafka_at: Kafka, timeout_s: float = 5.0) -> str:
+    """The cluster id of the broker at ``kafka_at``: proof that it answers metadata requests."""
+    with kafka_errors("asking Kafka for metadata", kafka_at):
+        admin = _admin(kafka_at, timeout_s, client_id="driftline-probe")
         try:
             return str(admin.describe_cluster()["cluster_id"])
         finally:
@@ -515,7 +598,7 @@ def restore_parked_records(consumer: KafkaConsumer) -> None:
 
 
 def read_to_end(
-    bootstrap: str,
+    kafka_at: Kafka,
     topic: str,
     timeout_s: float = 60.0,
     *,
@@ -525,14 +608,12 @@ def read_to_end(
     """Every record of ``topic`` from its beginning up to its end as of now (no group); with
     ``committed_only``, up to its last stable offset, without aborted or open transactions; with
     ``last``, only the newest ``last`` records of each partition."""
-    with kafka_errors(f"reading {topic}", bootstrap):
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            enable_auto_commit=False,
-            isolation_level="read_committed" if committed_only else "read_uncommitted",
+    with kafka_errors(f"reading {topic}", kafka_at):
+        consumer = plain_consumer(
+            kafka_at, isolation_level="read_committed" if committed_only else "read_uncommitted"
         )
     try:
-        with kafka_errors(f"reading {topic}", bootstrap):
+        with kafka_errors(f"reading {topic}", kafka_at):
             partitions = [
                 TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])
             ]
@@ -555,6 +636,16 @@ def read_to_end(
             return records
     finally:
         consumer.close()
+
+
+def plain_consumer(kafka_at: Kafka, **options: Any) -> KafkaConsumer:
+    """A consumer in no group and without commits (for reading a topic, or its ends)."""
+    return KafkaConsumer(**_endpoint(kafka_at).config(), enable_auto_commit=False, **options)
+
+
+def plain_admin(kafka_at: Kafka, timeout_s: float = 10.0) -> KafkaAdminClient:
+    """An admin client of ``kafka_at`` (the caller closes it)."""
+    return _admin(kafka_at, timeout_s)
 
 
 class AssignmentWatchdog:

@@ -83,7 +83,8 @@ def release_claim(client: Redis, key: str, request_id: str) -> bool:
     """Release the claim if ``request_id`` still holds it (never another request's); True when
     it did."""
     with redis_errors("releasing the retrain request"):
-        return bool(client.eval(_RELEASE_IF_HELD, 1, key, request_id))
+        # EVALSHA, never EVAL: driftline's Redis user may run only scripts by their SHA.
+        return bool(client.register_script(_RELEASE_IF_HELD)(keys=[key], args=[request_id]))
 
 
 def _text(value: bytes | str) -> str:

@@ -39,6 +39,7 @@ SETTING_FLAGS = (
     "kafka_port",
     "redis_port",
     "kafka_version",
+    "infra_secure",
     "exactly_once",
     "batch_max",
     "batch_wait_ms",

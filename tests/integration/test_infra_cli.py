@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ from kafka import KafkaProducer
 from shared.infra.ports import free_port, port_is_free
 from shared.infra.process import is_running
 from shared.io.kafka import AssignmentWatchdog, make_consumer
+from shared.io.redis import redact
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -107,19 +109,23 @@ def test_up_status_down_lifecycle(home: Path) -> None:
 
     up = driftline(env, "infra", "up")
     assert up.returncode == 0, up.stderr
-    assert "starting Kafka 4.4.0 (KRaft)" in up.stderr
+    assert "starting Kafka 4.4.0 (KRaft, plaintext)" in up.stderr
     assert "topics created: driftline.features" in up.stdout
 
     status = driftline(env, "infra", "status", "--json")
     assert status.returncode == 0, status.stderr
     reported = json.loads(status.stdout)
     assert set(reported) == {"kafka", "redis"}
-    assert set(reported["kafka"]) == {"bootstrap", "running"}
-    assert set(reported["redis"]) == {"url", "running"}
+    assert set(reported["kafka"]) == {"bootstrap", "running", "security_protocol"}
+    assert set(reported["redis"]) == {"url", "running", "authenticated"}
     assert reported["kafka"]["running"] is True and reported["redis"]["running"] is True
+    assert reported["redis"]["authenticated"] is True  # a generated password, never printed
     bootstrap, redis_url = reported["kafka"]["bootstrap"], reported["redis"]["url"]
     assert bootstrap.startswith("127.0.0.1:") and redis_url.startswith("redis://127.0.0.1:")
     assert redis_url.endswith("/0")
+    credentials = home / "redis" / "credentials.json"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert json.loads(credentials.read_text())["driftline"] not in status.stdout + up.stdout
 
     # A kafka-python consumer group commits there...
     topic = "driftline.features"
@@ -219,9 +225,18 @@ def test_external_servers_are_checked_not_started(home: Path, servers: Servers) 
     up = driftline(env, "infra", "up", "--json")
     assert up.returncode == 0, up.stderr
     assert json.loads(up.stdout) == {
-        "kafka": {"bootstrap": servers.bootstrap, "running": True},
-        "redis": {"url": servers.redis_url, "running": True},
+        "kafka": {
+            "bootstrap": servers.bootstrap,
+            "running": True,
+            "security_protocol": "PLAINTEXT",
+        },
+        "redis": {
+            "url": redact(servers.redis_url),
+            "running": True,
+            "authenticated": redact(servers.redis_url) != servers.redis_url,
+        },
     }
+    assert servers.redis_url == redact(servers.redis_url) or servers.redis_url not in up.stdout
     assert "starting" not in up.stderr
     assert _running(home) == {}
     down = driftline(env, "infra", "down")

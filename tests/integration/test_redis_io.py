@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shared.core.errors import RedisError
+from shared.infra import redis as local_redis
 from shared.io.keys import RedisKeys
-from shared.io.redis import connect_redis, redis_errors
+from shared.io.redis import connect_redis, redact, redis_errors
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -33,20 +36,62 @@ def test_two_prefixes_share_one_redis_without_touching_each_other(
         client.set(second.active("m"), 2)
         assert client.get(first.active("m")) == b"1"
         assert client.get(second.active("m")) == b"2"
-        assert client.keys(f"a{unique}:*") == [first.active("m").encode()]
+        assert list(client.scan_iter(match=f"a{unique}:*")) == [first.active("m").encode()]
     finally:
         client.delete(first.active("m"), second.active("m"))
         client.close()
 
 
+def _admin_url(servers: Servers) -> str:
+    if servers.source != "local processes" or servers.home is None:
+        pytest.skip("users and persistence are set by `driftline infra up`, not by other servers")
+    found = local_redis.saved_credentials(Path(servers.home) / "redis")
+    assert found is not None
+    return found.url(redact(servers.redis_url).replace("driftline:***@", ""), "admin")
+
+
 def test_server_appends_to_its_log(servers: Servers) -> None:
-    if servers.source != "local processes":
-        pytest.skip("append-only persistence is set by `driftline infra up`, not by other servers")
-    client = connect_redis(servers.redis_url)
+    client = connect_redis(_admin_url(servers))
     try:
         assert client.config_get("appendonly") == {"appendonly": "yes"}
     finally:
         client.close()
+
+
+def test_the_local_redis_lets_no_one_in_without_a_password_and_driftline_not_run_config(
+    servers: Servers,
+) -> None:
+    """`infra up`'s Redis: the default user is off, and the driftline user cannot reconfigure
+    the server (``CONFIG SET dir`` wrote files as its owner), debug it, load modules, or run a
+    script of its own making (a script runs with its caller's rights, so EVALSHA of one that
+    calls CONFIG fails too)."""
+    admin = _admin_url(servers)
+    bare = redact(servers.redis_url).replace("driftline:***@", "")
+    with pytest.raises(RedisError, match="refused the credentials"):
+        connect_redis(bare, timeout_s=2.0)
+    wrong = bare.replace("redis://", "redis://driftline:not-the-password@")
+    with pytest.raises(RedisError, match="refused the credentials"):
+        connect_redis(wrong, timeout_s=2.0)
+    client = connect_redis(servers.redis_url)
+    try:
+        for command in (
+            ("CONFIG", "GET", "dir"),
+            ("CONFIG", "SET", "dir", "/tmp"),
+            ("DEBUG", "SLEEP", "0"),
+            ("MODULE", "LIST"),
+            ("EVAL", "return 1", "0"),
+            ("FUNCTION", "LIST"),
+            ("FLUSHALL",),
+            ("ACL", "LIST"),
+        ):
+            with pytest.raises(RedisError, match="no permissions|not allowed"), redis_errors("x"):
+                client.execute_command(*command)
+        sha = client.script_load("return redis.call('FLUSHALL')")
+        with pytest.raises(RedisError, match="can't run this command"), redis_errors("x"):
+            client.evalsha(sha, 0)
+    finally:
+        client.close()
+    assert connect_redis(admin).config_get("dir")  # the admin user, for people, can
 
 
 def test_unreachable_redis_is_a_translated_error_with_the_fix() -> None:

@@ -245,7 +245,7 @@ def _stream(
     view = DemoView(
         settings, endpoints, plan.model, plan.events, plan.drift_at, live=live, initial=initial
     )
-    producer = make_producer(endpoints.bootstrap, client_id=f"driftline-demo-{plan.run_id}")
+    producer = make_producer(endpoints.kafka, client_id=f"driftline-demo-{plan.run_id}")
     stream = SyntheticStream(scenario, seed=11, prefix=f"{plan.run_id}-")
     labels: dict[str, Any] = {}
 
@@ -326,7 +326,7 @@ def _first_model(
     signer = load_signer(settings.signing_key_path, settings.secret)
     data = SyntheticStream(scenario, seed=99).dataset(4_000)
     candidate = train(data, model=model, algo=algorithm(algo), signer=signer, task=scenario.task)
-    producer = make_producer(endpoints.bootstrap, client_id="driftline-demo")
+    producer = make_producer(endpoints.kafka, client_id="driftline-demo")
     try:
         events = ModelEvents(producer, Topics(settings.topic_prefix).model_events)
         version = registry.register(candidate).version
@@ -344,8 +344,7 @@ def _service_env(settings: Settings, endpoints: Endpoints, algo: str, task: str)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
     env.update(
         DRIFTLINE_HOME=str(settings.home),
-        DRIFTLINE_KAFKA_BOOTSTRAP=endpoints.bootstrap,
-        DRIFTLINE_REDIS_URL=endpoints.redis_url,
+        **endpoints.env,
         DRIFTLINE_TOPIC_PREFIX=settings.topic_prefix,
         DRIFTLINE_REDIS_PREFIX=settings.redis_prefix,
         DRIFTLINE_LOG_LEVEL="INFO",
@@ -389,7 +388,7 @@ def _delete_topics(settings: Settings, endpoints: Endpoints) -> None:
     from shared.io.kafka import delete_topics  # noqa: PLC0415
 
     try:
-        deleted = delete_topics(endpoints.bootstrap, settings.topic_prefix)
+        deleted = delete_topics(endpoints.kafka, settings.topic_prefix)
     except DriftlineError as exc:
         progress(f"this run's topics {settings.topic_prefix}* were not deleted: {exc}")
         return
@@ -402,7 +401,7 @@ def _create_topics(settings: Settings, endpoints: Endpoints) -> None:
     from shared.core.topics import Topics  # noqa: PLC0415
     from shared.io.kafka import ensure_topics  # noqa: PLC0415
 
-    ensure_topics(endpoints.bootstrap, Topics(settings.topic_prefix).specs(settings.partitions))
+    ensure_topics(endpoints.kafka, Topics(settings.topic_prefix).specs(settings.partitions))
     progress(f"this run streams on its own topics: {settings.topic_prefix}*")
 
 

@@ -24,7 +24,7 @@ from services.cli.demo.feed import FeedProgress
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Endpoints
-from shared.io.kafka import KafkaAdminClient, KafkaConsumer, TopicPartition, read_to_end
+from shared.io.kafka import TopicPartition, plain_admin, plain_consumer, read_to_end
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.registry.store import Registry
@@ -51,12 +51,12 @@ class DemoView:
         self.events = events
         self.drift_at = drift_at
         self._topics = Topics(settings.topic_prefix)
-        self._bootstrap = endpoints.bootstrap
+        self._bootstrap = endpoints.kafka
         self._redis = connect_redis(endpoints.redis_url)
         self._keys = RedisKeys(settings.redis_prefix)
         self._registry = Registry(self._redis, self._keys)
-        self._admin = KafkaAdminClient(bootstrap_servers=endpoints.bootstrap)
-        self._ends = KafkaConsumer(bootstrap_servers=endpoints.bootstrap)
+        self._admin = plain_admin(endpoints.kafka)
+        self._ends = plain_consumer(endpoints.kafka)
         self._live = Live(console=Console(stderr=True), refresh_per_second=4) if live else None
         self._last = 0.0
         self._last_plain = 0.0

@@ -98,11 +98,11 @@ def write_report(
     progress(f"reading {topics.examples}, {topics.alerts} and {topics.model_events}")
     examples = [
         example
-        for record in read_to_end(endpoints.bootstrap, topics.examples, last=last)
+        for record in read_to_end(endpoints.kafka, topics.examples, last=last)
         for example in _examples(record)
     ]
-    alerts = list(read_alerts(endpoints.bootstrap, topics.alerts))
-    events = _model_events(read_to_end(endpoints.bootstrap, topics.model_events))
+    alerts = list(read_alerts(endpoints.kafka, topics.alerts))
+    events = _model_events(read_to_end(endpoints.kafka, topics.model_events))
     data = build(
         model,
         versions[-1].task,
