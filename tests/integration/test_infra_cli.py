@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import stat
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import time
 import uuid
