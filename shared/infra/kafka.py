@@ -133,13 +133,15 @@ def add_scram_user(kafka_at: Kafka, user: str, password: str) -> None:
     from kafka.admin import UserScramCredentialUpsertion  # noqa: PLC0415
 
     admin = plain_admin(kafka_at, timeout_s=30.0)
-    try:
-        errors = admin.alter_user_scram_credentials(
-            [UserScramCredentialUpsertion(user, mechanism, password) for mechanism in SCRAM]
-        )
+    failed: dict[str, str] = {}
+    try:  # one request per mechanism: Kafka refuses two alterations of a user in one
+        for mechanism in SCRAM:
+            errors = admin.alter_user_scram_credentials(
+                [UserScramCredentialUpsertion(user, mechanism, password)]
+            )
+            failed.update({name: error for name, error in (errors or {}).items() if error})
     finally:
         admin.close()
-    failed = {name: error for name, error in (errors or {}).items() if error}
     if failed:
         raise InfraError(f"Kafka did not create the SCRAM user {user}: {failed}")
 

@@ -157,9 +157,17 @@ def kafka_errors(action: str, bootstrap: object = None) -> Iterator[None]:
     except kafka.errors.KafkaError as exc:
         if _NO_BROKER in str(exc):
             where = f" at {bootstrap}" if bootstrap else ""
+            secured = isinstance(bootstrap, KafkaEndpoint) and bootstrap.protocol != "PLAINTEXT"
+            hint = (
+                " If it runs, it refused this client's TLS or SASL handshake: check "
+                "DRIFTLINE_KAFKA_SECURITY_PROTOCOL, DRIFTLINE_KAFKA_SASL_USERNAME/_PASSWORD/"
+                "_MECHANISM and DRIFTLINE_KAFKA_SSL_CA_FILE."
+                if secured
+                else ""
+            )
             raise KafkaError(
                 f"{action}: no Kafka broker answered{where}. Start one with `driftline infra up`, "
-                "or set DRIFTLINE_KAFKA_BOOTSTRAP to a running broker.",
+                f"or set DRIFTLINE_KAFKA_BOOTSTRAP to a running broker.{hint}",
                 retriable=True,
             ) from None
         raise KafkaError(f"{action}: {exc}", retriable=bool(exc.retriable)) from exc

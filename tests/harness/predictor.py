@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from kafka import KafkaProducer
 
-from shared.io.kafka import ensure_topics, make_producer, read_to_end
+from shared.io.kafka import Kafka, KafkaEndpoint, ensure_topics, make_producer, read_to_end
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.models.algorithms import algorithm
@@ -36,7 +36,7 @@ READY_TIMEOUT_S = 60.0
 class Deployment:
     """A driftline deployment of one test's own: prefixes, keys, registry, environment."""
 
-    bootstrap: str
+    bootstrap: Kafka
     redis_url: str
     model: str
     topic_prefix: str
@@ -76,20 +76,25 @@ class Deployment:
 
 
 def make_deployment(
-    bootstrap: str,
+    bootstrap: Kafka,
     redis_url: str,
     home: Path,
     unique: str,
     partitions: int = 3,
     model: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Deployment:
+    """A deployment of its own on these servers; ``env``: more variables for its processes
+    (the security settings of a broker that needs them)."""
     create_key_pair(home / "keys" / "signing.key", home / "keys" / "signing.pub")
     topic_prefix, redis_prefix = f"p{unique}.", f"p{unique}:"
     ensure_topics(bootstrap, _specs(topic_prefix, partitions))
+    extra = env or {}
     env = {key: value for key, value in os.environ.items() if not key.startswith("DRIFTLINE_")}
+    env.update(extra)
     env.update(
         DRIFTLINE_HOME=str(home),
-        DRIFTLINE_KAFKA_BOOTSTRAP=bootstrap,
+        DRIFTLINE_KAFKA_BOOTSTRAP=str(bootstrap),
         DRIFTLINE_REDIS_URL=redis_url,
         DRIFTLINE_TOPIC_PREFIX=topic_prefix,  # the Redis prefix follows it: p{unique}:
         DRIFTLINE_HTTP_PORT="0",
@@ -261,8 +266,15 @@ class Stream:
         assert self.sent == len(self.ids)
 
 
-def send_raw(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes | None]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20)
+def client_config(bootstrap: Kafka) -> dict[str, Any]:
+    """A kafka-python client's connection options for ``bootstrap``."""
+    if isinstance(bootstrap, KafkaEndpoint):
+        return bootstrap.config()
+    return {"bootstrap_servers": bootstrap}
+
+
+def send_raw(bootstrap: Kafka, topic: str, items: list[tuple[bytes | None, bytes | None]]) -> None:
+    producer = KafkaProducer(**client_config(bootstrap), acks="all", max_request_size=4 << 20)
     for key, value in items:
         producer.send(topic, key=key, value=value)
     producer.flush()
@@ -270,7 +282,7 @@ def send_raw(bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes |
 
 
 def read_all(
-    bootstrap: str, topic: str, *, committed_only: bool = False, settle_s: float = 0.0
+    bootstrap: Kafka, topic: str, *, committed_only: bool = False, settle_s: float = 0.0
 ) -> list[Any]:
     """Every record of ``topic`` up to its end now (or its last stable offset when committed_only)."""
     if settle_s:

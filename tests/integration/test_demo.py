@@ -1,23 +1,71 @@
 """`driftline demo --fast --json` end to end, as a newcomer runs it, and the closed loop it shows:
 predictor, monitor and trainer as separate processes over the real broker and Redis; a flipped
 concept is detected, a better model is trained on post-change examples and promoted by itself,
-predictions switch to it with no lost event, and the error recovers."""
+predictions switch to it with no lost event, and the error recovers.
+
+It runs against servers as production has them: a broker that takes only SASL_SSL (SCRAM, a CA of
+its own) and a Redis that takes only a password, both started by `driftline infra up --secure`,
+and passed to the demo as external servers with their credentials, the way an operator sets
+them. No secret may appear in anything the run writes or prints."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from services.cli.demo.synthetic import Scenario
+from shared.core.settings import Settings
 from shared.core.topics import deployment_redis_prefix
+from shared.infra import redis as local_redis
+from shared.infra.stack import Endpoints, Infra
 from shared.io.keys import RedisKeys
 from shared.registry.store import Registry
-from tests.harness.predictor import Deployment, read_all, versions_never_go_backwards
+from tests.harness.predictor import (
+    Deployment,
+    make_deployment,
+    read_all,
+    versions_never_go_backwards,
+)
 
 
-def test_demo_fast_closes_the_loop_and_loses_nothing(deployment: Deployment) -> None:
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Endpoints, Path]]:
+    """A broker with only a SASL_SSL listener for clients, and a password-only Redis."""
+    home = tmp_path_factory.mktemp("secure-servers")
+    infra = Infra(Settings(home=home, infra_secure=True))
+    status = infra.up()
+    try:
+        assert status.kafka.security == "SASL_SSL" and status.redis.security == "password"
+        yield infra.endpoints(), home
+    finally:
+        infra.down()
+
+
+@pytest.fixture
+def deployment(secure: tuple[Endpoints, Path], tmp_path: Path, unique: str) -> Deployment:
+    endpoints, _ = secure
+    return make_deployment(
+        endpoints.kafka, endpoints.redis_url, tmp_path, unique, env=endpoints.env
+    )
+
+
+def _secrets(home: Path, deployment: Deployment) -> list[str]:
+    """Every secret of the run: the servers' passwords, and the signing key's PEM body."""
+    kafka = local_redis.saved_credentials(home / "kafka")
+    redis = local_redis.saved_credentials(home / "redis")
+    assert kafka is not None and redis is not None
+    key = (deployment.home / "keys" / "signing.key").read_text().splitlines()[1:-1]
+    return [kafka.driftline, redis.driftline, redis.admin, *key]
+
+
+def test_demo_fast_closes_the_loop_and_loses_nothing(
+    deployment: Deployment, secure: tuple[Endpoints, Path]
+) -> None:
     done = subprocess.run(
         # --keep: its topics stay, to be checked below (tests/integration/test_kafka_io.py
         # checks the deletion that a run without it ends with).
@@ -98,6 +146,31 @@ def test_demo_fast_closes_the_loop_and_loses_nothing(deployment: Deployment) -> 
     assert Path(written["page"]).read_text().count("<svg") == 3
     unknown = _driftline(deployment, "report", "--model", "no-such-model")
     assert unknown.returncode == 1 and "`driftline models list`" in unknown.stderr
+
+    # No secret in anything the run printed or wrote: its output, every service's log, the
+    # report, what the topics carry, and what the status, list and show commands say.
+    shown = [
+        _driftline(deployment, *args, "--topic-prefix", prefix)
+        for args in (
+            ("status", "--json"),
+            ("models", "list", "--model", model, "--json"),
+            ("models", "show", "--model", model, "--json"),
+            ("infra", "status", "--json"),
+        )
+    ]
+    assert all(answer.returncode == 0 for answer in shown), [a.stderr for a in shown]
+    written = [done.stdout, done.stderr, unknown.stderr, again.stdout, again.stderr]
+    written += [answer.stdout + answer.stderr for answer in shown]
+    folders = [Path(summary["logs"]), page.parent]
+    written += [f.read_text(errors="replace") for d in folders for f in d.rglob("*") if f.is_file()]
+    for noun in ("alerts", "dlq", "model-events", "retrain"):
+        written += [
+            r.value.decode(errors="replace") for r in read_all(deployment.bootstrap, prefix + noun)
+        ]
+    assert len(written) > 10 and any("SASL" not in w for w in written)
+    for secret in _secrets(secure[1], deployment):
+        leaked = [w[:200] for w in written if secret in w]
+        assert not leaked, f"a secret appears in {leaked}"
 
 
 def _driftline(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
