@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from shared.core.errors import RedisError
+from shared.core.settings import Settings
 from shared.infra import redis as local_redis
+from shared.infra.ports import free_port
+from shared.infra.stack import Infra
+from shared.infra.tls import ensure_tls
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis, redact, redis_errors
 from tests.conftest import Servers
@@ -108,3 +115,51 @@ def test_a_refused_command_is_translated(servers: Servers) -> None:
             client.execute_command("NO-SUCH-COMMAND")
     finally:
         client.close()
+
+
+def test_a_tls_redis_with_a_password_is_reached_through_the_settings(tmp_path: Path) -> None:
+    """``rediss://`` with DRIFTLINE_REDIS_PASSWORD and DRIFTLINE_REDIS_CA_FILE: a real
+    redis-server that speaks TLS only, with a certificate from a CA of the test's own."""
+    tls = ensure_tls(tmp_path / "tls", "127.0.0.1")
+    port, password = free_port(), secrets.token_urlsafe(16)
+    server = subprocess.Popen(
+        [
+            local_redis.find_redis_server(),
+            "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+            "--tls-cert-file", str(tls.cert), "--tls-key-file", str(tls.key),
+            "--tls-ca-cert-file", str(tls.ca), "--tls-auth-clients", "no",
+            "--requirepass", password, "--dir", str(tmp_path), "--save", "",
+        ],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        def settings(**more: object) -> Settings:
+            return Settings(
+                home=tmp_path,
+                kafka_bootstrap="127.0.0.1:1",
+                redis_url=f"rediss://127.0.0.1:{port}/0",
+                **more,  # type: ignore[arg-type]
+            )
+
+        secure = settings(redis_password=password, redis_ca_file=tls.ca)
+        url = Infra(secure).endpoints().redis_url
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client = connect_redis(url, timeout_s=2.0)
+                break
+            except RedisError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert client.ping() and password not in redact(url)
+        client.close()
+        with pytest.raises(RedisError, match="certificate verify failed"):
+            connect_redis(
+                Infra(settings(redis_password=password)).endpoints().redis_url, timeout_s=2
+            )
+        with pytest.raises(RedisError, match="refused the credentials"):
+            connect_redis(url.replace(password, "not-the-password"), timeout_s=2)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
