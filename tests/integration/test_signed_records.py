@@ -101,6 +101,11 @@ def test_edited_fields_and_a_replayed_version_are_refused_while_the_old_one_serv
     )
     assert wait_for_predictions(deployment, ["x1"])["x1"][0][0] == good
     assert predictor.metric("driftline_predictor_model_load_failures_total") == len(refused)
+    password = deployment.redis_url.partition("://")[2].partition("@")[0].partition(":")[2]
+    assert password  # the session's Redis takes a password, which no output may show
+    for path in ("/metrics", "/readyz", "/healthz"):
+        assert password not in predictor.get(path)[1]
+    assert password not in predictor.log()
 
     # The pointer is at the replay, which no predictor loads: `models list` says so.
     listing = _driftline(deployment, "models", "list", "--model", model)
