@@ -22,7 +22,7 @@ from pathlib import Path
 from shared.core.errors import InfraError, KafkaError
 from shared.infra.process import is_running, start_detached, tail
 from shared.infra.tls import TlsFiles
-from shared.io.kafka import Kafka, KafkaEndpoint, cluster_id, plain_admin, security_options
+from shared.io.kafka import Kafka, KafkaEndpoint, cluster_id, security_options
 
 log = logging.getLogger(__name__)
 
@@ -126,24 +126,6 @@ def internal(host: str, secure: Secure) -> KafkaEndpoint:
         "SSL", ca_file=secure.tls.ca, cert_file=secure.tls.cert, key_file=secure.tls.key
     )
     return KafkaEndpoint(f"{host}:{secure.internal_port}", options)
-
-
-def add_scram_user(kafka_at: Kafka, user: str, password: str) -> None:
-    """Create (or reset) ``user``'s SCRAM credentials, both mechanisms, through the admin API."""
-    from kafka.admin import UserScramCredentialUpsertion  # noqa: PLC0415
-
-    admin = plain_admin(kafka_at, timeout_s=30.0)
-    failed: dict[str, str] = {}
-    try:  # one request per mechanism: Kafka refuses two alterations of a user in one
-        for mechanism in SCRAM:
-            errors = admin.alter_user_scram_credentials(
-                [UserScramCredentialUpsertion(user, mechanism, password)]
-            )
-            failed.update({name: error for name, error in (errors or {}).items() if error})
-    finally:
-        admin.close()
-    if failed:
-        raise InfraError(f"Kafka did not create the SCRAM user {user}: {failed}")
 
 
 def server_properties(

@@ -26,7 +26,13 @@ from shared.infra import redis as local_redis
 from shared.infra.ports import HOST, choose_port, port_is_free
 from shared.infra.process import is_running, stop
 from shared.infra.tls import TlsFiles, ensure_tls
-from shared.io.kafka import KafkaEndpoint, cluster_id, ensure_topics, security_options
+from shared.io.kafka import (
+    KafkaEndpoint,
+    add_scram_user,
+    cluster_id,
+    ensure_topics,
+    security_options,
+)
 from shared.io.redis import connect_redis, redact
 
 log = logging.getLogger(__name__)
@@ -242,7 +248,7 @@ class Infra:
         )
         if secure is not None:
             password = local_redis.credentials(kafka_dir, "credentials.json").driftline
-            local_kafka.add_scram_user(probe, local_kafka.DRIFTLINE_USER, password)
+            add_scram_user(probe, local_kafka.DRIFTLINE_USER, password, local_kafka.SCRAM)
             local_kafka.wait_ready(
                 self._kafka_endpoint(state), pid, marker, kafka_dir / "kafka.log", 30.0
             )

@@ -47,6 +47,7 @@ __all__ = [
     "OffsetAndMetadata",
     "RangePartitionAssignor",
     "TopicPartition",
+    "add_scram_user",
     "cluster_id",
     "decode_or_dead_letter",
     "delete_topics",
@@ -654,6 +655,26 @@ def plain_consumer(kafka_at: Kafka, **options: Any) -> KafkaConsumer:
 def plain_admin(kafka_at: Kafka, timeout_s: float = 10.0) -> KafkaAdminClient:
     """An admin client of ``kafka_at`` (the caller closes it)."""
     return _admin(kafka_at, timeout_s)
+
+
+def add_scram_user(kafka_at: Kafka, user: str, password: str, mechanisms: Iterable[str]) -> None:
+    """Create (or reset) ``user``'s SCRAM credentials through Kafka's admin API (the password
+    goes to the broker over the connection, never on a command line)."""
+    from kafka.admin import UserScramCredentialUpsertion  # noqa: PLC0415
+
+    failed: dict[str, str] = {}
+    with kafka_errors(f"creating the SCRAM user {user}", kafka_at):
+        admin = _admin(kafka_at, 30.0)
+        try:  # one request per mechanism: Kafka refuses two alterations of a user in one
+            for mechanism in mechanisms:
+                errors = admin.alter_user_scram_credentials(
+                    [UserScramCredentialUpsertion(user, mechanism, password)]
+                )
+                failed.update({name: error for name, error in (errors or {}).items() if error})
+        finally:
+            admin.close()
+    if failed:
+        raise KafkaError(f"Kafka did not create the SCRAM user {user}: {failed}")
 
 
 class AssignmentWatchdog:
