@@ -1,9 +1,10 @@
 """Data drift statistics against a model's reference profile: pure functions, no I/O, no clock.
 
 PSI (population stability index) compares a window's share of values in each of the reference's
-quantile bins with the reference's own share; a two-sample Kolmogorov-Smirnov test (scipy) compares
-the window with the reference sample. Conventional PSI reading: below 0.1 stable, 0.1-0.25 a moderate
-shift, above 0.25 a large one.
+bins with the reference's own share in it (its real share: with ties, quantile bins are unequal;
+a variable of a few values has a bin per value, :mod:`shared.stats.profile`); a two-sample
+Kolmogorov-Smirnov test (scipy) compares the window with the reference sample. Conventional PSI
+reading: below 0.1 stable, 0.1-0.25 a moderate shift, above 0.25 a large one.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -45,16 +46,20 @@ def bin_shares(edges: Sequence[float], values: ArrayLike) -> np.ndarray:
     return counts / data.size
 
 
-def psi(edges: Sequence[float], window: ArrayLike) -> float:
-    """PSI of ``window`` against a reference described by its quantile ``edges``.
+def psi(
+    edges: Sequence[float], window: ArrayLike, expected: Sequence[float] | None = None
+) -> float:
+    """PSI of ``window`` against a reference described by its bin ``edges`` and its ``expected``
+    share in each bin between the distinct edges (default: equal shares, as quantile bins of a
+    variable without ties have).
 
-    Quantile edges put an equal share of the reference in each bin, so the expected shares are
-    ``1 / bins``; edges that coincide (a feature with repeated values) are merged first.
+    >>> round(psi([0.0, 0.5, 1.0], [1.0] * 80 + [0.0] * 20, expected=[0.53, 0.47]), 2)
+    0.5
     """
     unique = _merged(edges)
     if len(unique) < 2:
         return 0.0  # a constant reference feature: nothing to compare bins against
-    return _psi_of_shares(bin_shares(unique, window))
+    return _psi_of_shares(bin_shares(unique, window), expected)
 
 
 def _merged(edges: Sequence[float]) -> list[float]:
@@ -62,11 +67,15 @@ def _merged(edges: Sequence[float]) -> list[float]:
     return sorted({float(edge) for edge in edges})
 
 
-def _psi_of_shares(shares: np.ndarray) -> float:
-    """PSI of a window's bin shares against equal expected shares (quantile bins)."""
+def _psi_of_shares(shares: np.ndarray, expected: Sequence[float] | None = None) -> float:
+    """PSI of a window's bin shares against the reference's (equal shares when not given)."""
     actual = np.clip(shares, EPSILON, None)
-    expected = 1.0 / actual.size
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
+    reference = (
+        np.full(actual.size, 1.0 / actual.size)
+        if expected is None or len(expected) != actual.size
+        else np.clip(np.asarray(expected, dtype=float), EPSILON, None)
+    )
+    return float(np.sum((actual - reference) * np.log(actual / reference)))
 
 
 def ks(reference_sample: ArrayLike, window: ArrayLike) -> tuple[float, float]:
@@ -213,6 +222,16 @@ class _Group:
         """Inner bin edges per row, padded with +inf (no value is below it: an empty extra bin)."""
         for row, edges in enumerate(inner):
             self._inner[row, : len(edges)] = edges
+        self._expected = np.ones((len(inner), self._inner.shape[1] + 1))
+        """The reference's share per bin (its real shares, else equal ones), floored at EPSILON;
+        the padding's bins are masked out of the sum."""
+        for row, profile in enumerate(profiles.values()):
+            bins = int(self._bins[row])
+            shares = profile.shares
+            if shares is None or len(shares) != bins:
+                self._expected[row, :bins] = 1.0 / bins
+            else:
+                self._expected[row, :bins] = np.clip(np.asarray(shares, dtype=float), EPSILON, None)
         self._mean = np.array([p.mean for p in profiles.values()], dtype=float)
         self._scale = np.array([p.std if p.std > 0 else 1.0 for p in profiles.values()])
 
@@ -243,7 +262,7 @@ class _Group:
         counts = np.diff(below, axis=1, prepend=0, append=size)
         bins = self._bins[rows][:, None]
         actual = np.clip(counts / size, EPSILON, None)
-        expected = 1.0 / bins
+        expected = self._expected[rows]
         terms = (actual - expected) * np.log(actual / expected)
         real = np.arange(counts.shape[1]) < bins  # the padding's empty bins are not bins
         psi: np.ndarray = np.where(real, terms, 0.0).sum(axis=1)

@@ -1,7 +1,12 @@
 """The reference profile of a model's training data, which drift is measured against.
 
-Per feature: quantile edges (for PSI bins), mean, standard deviation and a seeded sample (for a
-two-sample KS test); the same for the model's scores on its training data (prediction drift).
+Per feature: bin edges and the share of the training values in each bin (for PSI), mean,
+standard deviation and a seeded sample (for a two-sample KS test); the same for the model's scores
+on its training data (prediction drift). The edges are quantiles, except for a variable with at
+most :data:`MAX_LEVELS` distinct values (a 0/1 flag, an integer code): each of its values gets a bin
+of its own, between midpoints, so that a change in how often each occurs moves the PSI. Quantile
+edges of such a variable coincide and merge into one bin, which made its PSI always 0. The shares
+are the real ones: ties make quantile bins unequal.
 
 >>> import numpy as np
 >>> X = np.arange(100, dtype=float).reshape(50, 2)
@@ -10,6 +15,9 @@ two-sample KS test); the same for the model's scores on its training data (predi
 (50, [0.0, 24.5, 49.0, 73.5, 98.0])
 >>> len(profile.features["b"].sample)
 5
+>>> flag = describe(np.array([0.0] * 53 + [1.0] * 47), sample_size=5, bins=10, seed=0)
+>>> flag.quantiles, flag.shares
+([0.0, 0.5, 1.0], [0.53, 0.47])
 """
 
 from __future__ import annotations
@@ -23,9 +31,24 @@ class DistributionProfile(msgspec.Struct, frozen=True):
     """One variable's distribution: quantile edges, moments and a sample."""
 
     quantiles: list[float]
+    """Bin edges: quantiles, or for a few distinct values the midpoints between them."""
     mean: float
     std: float
     sample: list[float]
+    shares: list[float] | None = None
+    """The training values' share in each bin between the distinct edges (the outer bins open);
+    None in profiles made before shares were kept: then each bin counts as ``1 / bins``."""
+
+
+MAX_LEVELS = 10
+"""A variable with at most this many distinct values is binned by value, not by quantile."""
+
+
+def bin_counts(edges: list[float], values: NDArray[np.float64]) -> NDArray[np.int64]:
+    """How many ``values`` fall in each bin between consecutive distinct ``edges`` (the outer
+    bins open: values beyond the range count in the first or last bin)."""
+    inner = np.asarray(sorted(set(edges))[1:-1], dtype=float)
+    return np.bincount(np.searchsorted(inner, values, side="right"), minlength=inner.size + 1)
 
 
 class ReferenceProfile(msgspec.Struct, frozen=True):
@@ -44,15 +67,22 @@ def describe(
         raise ValueError("cannot profile an empty column")
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
-    edges = np.quantile(values, np.linspace(0.0, 1.0, bins + 1))
+    levels = np.unique(values)
+    if 2 <= levels.size <= MAX_LEVELS:
+        edges = np.concatenate(([levels[0]], (levels[:-1] + levels[1:]) / 2, [levels[-1]]))
+    else:
+        edges = np.quantile(values, np.linspace(0.0, 1.0, bins + 1))
+    quantiles = [float(edge) for edge in edges]
+    counts = bin_counts(quantiles, values)
     rng = np.random.default_rng(seed)
     size = min(sample_size, values.size)
     sample = rng.choice(values, size=size, replace=False) if size < values.size else values
     return DistributionProfile(
-        quantiles=[float(edge) for edge in edges],
+        quantiles=quantiles,
         mean=float(values.mean()),
         std=float(values.std()),
         sample=[float(value) for value in sample],
+        shares=[round(float(count) / values.size, 12) for count in counts],
     )
 
 

@@ -162,7 +162,7 @@ def drift_curves(
             if profile is None or column.size == 0:
                 continue
             ts[name].append(examples[end - 1].ts)
-            values[name].append(psi(profile.quantiles, column))
+            values[name].append(psi(profile.quantiles, column, profile.shares))
     return {name: Curve(ts[name], values[name]) for name in features if ts[name]}
 
 

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from shared.stats.drift import ReferenceSet, bin_shares, feature_drift, ks, psi, ranked
+from shared.stats.drift import (
+    FeatureDrift,
+    ReferenceSet,
+    bin_shares,
+    feature_drift,
+    ks,
+    psi,
+    ranked,
+)
 from shared.stats.profile import DistributionProfile, build_profile
 
 FEATURES = [f"f{i}" for i in range(10)]
@@ -155,3 +163,55 @@ def test_a_window_without_a_reference_is_refused() -> None:
         ReferenceSet({"x": profile}).compare({"x": [0.5], "y": [0.5]})
     with pytest.raises(ValueError, match="non-empty"):
         ReferenceSet({"x": profile}).compare({"x": []})
+
+
+# ---- discrete and tied features: a bin per value, and the reference's real shares ----------
+
+
+def _compare(reference: np.ndarray, window: np.ndarray) -> FeatureDrift:
+    profile = build_profile(reference[:, None], ["x"], None, sample_size=500)
+    return ReferenceSet(profile.features).compare({"x": window})["x"]
+
+
+def test_a_binary_feature_whose_share_moves_drifts_and_one_that_does_not_stays_quiet() -> None:
+    """scikit-learn's diabetes ``sex`` (two scaled values, 47% of one): its quantile edges
+    coincide, so its PSI was always 0, however far the share moved."""
+    from sklearn.datasets import load_diabetes  # noqa: PLC0415 - bundled with scikit-learn
+
+    sex = load_diabetes().data[:, 1]
+    levels = np.unique(sex)
+    assert levels.size == 2
+    rng = np.random.default_rng(5)
+    share = float(np.mean(sex == levels[1]))
+    same = rng.choice(levels, size=1_000, p=[1 - share, share])
+    moved = rng.choice(levels, size=1_000, p=[0.2, 0.8])
+    quiet, drifted = _compare(sex, same), _compare(sex, moved)
+    assert quiet.psi < 0.02
+    assert drifted.psi > 0.4 and drifted.p_value < 1e-10
+
+
+def test_a_three_level_integer_feature_scores_zero_unchanged_and_its_shift_is_seen() -> None:
+    """Equal shares per merged bin gave a stationary 3-level feature a PSI of 0.36 to 0.42."""
+    rng = np.random.default_rng(6)
+    reference = rng.choice([1.0, 2.0, 3.0], size=5_000, p=[0.6, 0.3, 0.1])
+    quiet = _compare(reference, rng.choice([1.0, 2.0, 3.0], size=1_000, p=[0.6, 0.3, 0.1]))
+    moved = _compare(reference, rng.choice([1.0, 2.0, 3.0], size=1_000, p=[0.3, 0.3, 0.4]))
+    assert quiet.psi < 0.02
+    assert moved.psi > 0.3 and moved.p_value < 1e-10
+
+
+def test_psi_of_a_tied_continuous_feature_uses_the_real_bin_shares() -> None:
+    """70% zeros and a continuous tail: the quantile bins hold unequal shares."""
+    rng = np.random.default_rng(7)
+
+    def draw(n: int) -> np.ndarray:
+        return np.where(rng.random(n) < 0.7, 0.0, rng.exponential(size=n))
+
+    reference = draw(5_000)
+    assert _compare(reference, draw(1_000)).psi < 0.03
+    profile = build_profile(reference[:, None], ["x"], None).features["x"]
+    assert profile.shares is not None and max(profile.shares) > 0.6
+    window = draw(1_000)
+    assert psi(profile.quantiles, window, profile.shares) == pytest.approx(
+        _compare(reference, window).psi
+    )
