@@ -16,6 +16,8 @@ from kafka import KafkaProducer
 from sklearn import metrics as sk
 
 from services.cli.demo.synthetic import Scenario
+from services.monitor.state import MonitorStateStore
+from shared.core.errors import ConfigError
 from shared.core.messages import DeadLetter
 from shared.io.kafka import key_partition
 from tests.harness.gadgets import GADGETS
@@ -381,33 +383,37 @@ def test_the_monitor_never_reads_an_aborted_transaction(deployment: Deployment) 
     assert monitor.stop() == 0
 
 
-@pytest.mark.parametrize("gadget", GADGETS, ids=lambda g: g.__name__)
 def test_a_planted_checkpoint_runs_nothing_and_stops_the_monitor_with_the_way_out(
-    deployment: Deployment, tmp_path: Path, gadget: type
+    deployment: Deployment, tmp_path: Path
 ) -> None:
-    """A pickle that runs code when unpickled, planted where the monitor keeps its checkpoint:
-    it must never run (checkpoints are msgpack data, never unpickled), and must not be skipped
-    either (the monitor would lose or recount events). The monitor exits non-zero naming the
-    fix, and ``--reset`` works."""
+    """Pickles that run code when unpickled, planted where the monitor keeps its checkpoint
+    (numpy's ``runstring`` on partition 0, ``os.system`` on the others and the analytics): none
+    may run (checkpoints are msgpack data, never unpickled), and none may be skipped either (the
+    monitor would lose or recount events). The monitor exits non-zero naming the fix, and
+    ``--reset`` works."""
     scenario = Scenario(drift="none")
     _, serving = register_model(deployment, scenario)
     produce(deployment, score(scenario, 600, serving), rate=None)
-    marker = tmp_path / "ran"
-    planted = pickle.dumps(gadget(marker))
-    keys = deployment.registry.keys
-    for partition in range(3):
-        deployment.registry.client.set(keys.monitor_join(deployment.model, partition), planted)
-    deployment.registry.client.set(keys.monitor_analytics(deployment.model, [0, 1, 2]), planted)
+    markers = {gadget: tmp_path / gadget.__name__ for gadget in GADGETS}
+    numpy_gadget, system_gadget = (pickle.dumps(g(markers[g])) for g in GADGETS)
+    keys, client, model = deployment.registry.keys, deployment.registry.client, deployment.model
+    client.set(keys.monitor_join(model, 0), numpy_gadget)
+    for partition in (1, 2):
+        client.set(keys.monitor_join(model, partition), system_gadget)
+    client.set(keys.monitor_analytics(model, [0, 1, 2]), system_gadget)
 
     refused = start_monitor(deployment)
     assert refused.proc.wait(timeout=120) != 0, refused.log()
-    assert not marker.exists()
     last = refused.log().strip().splitlines()[-1]  # what the user reads last: the cause and the fix
     assert last.startswith("driftline: error: the "), refused.log()
     assert "checkpoint (partition 0) in Redis cannot be restored" in last
-    assert f"driftline monitor --model {deployment.model} --reset" in last
-    if gadget is not GADGETS[0]:
-        return  # once is enough for the way out
+    assert f"driftline monitor --model {model} --reset" in last
+    store = MonitorStateStore(client, keys, model)  # the other keys, read as a monitor reads them
+    with pytest.raises(ConfigError, match="--reset"):
+        store.load_partition(1)
+    with pytest.raises(ConfigError, match="--reset"):
+        store.load_analytics([0, 1, 2])
+    assert not any(marker.exists() for marker in markers.values())
 
     afresh = start_monitor(deployment, "--reset")
     assert wait_joined(deployment, afresh, 600)["join"]["joined"] == 600

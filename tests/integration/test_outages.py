@@ -17,12 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.demo.synthetic import Scenario
+from services.cli.demo.synthetic import Scenario, SyntheticStream
 from shared.core.settings import Settings
 from shared.infra import redis as local_redis
 from shared.infra.ports import free_port
 from shared.infra.process import stop as stop_process
 from shared.infra.stack import Infra
+from shared.models.algorithms import algorithm
+from shared.models.signing import load_signer
+from shared.models.training import train
 from tests.conftest import Servers
 from tests.harness.monitor import produce, register_model, score, start_monitor, wait_joined
 from tests.harness.predictor import ServiceProcess, Stream, make_deployment, wait_for_predictions
@@ -91,11 +94,20 @@ def test_redis_away_mid_stream_is_waited_out_by_every_service(
     """The monitor exited at its first checkpoint without Redis and an idle trainer exited.
     Now the predictor goes on scoring, the monitor goes on joining from memory and checkpoints
     when Redis returns, the trainer keeps its window; none exits, each says why it is not ready,
-    and every event is predicted and joined once."""
+    and every event is predicted and joined once. A version registered before the outage and
+    promoted after it (its append-only file kept the registry) is swapped in."""
     own = make_deployment(servers.bootstrap, str(own_redis["url"]), tmp_path / "own", unique)
     env = {"DRIFTLINE_STOP_TIMEOUT_S": str(STOP_TIMEOUT_S)}
     scenario = Scenario()
     _, serving = register_model(own, scenario)
+    signer = load_signer(own.home / "keys" / "signing.key", None)
+    later = train(
+        SyntheticStream(scenario, seed=98).dataset(2_000),
+        model=own.model,
+        algo=algorithm("logistic"),
+        signer=signer,
+    )
+    v2 = own.registry.register(later).version
     scored = score(scenario, 4_000, serving, seed=31)
     predictor = own.start_predictor(env=env)
     monitor = start_monitor(own, env=env)
@@ -118,6 +130,13 @@ def test_redis_away_mid_stream_is_waited_out_by_every_service(
                 f"{process.service} exited:\n{process.log()[-3000:]}"
             )
         own_redis["start"]()  # type: ignore[operator]
+        own.registry.promote(own.model, v2)
+        wait_for(
+            f"the predictor to load v{v2}",
+            lambda: f"v{v2} is loaded" in predictor.log(),
+            [predictor],
+        )
+        assert "Redis is unreachable" in predictor.log() and "Redis is back" in predictor.log()
         feed.join()
         final = wait_joined(own, monitor, len(scored.events), timeout_s=180)
         assert final["join"]["joined"] == len(scored.events)  # nothing lost, nothing twice

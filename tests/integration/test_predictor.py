@@ -13,13 +13,9 @@ import numpy as np
 import pytest
 
 from shared.core.messages import DeadLetter, DriftAlert
-from shared.infra import redis as local_redis
-from shared.infra.ports import free_port
-from shared.infra.process import stop as stop_process
 from tests.harness.predictor import (
     Deployment,
     Stream,
-    make_deployment,
     read_all,
     send_raw,
     unsigned,
@@ -167,45 +163,6 @@ def test_exactly_once_gives_one_prediction_per_event_to_read_committed_readers(
     assert set(found) == set(stream.ids)
     assert duplicates == {}
     assert second.stop() == 0
-
-
-def test_redis_down_for_ten_seconds(deployment: Deployment, tmp_path: Path) -> None:
-    # A Redis of this test's own, so that stopping it disturbs no other test.
-    port = free_port()
-    redis_dir = tmp_path / "redis"
-    server = local_redis.find_redis_server()
-    pid = local_redis.start(redis_server=server, redis_dir=redis_dir, port=port, host="127.0.0.1")
-    url = f"redis://127.0.0.1:{port}/0"
-    local_redis.wait_ready(url, pid, "redis-server", redis_dir / "redis.log", 30)
-    own = make_deployment(deployment.bootstrap, url, tmp_path / "own", deployment.model[1:] + "r")
-    try:
-        v1, v2 = own.register(seed=1), own.register(seed=2)
-        own.registry.promote(own.model, v1)
-        predictor = own.start_predictor()
-        predictor.wait_ready()
-        stream = Stream(own, 9_000, rate=300).start()
-        stream.wait_sent(1_500)
-        assert stop_process(pid, "redis-server", timeout_s=10) == "terminated"
-        down_at = stream.sent
-        time.sleep(10)
-        during = wait_for_predictions(own, stream.ids[down_at : stream.sent])  # still scoring
-        assert all(entries[0][0] == v1 for entries in during.values())
-        pid = local_redis.start(
-            redis_server=server, redis_dir=redis_dir, port=port, host="127.0.0.1"
-        )
-        local_redis.wait_ready(url, pid, "redis-server", redis_dir / "redis.log", 30)
-        own.registry.promote(own.model, v2)  # the append-only file kept the registry
-        stream.join()
-        found = wait_for_predictions(own, stream.ids)
-        assert set(found) == set(stream.ids)
-        assert found[stream.ids[-1]][-1][0] == v2  # a promotion after the outage still swaps
-        assert "Redis is unreachable" in predictor.log() and "Redis is back" in predictor.log()
-        assert predictor.stop() == 0
-    finally:
-        for process in own.processes:
-            if process.proc.poll() is None:
-                process.kill()
-        stop_process(pid, "redis-server", timeout_s=10)
 
 
 def test_bad_events_go_to_the_dead_letter_topic_and_nothing_else_is_lost(

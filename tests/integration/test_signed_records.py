@@ -32,9 +32,9 @@ EDITS: dict[str, Callable[[str], str]] = {
     "features": lambda text: json.dumps(list(reversed(json.loads(text)))),
     "params": lambda _: json.dumps({"C": 1e6}),
     "reference": _shifted,
-    "parent": lambda _: "1",
-    "created_at": lambda text: str(int(text) - 86_400_000),
 }
+"""Some of the signed fields (a unit test edits each of them, in
+tests/unit/shared/models/test_signing_and_artifacts.py)."""
 
 
 def _driftline(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
