@@ -37,12 +37,12 @@ class Deployment:
     """A driftline deployment of one test's own: prefixes, keys, registry, environment."""
 
     bootstrap: Kafka
-    redis_url: str
+    redis_url: str = field(repr=False)  # it carries the Redis password
     model: str
     topic_prefix: str
     home: Path
     registry: Registry
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)  # credentials among them
     processes: list[ServiceProcess] = field(default_factory=list)
 
     @property
