@@ -54,8 +54,6 @@ WORSE_RATIO = 1.5
 :data:`WORSE_POINTS` higher) after its first labels raises a performance alert, with no
 threshold configured: a version bad from its first label has no change for a detector to find."""
 WORSE_POINTS = 0.05
-RECOVERY_LABELS = 100
-"""Labels after a detection before the error since can count as back near its earlier level."""
 
 
 @dataclass(frozen=True)
@@ -133,9 +131,6 @@ class VersionWatch:
         self.predecessor: tuple[int, float] | None = None
         """The version this one replaced and its error level then, when it had one."""
         self._recovered = False
-        self._since_n = 0
-        """Labels since the last detection, and the sum of their errors (for ``_recovered``)."""
-        self._since_sum = 0.0
         """Whether the error level came back nearer the level before the last detected change
         than the level it rose to: only then is a new detection a later change."""
 
@@ -170,7 +165,6 @@ class VersionWatch:
             early_n=self._early_n,
             predecessor=self.predecessor,
             recovered=self._recovered,
-            since=(self._since_n, self._since_sum),
         )
 
     @classmethod
@@ -198,7 +192,6 @@ class VersionWatch:
         watch._early, watch._early_sum, watch._early_n = state.early, state.early_sum, state.early_n
         watch.predecessor = state.predecessor
         watch._recovered = state.recovered
-        watch._since_n, watch._since_sum = state.since
         return watch
 
     # ---- data and prediction drift (no labels needed) --------------------------------------
@@ -369,13 +362,7 @@ class VersionWatch:
             self._first_sum += error
         last = self.last_detection
         if last is not None and not self._recovered:
-            # The mean error since the detection, not the slow level: right after a sudden rise
-            # the level still lags below the midpoint, which read as recovered, and a detector
-            # firing again during that one rise raised a second alert.
-            self._since_n += 1
-            self._since_sum += error
-            if self._since_n >= RECOVERY_LABELS:
-                self._recovered = self._since_sum / self._since_n < (last.before + last.after) / 2
+            self._recovered = self.error_level < (last.before + last.after) / 2
 
     def _against_predecessor(self, now: int) -> list[DriftAlert]:
         """A performance alert when, after its first labels, this version does clearly worse
@@ -440,7 +427,6 @@ class VersionWatch:
             self._concept_last = now
             self.last_detection = detection
             recovered, self._recovered = self._recovered, False
-            self._since_n, self._since_sum = 0, 0.0
             evidence = Evidence(
                 detector=self.concept.name,
                 statistic=detection.after,
@@ -581,7 +567,6 @@ class VersionState(msgspec.Struct, frozen=True, kw_only=True):
     early_n: int
     predecessor: tuple[int, float] | None
     recovered: bool
-    since: tuple[int, float] = (0, 0.0)
 
 
 def _in_unit_interval(profile: DistributionProfile) -> bool:
