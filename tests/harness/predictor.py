@@ -273,6 +273,18 @@ def client_config(bootstrap: Kafka) -> dict[str, Any]:
     return {"bootstrap_servers": bootstrap}
 
 
+def run_cli(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
+    """`driftline ARGS...` as this deployment's user runs it: its output, never raising."""
+    return subprocess.run(
+        ["driftline", *args],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def send_raw(bootstrap: Kafka, topic: str, items: list[tuple[bytes | None, bytes | None]]) -> None:
     producer = KafkaProducer(**client_config(bootstrap), acks="all", max_request_size=4 << 20)
     for key, value in items:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,11 +14,14 @@ from shared.core.messages import ModelEvent
 from tests.harness.predictor import (
     Deployment,
     read_all,
+    run_cli,
     send_raw,
     wait_for_predictions,
 )
 
 pytestmark = pytest.mark.integration
+
+_driftline = run_cli
 
 
 def test_promote_and_rollback_are_atomic_with_history_and_announcements(
@@ -73,17 +75,6 @@ def test_registry_keeps_metadata_and_lineage(deployment: Deployment) -> None:
     assert second.trained_on["rows"] == 480
     assert second.signature and second.signature.startswith("ed25519:")
     assert deployment.registry.models() == [deployment.model]
-
-
-def _driftline(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["driftline", *args],
-        env=deployment.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_train_list_show_promote_rollback_from_the_command_line(

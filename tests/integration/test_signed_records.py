@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from collections.abc import Callable
 
 import pytest
 
 from shared.core.messages import DriftAlert
-from tests.harness.predictor import Deployment, read_all, send_raw, wait_for_predictions
+from tests.harness.predictor import Deployment, read_all, run_cli, send_raw, wait_for_predictions
 
 pytestmark = pytest.mark.integration
+
+_driftline = run_cli
 
 
 def _shifted(reference: str) -> str:
@@ -35,17 +36,6 @@ EDITS: dict[str, Callable[[str], str]] = {
 }
 """Some of the signed fields (a unit test edits each of them, in
 tests/unit/shared/models/test_signing_and_artifacts.py)."""
-
-
-def _driftline(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["driftline", *args],
-        env=deployment.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _load_alerts(deployment: Deployment) -> dict[int, DriftAlert]:
