@@ -54,6 +54,8 @@ WORSE_RATIO = 1.5
 :data:`WORSE_POINTS` higher) after its first labels raises a performance alert, with no
 threshold configured: a version bad from its first label has no change for a detector to find."""
 WORSE_POINTS = 0.05
+RECOVERY_LABELS = 100
+"""Labels of events after a detection before their error level can read as recovered."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ class VersionWatch:
         self._recovered = False
         """Whether the error level came back nearer the level before the last detected change
         than the level it rose to: only then is a new detection a later change."""
+        self._after: tuple[int, float] = (0, 0.0)
+        """Since the last detection: how many labelled events later than it were seen, and a
+        fast exponential mean of their error (starting at the level the error rose to)."""
 
     @property
     def firing(self) -> dict[tuple[str, str | None], DriftAlert]:
@@ -165,6 +170,7 @@ class VersionWatch:
             early_n=self._early_n,
             predecessor=self.predecessor,
             recovered=self._recovered,
+            after=self._after,
         )
 
     @classmethod
@@ -192,6 +198,7 @@ class VersionWatch:
         watch._early, watch._early_sum, watch._early_n = state.early, state.early_sum, state.early_n
         watch.predecessor = state.predecessor
         watch._recovered = state.recovered
+        watch._after = state.after
         return watch
 
     # ---- data and prediction drift (no labels needed) --------------------------------------
@@ -312,7 +319,7 @@ class VersionWatch:
         alerts: list[DriftAlert] = []
         fired: Retrain | None = None
         error = event_error(self.info.task, joined.label, joined.prediction)
-        detection = self._early_change(self.concept.update(error, joined.ts), error)
+        detection = self._early_change(self.concept.update(error, joined.ts), error, joined.ts)
         concept = self._concept_alert(detection, now)
         supersedes = False
         if len(concept) == 2:  # a later change: the earlier alert resolved, a new one fired
@@ -332,11 +339,11 @@ class VersionWatch:
         alerts.extend(self._against_predecessor(now))
         return alerts, fired
 
-    def _early_change(self, detection: Detection | None, error: float) -> Detection | None:
+    def _early_change(self, detection: Detection | None, error: float, ts: int) -> Detection | None:
         """The detection to act on now. One found before ``concept_min_labels`` is held, not
         dropped (by then the detector has forgotten the level before it): when the labels are in,
         it fires if the error since has stayed nearer the raised level than the old one."""
-        self._track(error)
+        self._track(error, ts)
         config = self.config
         if detection is not None and self.labelled < config.concept_min_labels:
             self._early, self._early_sum, self._early_n = detection, 0.0, 0
@@ -354,15 +361,23 @@ class VersionWatch:
         since = self._early_sum / max(1, self._early_n)
         return early if since > (early.before + early.after) / 2 else None
 
-    def _track(self, error: float) -> None:
+    def _track(self, error: float, ts: int) -> None:
         alpha = 2.0 / (self.first_labels + 1)
         level = self.error_level
         self.error_level = error if level is None else level + alpha * (error - level)
         if self.labelled <= self.first_labels:
             self._first_sum += error
         last = self.last_detection
-        if last is not None and not self._recovered:
-            self._recovered = self.error_level < (last.before + last.after) / 2
+        if last is None or self._recovered or ts <= last.ts_ms:
+            # Only events later than the detection say whether the error came back down: late
+            # labels of events from before it are the old level, and the slow level above lags
+            # below the midpoint for hundreds of labels after a sudden rise. Either read as
+            # recovered, and a detector firing twice during one rise raised two alerts.
+            return
+        n, mean = self._after
+        n, mean = n + 1, mean + 2.0 / (RECOVERY_LABELS + 1) * (error - mean)
+        self._after = (n, mean)
+        self._recovered = n >= RECOVERY_LABELS and mean < (last.before + last.after) / 2
 
     def _against_predecessor(self, now: int) -> list[DriftAlert]:
         """A performance alert when, after its first labels, this version does clearly worse
@@ -427,6 +442,7 @@ class VersionWatch:
             self._concept_last = now
             self.last_detection = detection
             recovered, self._recovered = self._recovered, False
+            self._after = (0, detection.after)
             evidence = Evidence(
                 detector=self.concept.name,
                 statistic=detection.after,
@@ -567,6 +583,7 @@ class VersionState(msgspec.Struct, frozen=True, kw_only=True):
     early_n: int
     predecessor: tuple[int, float] | None
     recovered: bool
+    after: tuple[int, float] = (0, 0.0)
 
 
 def _in_unit_interval(profile: DistributionProfile) -> bool:

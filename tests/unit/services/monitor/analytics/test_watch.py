@@ -196,6 +196,41 @@ def _signals(watch: ModelWatch, items: list) -> list:
     return raised
 
 
+def _labels_late(items: list, max_delay: int, seed: int) -> list:
+    """``items`` with each label arriving up to ``max_delay`` events after its event, in the order
+    the labels arrive (as the monitor releases joins whose event time is already behind it)."""
+    scored = [x for x in items if not isinstance(x, Joined)]
+    joined = [x for x in items if isinstance(x, Joined)]
+    arrives = np.arange(len(joined)) + np.random.default_rng(seed).integers(
+        0, max_delay, len(joined)
+    )
+    order = sorted(range(len(joined)), key=lambda i: (arrives[i], i))
+    out: list = []
+    due = 0
+    for i, event in enumerate(scored):
+        out.append(event)
+        while due < len(order) and arrives[order[due]] <= i:
+            out.append(joined[order[due]])
+            due += 1
+    return out + [joined[k] for k in order[due:]]
+
+
+@pytest.mark.parametrize(("max_delay", "seed"), [(500, 7), (2_000, 11)])
+def test_late_labels_from_before_a_flip_do_not_make_it_two_changes(
+    max_delay: int, seed: int
+) -> None:
+    """Seen in CI: after a sudden flip, labels of events from before it kept arriving, the error
+    level read as back down, and the detector's second firing during the same rise raised a second
+    alert and request. Only events later than a detection can say the error recovered."""
+    watch = ModelWatch("m", MonitorConfig(), {1: _info(1)}.__getitem__)
+    stream = _segment("none", 6_000, 0, seed=seed) + _segment(
+        "flipped", 4_000, 6_000, seed=seed + 1_000
+    )
+    raised = _signals(watch, _labels_late(stream, max_delay, seed))
+    said = [getattr(r, "state", "request") for r in raised]
+    assert said == ["firing", "request"], raised
+
+
 def test_a_real_change_after_a_false_blip_raises_its_own_alert_and_request() -> None:
     """A 150-event blip fired the concept alert and took the one retrain claim; a real change
     20 s later was detected and placed but raised nothing: the alert was still firing and the
