@@ -68,6 +68,22 @@ def add_command(
         help="comma-separated feature columns (default: every other column but event_id/ts)",
     )
     training.add_argument(
+        "--categorical",
+        action="append",
+        default=[],
+        metavar="COL[,COL]",
+        help="treat these columns as categories (e.g. integer codes); each feature's kind is "
+        "otherwise inferred: text columns are categorical, true/false boolean, numbers numeric; "
+        "empty cells and JSON null are missing values, which the model imputes",
+    )
+    training.add_argument(
+        "--numeric",
+        action="append",
+        default=[],
+        metavar="COL[,COL]",
+        help="treat these columns as numbers (a value that is not one is an error, with its line)",
+    )
+    training.add_argument(
         "--task",
         choices=["regression", "classification"],
         help="default: from the algorithm, else from the labels",
@@ -145,10 +161,17 @@ def _keys_init(settings: Settings, args: argparse.Namespace) -> int:
 def _train(settings: Settings, args: argparse.Namespace) -> int:
     signer = load_signer(settings.signing_key_path, settings.secret)
     features = [name.strip() for name in args.features.split(",")] if args.features else None
-    data = load_dataset(args.data, args.target, features)
+    data = load_dataset(
+        args.data,
+        args.target,
+        features,
+        categorical=_names(args.categorical),
+        numeric=_names(args.numeric),
+    )
     algo = algorithm(args.algo)
     progress(
-        f"training {algo.name} on {len(data)} rows of {args.data} ({len(data.features)} features)"
+        f"training {algo.name} on {len(data)} rows of {args.data} ({len(data.features)} features: "
+        f"{data.feature_schema.describe()})"
     )
     candidate = train(
         data,
@@ -283,6 +306,11 @@ def _metrics(version: ModelVersion) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in version.metrics.items())
 
 
+def _names(values: list[str]) -> list[str]:
+    """``--categorical a,b --categorical c`` as ``["a", "b", "c"]``."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
 def _show(settings: Settings, args: argparse.Namespace) -> int:
     with clients(settings, kafka=False) as found:
         found.registry.require(args.model)
@@ -296,6 +324,11 @@ def _show(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_OK
     reference = data.pop("reference")
     data.pop("signature")
+    data["schema"] = (
+        record.schema.describe()
+        if record.schema is not None
+        else "none stored (made before schemas): every feature numeric, none missing"
+    )
     for key, value in data.items():
         print(f"{key:>11}: {value}")
     if reference:

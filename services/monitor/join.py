@@ -46,7 +46,7 @@ from typing import Any
 
 import msgspec
 
-from shared.core.messages import Label, Prediction
+from shared.core.messages import FeatureValue, Label, Prediction
 
 COUNTS = ("joined", "expired", "orphans", "unscored", "duplicates", "late", "evicted")
 """What a buffer counts: joined events; predictions never labelled (expired); labels with no
@@ -65,7 +65,7 @@ class Joined(msgspec.Struct, frozen=True, gc=False, tag="j"):
     event_id: str
     ts: int
     """The event's time (the prediction's ``ts``, which is the feature event's)."""
-    features: dict[str, float]
+    features: dict[str, FeatureValue]
     prediction: Any
     score: float | None
     version: int
@@ -82,7 +82,7 @@ class Scored(msgspec.Struct, frozen=True, gc=False, tag="s"):
 
     event_id: str
     ts: int
-    features: dict[str, float]
+    features: dict[str, FeatureValue]
     prediction: Any
     score: float | None
     version: int
@@ -93,7 +93,7 @@ class _Pending(msgspec.Struct, array_like=True, gc=False):
     that carries its own is not copied here."""
 
     first_ts: int
-    features: dict[str, float] | None = None
+    features: dict[str, FeatureValue] | None = None
     prediction: Prediction | None = None
     label: Label | None = None
     scored: bool = False
@@ -134,7 +134,7 @@ class JoinBuffer:
         return len(self._pending)
 
     def add_features(
-        self, event_id: str, ts: int, features: dict[str, float]
+        self, event_id: str, ts: int, features: dict[str, FeatureValue]
     ) -> list[Scored | Joined]:
         entry = self._entry(event_id, ts)
         if entry is None:

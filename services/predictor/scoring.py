@@ -21,7 +21,13 @@ from shared.io.kafka import ConsumerRecord, record_value
 from shared.models.serving import ServingModel, to_rows
 
 RefusalCategory = Literal[
-    "invalid", "bad_time", "missing_feature", "scoring_failed", "bad_prediction", "too_large"
+    "invalid",
+    "bad_time",
+    "missing_feature",
+    "bad_feature",
+    "scoring_failed",
+    "bad_prediction",
+    "too_large",
 ]
 """Why a record could not be scored, as the ``reason`` label of the dead-letter metric."""
 
@@ -73,9 +79,10 @@ def handle(
                 continue
         events.append(event)
         sources.append(record)
-    X, kept, missing = to_rows(events, model.features)
-    for index, reason in missing:
-        outcome.refused.append(Refusal(sources[index], "missing_feature", reason))
+    X, kept, bad, rows = to_rows(events, model.schema)
+    for index, reason in bad:
+        category: RefusalCategory = "missing_feature" if ": missing;" in reason else "bad_feature"
+        outcome.refused.append(Refusal(sources[index], category, reason))
     if not kept:
         return outcome
     try:
@@ -85,6 +92,7 @@ def handle(
         outcome.refused.extend(Refusal(sources[i], "scoring_failed", reason) for i in kept)
         return outcome
     latency_ms = max(0.0, (clock() - received_at) * 1000)
+    names = model.features
     for position, index in enumerate(kept):
         event = events[index]
         try:
@@ -96,7 +104,7 @@ def handle(
                 prediction=predictions[position],
                 score=None if scores is None else scores[position],
                 latency_ms=latency_ms,
-                features=event.features,
+                features=dict(zip(names, rows[position], strict=True)),
             )
             encoded = prediction.encode()
         except (BadMessage, TypeError, ValueError, msgspec.EncodeError) as exc:
@@ -105,9 +113,9 @@ def handle(
             continue
         if len(encoded) > OUTPUT_MAX_BYTES:
             reason = (
-                f"its prediction would be {len(encoded):,} bytes (the event's {len(event.features):,}"
-                f" features included), over the {OUTPUT_MAX_BYTES:,}-byte limit of a record "
-                "driftline writes; send only the features the model needs"
+                f"its prediction would be {len(encoded):,} bytes (the model's {len(names):,} "
+                f"features included), over the {OUTPUT_MAX_BYTES:,}-byte limit of a record "
+                "driftline writes"
             )
             outcome.refused.append(Refusal(sources[index], "too_large", reason))
             continue

@@ -8,7 +8,9 @@ the serving version actually predicted for them (the examples carry it), with th
 (:func:`services.trainer.gate.decide`).
 
 >>> from river import linear_model
->>> learner = OnlineLearner(linear_model.LogisticRegression(), "classification", ["x"], 50)
+>>> from shared.core.schema import numeric_schema
+>>> learner = OnlineLearner(
+...     linear_model.LogisticRegression(), "classification", numeric_schema(["x"]), 50)
 >>> for i in range(200):
 ...     x = (i % 7) - 3.0
 ...     learner.learn({"x": x}, int(x > 0), served=int(x < 0), version=1)  # v1 is always wrong
@@ -22,18 +24,21 @@ from __future__ import annotations
 import copy
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+import msgspec
 
 from services.trainer.gate import Decision, decide
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.retraining import Outcome, TrainerConfig
 from services.trainer.window import ExampleWindow
+from shared.core.errors import BadMessage
 from shared.core.kinds import Task
 from shared.core.messages import Example
-from shared.models.algorithms import Algorithm, Scorer, algorithm
+from shared.core.schema import Schema, Value
+from shared.models.algorithms import Algorithm, Scorer, algorithm, build, river_rows
 from shared.models.serving import ServingModel
 from shared.models.signing import Signer
 from shared.models.training import Candidate, evaluate, package
@@ -47,7 +52,8 @@ REPLAY_ON_START = 10_000
 
 @dataclass(frozen=True)
 class Seen:
-    features: dict[str, float]
+    features: list[Value]
+    """The example's checked values, in the schema's order."""
     label: Any
     predicted: Any
     """The learner's prediction, made before it learnt this example."""
@@ -57,16 +63,17 @@ class Seen:
 
 
 class OnlineLearner:
-    def __init__(self, model: Any, task: Task, features: list[str], recent: int = 2_000) -> None:
+    def __init__(self, model: Any, task: Task, schema: Schema, recent: int = 2_000) -> None:
         self.model = model
         self.task = task
-        self.features = features
+        self.schema = schema
+        self.features = schema.names
         self.recent: deque[Seen] = deque(maxlen=recent)
         self.learnt = 0
 
     def learn(
         self,
-        features: dict[str, float],
+        features: Mapping[str, Any],
         label: Any,
         *,
         served: Any = None,
@@ -74,11 +81,13 @@ class OnlineLearner:
         ts: int = 0,
     ) -> None:
         """Predict ``features`` (kept for the gate), then learn ``label``."""
-        x = {name: features[name] for name in self.features if name in features}
-        if len(x) < len(self.features):
-            return  # an example without every feature teaches a model of this schema nothing
+        try:
+            row = self.schema.row(features)
+        except BadMessage:
+            return  # an example that does not fit the schema teaches its model nothing
+        [x] = river_rows(self.features, self.schema.matrix([row]))
         predicted = self.model.predict_one(x)
-        self.recent.append(Seen(x, label, predicted, served, version, ts))
+        self.recent.append(Seen(row, label, predicted, served, version, ts))
         self.model.learn_one(x, label)
         self.learnt += 1
 
@@ -114,7 +123,7 @@ class OnlineLearner:
     ) -> Candidate:
         """A signed candidate of the model as it is now, profiled on the recent examples."""
         fitted = copy.deepcopy(self.model)
-        X = np.asarray([[s.features[n] for n in self.features] for s in self.recent], dtype=float)
+        X = self.schema.matrix([s.features for s in self.recent])
         scorer = Scorer(fitted, "river", self.task, self.features, classes)
         metrics = evaluate(
             self.task,
@@ -139,7 +148,7 @@ class OnlineLearner:
             model=model,
             algo=algo,
             task=self.task,
-            features=self.features,
+            schema=self.schema,
             params=params,
             X_profile=X,
             scorer=scorer,
@@ -228,11 +237,9 @@ class ContinuousLearning:
         return Outcome("promote", reason, candidate, decision, learner.learnt)
 
     def _start(self, champion: ServingModel) -> None:
+        model, schema = self._start_model(champion)
         learner = self.learner = OnlineLearner(
-            self._start_model(champion),
-            champion.task,
-            list(champion.features),
-            recent=max(self._config.min_examples, 2_000),
+            model, champion.task, schema, recent=max(self._config.min_examples, 2_000)
         )
         self._version = champion.version
         replay = self._window.examples()[-self._replay :]
@@ -251,10 +258,13 @@ class ContinuousLearning:
             len(replay),
         )
 
-    def _start_model(self, champion: ServingModel) -> Any:
+    def _start_model(self, champion: ServingModel) -> tuple[Any, Schema]:
         """The serving version itself when it is a model of the configured River algorithm (it
-        goes on learning), else a fresh one."""
+        goes on learning, on its own schema), else a fresh one with the champion's features
+        behind the preprocessing that imputes."""
         record = self._registry.get(self.model, champion.version)
         if champion.scorer.family == "river" and record.algorithm == self._config.algorithm:
-            return copy.deepcopy(champion.scorer.model)
-        return algorithm(self._config.algorithm).make(champion.task, self._config.params)
+            return copy.deepcopy(champion.scorer.model), champion.schema
+        schema = msgspec.structs.replace(champion.schema, missing=True)
+        algo = algorithm(self._config.algorithm)
+        return build(algo, champion.task, self._config.params, schema), schema

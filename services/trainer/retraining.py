@@ -88,10 +88,11 @@ def retrain(
     since_ts: int | None,
 ) -> Outcome:
     """Train a candidate for ``model`` from ``window`` and judge it against ``champion``."""
-    features = list(champion.features) if champion else window.feature_names()
-    if not features:
+    # A retrained version keeps its champion's schema: the same features, of the same kinds.
+    schema = champion.schema if champion else window.schema()
+    if not schema.features:
         return Outcome("waiting", "no feature is common to every example in the window yet")
-    selection = window.select(features, since_ts)
+    selection = window.select(schema, since_ts)
     data = selection.data
     where = "" if since_ts is None else f" at or after the change (event time {since_ts})"
     if len(data) < config.min_examples:

@@ -13,7 +13,8 @@ lineage a registered version records (offset ranges per partition and the event-
 (3, 1)
 >>> w.add(Stored("e3", 400, {"a": 3.0}, 1, None, 0, 9)), w.duplicates
 (False, 1)
->>> w.dataset(["a"], since_ts=300).y          # post-change rows only
+>>> from shared.core.schema import numeric_schema
+>>> w.dataset(numeric_schema(["a"]), since_ts=300).y  # post-change rows only
 [0, 1]
 >>> _ = w.add(Stored("e9", 1_350, {"a": 9.0}, 1, None, 0, 10))
 >>> [e.event_id for e in w.examples()]        # the count bound took e1, the age bound e2
@@ -26,8 +27,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from shared.core.errors import BadMessage
+from shared.core.schema import Schema, Value, infer_schema
 from shared.models.training import Dataset
 
 
@@ -37,7 +38,7 @@ class Stored:
 
     event_id: str
     ts: int
-    features: dict[str, float]
+    features: dict[str, Any]
     label: Any
     version: int | None
     partition: int
@@ -99,13 +100,18 @@ class ExampleWindow:
             return len(self._examples)
         return sum(1 for example in self._examples.values() if example.ts >= since_ts)
 
-    def feature_names(self) -> list[str]:
-        """Features every example in the window has, sorted: a first model's schema."""
+    def schema(self) -> Schema:
+        """A first model's schema: the features every example in the window has, sorted, each
+        of the kind its values read as (numeric, boolean or categorical)."""
         common: set[str] | None = None
         for example in self._examples.values():
             names = set(example.features)
             common = names if common is None else common & names
-        return sorted(common or ())
+        columns = {
+            name: [example.features[name] for example in self._examples.values()]
+            for name in sorted(common or ())
+        }
+        return infer_schema(columns)
 
     def examples(self, since_ts: int | None = None) -> list[Stored]:
         """Examples at or after ``since_ts``, in event-time order (arrival order among ties)."""
@@ -117,20 +123,21 @@ class ExampleWindow:
         chosen.sort(key=lambda example: example.ts)
         return chosen
 
-    def dataset(self, features: list[str], since_ts: int | None = None) -> Dataset:
-        return self.select(features, since_ts).data
+    def dataset(self, schema: Schema, since_ts: int | None = None) -> Dataset:
+        return self.select(schema, since_ts).data
 
-    def select(self, features: list[str], since_ts: int | None = None) -> Selection:
-        """Rows with every one of ``features``, in event-time order, and their lineage."""
-        rows: list[list[float]] = []
+    def select(self, schema: Schema, since_ts: int | None = None) -> Selection:
+        """The rows whose features check against ``schema``, in event-time order, and their
+        lineage."""
+        rows: list[list[Value]] = []
         labels: list[Any] = []
         times: list[int] = []
         offsets: dict[int, list[int]] = {}
         skipped = 0
         for example in self.examples(since_ts):
             try:
-                rows.append([example.features[name] for name in features])
-            except KeyError:
+                rows.append(schema.row(example.features))
+            except BadMessage:
                 skipped += 1
                 continue
             labels.append(example.label)
@@ -138,7 +145,7 @@ class ExampleWindow:
             span = offsets.setdefault(example.partition, [example.offset, example.offset])
             span[0] = min(span[0], example.offset)
             span[1] = max(span[1], example.offset)
-        X = np.asarray(rows, dtype=float) if rows else np.empty((0, len(features)))
+        X = schema.matrix(rows)
         lineage: dict[str, Any] = {
             "examples": len(labels),
             "since_ts": since_ts,
@@ -147,4 +154,4 @@ class ExampleWindow:
             "offsets": {str(p): {"first": a, "last": b} for p, (a, b) in sorted(offsets.items())},
             "skipped_missing_features": skipped,
         }
-        return Selection(Dataset(list(features), X, labels, times), lineage)
+        return Selection(Dataset(schema.names, X, labels, times, schema), lineage)

@@ -13,10 +13,13 @@ pass the Kafka record timestamp as ``default_ts`` and an absent ``ts`` takes it.
 >>> event = FeatureEvent.decode(b'{"event_id": "e1", "features": {"x": 1.5}}', default_ts=1000)
 >>> event.event_id, event.ts, event.features
 ('e1', 1000, {'x': 1.5})
->>> FeatureEvent.decode(b'{"event_id": "e1", "features": {"x": "high"}}')
-Traceback (most recent call last):
-...
-shared.core.errors.BadMessage: features.x: expected a number, got str
+>>> FeatureEvent.decode(b'{"event_id": "e1", "features": {"x": "DE", "y": null, "n": 3}}').features
+{'x': 'DE', 'y': None, 'n': 3}
+
+A feature event's values may be anything JSON holds: only the serving version's schema
+(:mod:`shared.core.schema`) says which features it reads and of what kind, so an extra feature is
+never a reason to refuse an event. What driftline writes (predictions, examples) holds only checked
+values: numbers, booleans, categories and nulls.
 >>> Label(event_id="e1", ts=5, label=1).encode()
 b'{"v":1,"event_id":"e1","ts":5,"label":1}'
 """
@@ -46,10 +49,16 @@ EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Millis = Annotated[int, msgspec.Meta(ge=0)]
 Version = Annotated[int, msgspec.Meta(ge=1)]
-Features = dict[Annotated[str, msgspec.Meta(min_length=1)], float]
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 """An integer that numpy, msgpack and Kafka's other clients hold; a JSON integer past it is bad
 input (``1`` followed by 400 zeros once made every monitor checkpoint fail)."""
+FeatureName = Annotated[str, msgspec.Meta(min_length=1)]
+Category = Annotated[str, msgspec.Meta(max_length=256)]
+FeatureValue = bool | Int64 | float | Category | None
+"""A checked feature value: a number (integers stay integers), a boolean, a category or null."""
+Features = dict[FeatureName, FeatureValue]
+RawFeatures = dict[FeatureName, Any]
+"""A user's features: any JSON value, checked against the model's schema by the predictor."""
 Target = bool | Int64 | float | str
 """A label or a prediction: a class (bool, int or str) or a regression value (number)."""
 
@@ -196,7 +205,7 @@ class FeatureEvent(Message, frozen=True, kw_only=True):
     numeric: ClassVar[tuple[str, ...]] = ("features",)
     event_id: EventId
     ts: Millis | None = None
-    features: Features
+    features: RawFeatures
 
 
 class Label(Message, frozen=True, kw_only=True):
@@ -213,9 +222,9 @@ class Prediction(Message, frozen=True, kw_only=True):
     """A scored event, written by the predictor to ``predictions``, keyed by ``event_id``.
 
     ``prediction`` is the class or the regression value; ``score`` the positive-class probability
-    or decision value of a classifier. ``features`` are the event's features as the model saw them:
-    a prediction is a complete record of what was decided from what, and the monitor reads two
-    topics per event (predictions, labels) instead of three.
+    or decision value of a classifier. ``features`` are the model's features as it saw them (after
+    its schema's check; null where missing): a prediction is a complete record of what was decided
+    from what, and the monitor reads two topics per event (predictions, labels) instead of three.
     """
 
     topic: ClassVar[str] = "predictions"

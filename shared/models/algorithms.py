@@ -9,6 +9,7 @@ than one row at a time); River models one row at a time, which is what they are 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +19,8 @@ from numpy.typing import NDArray
 
 from shared.core.errors import ConfigError
 from shared.core.kinds import Task
+from shared.core.schema import Schema, numeric_schema
+from shared.models.pipelines import river_pipeline, sklearn_pipeline
 
 Family = Literal["sklearn", "river"]
 
@@ -31,6 +34,10 @@ class Algorithm:
     tasks: tuple[Task, ...]
     summary: str
     make: Callable[[Task, dict[str, Any]], Any]
+    """The bare estimator; :func:`build` puts it behind the schema's preprocessing."""
+    encode: bool = True
+    """Whether numbers are scaled and (River) categories one-hot encoded before the estimator:
+    linear models and SVMs need it, a tree does not."""
 
     @property
     def format(self) -> str:
@@ -38,63 +45,54 @@ class Algorithm:
         return "skops" if self.family == "sklearn" else "pickle"
 
 
-def _scaled(estimator: Any) -> Any:
-    from sklearn.pipeline import make_pipeline  # noqa: PLC0415 - heavy imports stay lazy
-    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
-
-    return make_pipeline(StandardScaler(), estimator)
-
-
 def _linear(task: Task, params: dict[str, Any]) -> Any:
-    from sklearn.linear_model import LinearRegression  # noqa: PLC0415
+    from sklearn.linear_model import LinearRegression  # noqa: PLC0415 - heavy imports stay lazy
 
-    return _scaled(LinearRegression(**params))
+    return LinearRegression(**params)
 
 
 def _ridge(task: Task, params: dict[str, Any]) -> Any:
     from sklearn.linear_model import Ridge  # noqa: PLC0415
 
-    return _scaled(Ridge(**params))
+    return Ridge(**params)
 
 
 def _logistic(task: Task, params: dict[str, Any]) -> Any:
     from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
 
-    return _scaled(LogisticRegression(**{"max_iter": 1000, **params}))
+    return LogisticRegression(**{"max_iter": 1000, **params})
 
 
 def _svm(task: Task, params: dict[str, Any]) -> Any:
     from sklearn.svm import LinearSVC  # noqa: PLC0415
 
-    return _scaled(LinearSVC(**params))
+    return LinearSVC(**params)
 
 
 def _svm_rbf(task: Task, params: dict[str, Any]) -> Any:
     from sklearn.svm import SVC  # noqa: PLC0415
 
-    return _scaled(SVC(**{"kernel": "rbf", **params}))
+    return SVC(**{"kernel": "rbf", **params})
 
 
 def _sgd(task: Task, params: dict[str, Any]) -> Any:
     from sklearn.linear_model import SGDClassifier, SGDRegressor  # noqa: PLC0415
 
     if task == "classification":
-        return _scaled(SGDClassifier(**{"loss": "log_loss", "random_state": 0, **params}))
-    return _scaled(SGDRegressor(**{"random_state": 0, **params}))
+        return SGDClassifier(**{"loss": "log_loss", "random_state": 0, **params})
+    return SGDRegressor(**{"random_state": 0, **params})
 
 
 def _river_logistic(task: Task, params: dict[str, Any]) -> Any:
-    from river import compose, linear_model, preprocessing  # noqa: PLC0415
+    from river import linear_model  # noqa: PLC0415
 
-    return compose.Pipeline(
-        preprocessing.StandardScaler(), linear_model.LogisticRegression(**params)
-    )
+    return linear_model.LogisticRegression(**params)
 
 
 def _river_linear(task: Task, params: dict[str, Any]) -> Any:
-    from river import compose, linear_model, preprocessing  # noqa: PLC0415
+    from river import linear_model  # noqa: PLC0415
 
-    return compose.Pipeline(preprocessing.StandardScaler(), linear_model.LinearRegression(**params))
+    return linear_model.LinearRegression(**params)
 
 
 def _river_tree(task: Task, params: dict[str, Any]) -> Any:
@@ -119,7 +117,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             "river-logistic", "river", ("classification",), "online logistic", _river_logistic
         ),
         Algorithm("river-linear", "river", ("regression",), "online linear", _river_linear),
-        Algorithm("river-tree", "river", _BOTH, "Hoeffding tree", _river_tree),
+        Algorithm("river-tree", "river", _BOTH, "Hoeffding tree", _river_tree, encode=False),
     )
 }
 
@@ -148,24 +146,46 @@ def infer_task(algo: Algorithm, labels: Sequence[Any]) -> Task:
     return "regression"
 
 
+def build(algo: Algorithm, task: Task, params: dict[str, Any], schema: Schema) -> Any:
+    """An unfitted model of ``algo``: its estimator behind the preprocessing of ``schema``."""
+    if task not in algo.tasks:
+        raise ValueError(f"{algo.name} does {' and '.join(algo.tasks)}, not {task}")
+    estimator = algo.make(task, params)
+    if algo.family == "sklearn":
+        return sklearn_pipeline(schema, estimator, scale=algo.encode)
+    return river_pipeline(schema, estimator, encode=algo.encode)
+
+
 def fit(
     algo: Algorithm,
     task: Task,
     params: dict[str, Any],
-    X: NDArray[np.float64],
+    X: NDArray[Any],
     y: list[Any],
-    features: list[str],
+    schema: Schema | Sequence[str],
 ) -> Any:
-    """A fitted model of ``algo`` on rows ``X`` (columns named ``features``) and labels ``y``."""
-    if task not in algo.tasks:
-        raise ValueError(f"{algo.name} does {' and '.join(algo.tasks)}, not {task}")
-    model = algo.make(task, params)
+    """A fitted model of ``algo`` on rows ``X`` (laid out by :meth:`Schema.matrix`) and labels
+    ``y``; feature names alone mean every feature numeric."""
+    if not isinstance(schema, Schema):
+        schema = numeric_schema(schema, missing=True)
+    model = build(algo, task, params, schema)
     if algo.family == "sklearn":
         model.fit(X, np.asarray(y))
         return model
-    for row, label in zip(X, y, strict=True):
-        model.learn_one(dict(zip(features, row.tolist(), strict=True)), label)
+    for x, label in zip(river_rows(schema.names, X), y, strict=True):
+        model.learn_one(x, label)
     return model
+
+
+def river_rows(names: Sequence[str], X: NDArray[Any]) -> list[dict[str, Any]]:
+    """The rows of ``X`` as the dicts a River model reads: NaN (a missing number) as None."""
+    return [
+        {
+            name: None if type(value) is float and math.isnan(value) else value
+            for name, value in zip(names, row, strict=True)
+        }
+        for row in X.tolist()
+    ]
 
 
 class Scorer:
@@ -205,12 +225,13 @@ class Scorer:
     def family(self) -> Family:
         return self._family
 
-    def score(self, X: NDArray[np.float64]) -> tuple[list[Any], list[float] | None]:
+    def score(self, X: NDArray[Any]) -> tuple[list[Any], list[float] | None]:
+        """Predictions and scores of the rows of ``X`` (as :meth:`Schema.matrix` lays them out)."""
         if self._family == "sklearn":
             return self._score_sklearn(X)
         return self._score_river(X)
 
-    def _score_sklearn(self, X: NDArray[np.float64]) -> tuple[list[Any], list[float] | None]:
+    def _score_sklearn(self, X: NDArray[Any]) -> tuple[list[Any], list[float] | None]:
         predictions = self._model.predict(X).tolist()
         if self._task == "regression":
             return [float(value) for value in predictions], None
@@ -224,11 +245,10 @@ class Scorer:
             return predictions, self._model.decision_function(X).tolist()
         return predictions, None
 
-    def _score_river(self, X: NDArray[np.float64]) -> tuple[list[Any], list[float] | None]:
+    def _score_river(self, X: NDArray[Any]) -> tuple[list[Any], list[float] | None]:
         predictions: list[Any] = []
         scores: list[float] = []
-        for row in X.tolist():
-            x = dict(zip(self._features, row, strict=True))
+        for x in river_rows(self._features, X):
             if self._task == "regression":
                 predictions.append(float(self._model.predict_one(x)))
                 continue

@@ -3,8 +3,9 @@
 :func:`load_serving_model` does everything that can fail or take time (sha256, signature,
 deserialize, feature check, warm-up batch), so that the predictor's loop only swaps a reference;
 the caller fetches the record and the artifact (``shared.registry.loading`` from the registry).
-:func:`to_rows` turns feature events into the model's column order, setting aside events that lack
-a feature the model needs.
+:func:`to_rows` checks feature events against the version's schema and lays out the rows the model
+reads, setting aside each event with a value of the wrong kind (or missing where the version cannot
+impute it) with the feature and the reason.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from numpy.typing import NDArray
 
-from shared.core.errors import ArtifactRejected
+from shared.core.errors import ArtifactRejected, BadMessage
 from shared.core.kinds import Task
 from shared.core.messages import FeatureEvent
+from shared.core.schema import Schema, Value
 from shared.models.algorithms import Family, Scorer
 from shared.models.artifacts import load_verified
 from shared.models.signing import Verifier
@@ -36,8 +37,9 @@ class ServingModel:
     task: Task
     features: tuple[str, ...]
     scorer: Scorer
+    schema: Schema
 
-    def score(self, X: NDArray[np.float64]) -> tuple[list[Any], list[float] | None]:
+    def score(self, X: NDArray[Any]) -> tuple[list[Any], list[float] | None]:
         return self.scorer.score(X)
 
 
@@ -52,7 +54,10 @@ def load_serving_model(record: ModelVersion, artifact: bytes, verifier: Verifier
     fitted = load_verified(artifact, record, verifier)
     family: Family = "sklearn" if record.format == "skops" else "river"
     scorer = Scorer(fitted, family, record.task, record.features, record.classes)
-    serving = ServingModel(model, version, record.task, tuple(record.features), scorer)
+    schema = record.feature_schema
+    if schema.names != list(record.features):
+        raise ArtifactRejected(f"{model} v{version}'s schema does not list its features in order")
+    serving = ServingModel(model, version, record.task, tuple(record.features), scorer, schema)
     warm_up(serving, record)
     return serving
 
@@ -77,36 +82,36 @@ def warm_up(serving: ServingModel, record: ModelVersion) -> None:
         )
 
 
-def warm_up_rows(record: ModelVersion) -> NDArray[np.float64]:
-    """Rows drawn from the reference sample (zeros when the version has no reference)."""
-    if record.reference is None:
-        return np.zeros((1, len(record.features)))
-    columns = [record.reference.features[name].sample[:WARM_UP_ROWS] for name in record.features]
-    size = min(len(column) for column in columns)
-    if size == 0:
-        return np.zeros((1, len(record.features)))
-    return np.asarray([column[:size] for column in columns], dtype=float).T
+def warm_up_rows(record: ModelVersion) -> NDArray[Any]:
+    """Rows drawn from the reference sample: a feature without one (a category) is missing where
+    the version imputes, else 0 (as every feature is when the version has no reference)."""
+    schema = record.feature_schema
+    profiles = record.reference.features if record.reference is not None else {}
+    samples = [profiles[name].sample[:WARM_UP_ROWS] for name in schema.names if name in profiles]
+    size = min((len(sample) for sample in samples), default=0) or 1
+    gap: Value = None if schema.missing else 0.0
+    columns = [
+        profiles[name].sample[:size] if name in profiles else [gap] * size for name in schema.names
+    ]
+    return schema.matrix([list(row) for row in zip(*columns, strict=True)])
 
 
 def to_rows(
-    events: Sequence[FeatureEvent], features: Sequence[str]
-) -> tuple[NDArray[np.float64], list[int], list[tuple[int, str]]]:
-    """``(X, kept, refused)``: the rows of the events that have every feature, the indices of
-    those events, and ``(index, reason)`` for the others. Extra features are ignored.
+    events: Sequence[FeatureEvent], schema: Schema
+) -> tuple[NDArray[Any], list[int], list[tuple[int, str]], list[list[Value]]]:
+    """``(X, kept, refused, rows)``: the model's rows of the events whose features check against
+    ``schema``, the indices of those events, ``(index, reason)`` for the others, and each kept
+    event's checked values (what its prediction records). Extra features are never looked at.
     """
-    rows: list[list[float]] = []
+    rows: list[list[Value]] = []
     kept: list[int] = []
     refused: list[tuple[int, str]] = []
+    check = schema.row
     for index, event in enumerate(events):
-        values = event.features
         try:
-            rows.append([values[name] for name in features])
-        except KeyError:
-            missing = [name for name in features if name not in values]
-            refused.append(
-                (index, f"features.{missing[0]}: missing; the model needs {', '.join(features)}")
-            )
+            rows.append(check(event.features))
+        except BadMessage as exc:
+            refused.append((index, str(exc)))
             continue
         kept.append(index)
-    X = np.asarray(rows, dtype=float) if rows else np.empty((0, len(features)))
-    return X, kept, refused
+    return schema.matrix(rows), kept, refused, rows

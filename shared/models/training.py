@@ -15,11 +15,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.core.errors import ConfigError
+from shared.core.errors import BadMessage, ConfigError
 from shared.core.kinds import Task
+from shared.core.schema import Schema, Value, infer_schema, is_missing, numeric_schema
 from shared.models.algorithms import Algorithm, Scorer, fit, infer_task
 from shared.models.artifacts import dump
 from shared.models.signing import Signer, sha256_hex
@@ -31,15 +33,26 @@ IGNORED_COLUMNS = ("event_id", *TIME_COLUMNS)
 
 @dataclass(frozen=True)
 class Dataset:
-    """Rows in time order: feature matrix, labels, and event times where the data had them."""
+    """Rows in time order: feature matrix, labels, and event times where the data had them.
+
+    ``X`` is laid out as :meth:`Schema.matrix` lays rows out (floats, or objects when a feature
+    is categorical); without ``schema``, every feature is numeric.
+    """
 
     features: list[str]
-    X: NDArray[np.float64]
+    X: NDArray[Any]
     y: list[Any]
     ts: list[int] | None
+    schema: Schema | None = None
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def feature_schema(self) -> Schema:
+        if self.schema is not None:
+            return self.schema
+        return numeric_schema(self.features, missing=True)
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,7 @@ class Candidate:
     sha256: str
     signer: Signer = field(repr=False, compare=False)
     """Signs the version's whole record, number included, when the registry stores it."""
+    schema: Schema
     metrics: dict[str, float]
     reference: ReferenceProfile
     classes: list[Any] | None
@@ -93,11 +107,70 @@ def parse_label(text: str) -> Any:
     return text
 
 
-def load_dataset(path: Path, target: str, features: Sequence[str] | None = None) -> Dataset:
+def load_dataset(
+    path: Path,
+    target: str,
+    features: Sequence[str] | None = None,
+    *,
+    categorical: Sequence[str] = (),
+    numeric: Sequence[str] = (),
+    schema: Schema | None = None,
+) -> Dataset:
     """Read a ``.csv`` (header row) or ``.jsonl`` file; rows sorted by ``ts`` when it has one.
 
-    Raises :class:`ConfigError` naming the file, line and column of any bad value.
+    Each feature's kind is inferred from its values (text columns of a CSV are categorical; an
+    empty cell or JSON null is missing) unless named in ``categorical`` or ``numeric``, or given
+    whole as ``schema``. Raises :class:`ConfigError` naming the file, line and column of any bad
+    value.
     """
+    rows, from_text = _read_rows(path)
+    if not rows:
+        raise ConfigError(f"{path} has no rows")
+    columns = list(rows[0])
+    if target not in columns:
+        raise ConfigError(f"{path} has no column {target!r}; its columns are {', '.join(columns)}")
+    if schema is not None:
+        names = schema.names
+    elif features:
+        names = list(features)
+    else:
+        names = [c for c in columns if c != target and c not in IGNORED_COLUMNS]
+    if not names:
+        raise ConfigError(f"{path} has no feature columns besides {target!r}")
+    absent = [name for name in names if name not in columns]
+    if absent:
+        raise ConfigError(f"{path} has no column {', '.join(map(repr, absent))}")
+    if schema is None:
+        raw = {name: [row.get(name) for row in rows] for name in names}
+        schema = infer_schema(raw, categorical=categorical, numeric=numeric)
+    time_column = next((c for c in TIME_COLUMNS if c in columns), None)
+    table: list[list[Value]] = []
+    labels: list[Any] = []
+    times: list[int] = []
+    for index, row in enumerate(rows):
+        where = f"{path}:{index + 2 if from_text else index + 1}"
+        values = {name: None if is_missing(row.get(name)) else row.get(name) for name in names}
+        try:
+            table.append(schema.row(values))
+        except BadMessage as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        raw_label = row.get(target)
+        if raw_label is None or raw_label == "":
+            raise ConfigError(f"{where}: {target} is empty")
+        labels.append(parse_label(raw_label) if from_text else raw_label)
+        if time_column:
+            times.append(int(_number(row.get(time_column), where, time_column)))
+    matrix = schema.matrix(table)
+    if time_column:
+        order = np.argsort(np.asarray(times), kind="stable")
+        matrix = matrix[order]
+        labels = [labels[i] for i in order]
+        times = [times[i] for i in order]
+    return Dataset(names, matrix, labels, times if time_column else None, schema)
+
+
+def _read_rows(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """The rows of a ``.csv`` or ``.jsonl`` file, and whether they are text (CSV)."""
     if not path.exists():
         raise ConfigError(f"no data file at {path}")
     suffix = path.suffix.lower()
@@ -111,44 +184,16 @@ def load_dataset(path: Path, target: str, features: Sequence[str] | None = None)
             for number, line in enumerate(handle, start=1):
                 if line.strip():
                     try:
-                        rows.append(json.loads(line))
+                        row = json.loads(line)
                     except ValueError as exc:
                         raise ConfigError(f"{path}:{number}: not JSON: {exc}") from None
+                    if not isinstance(row, dict):
+                        raise ConfigError(f"{path}:{number}: expected a JSON object per line")
+                    rows.append(row)
         from_text = False
     else:
         raise ConfigError(f"{path}: expected a .csv or .jsonl file")
-    if not rows:
-        raise ConfigError(f"{path} has no rows")
-    columns = list(rows[0])
-    if target not in columns:
-        raise ConfigError(f"{path} has no column {target!r}; its columns are {', '.join(columns)}")
-    names = (
-        list(features)
-        if features
-        else [c for c in columns if c != target and c not in IGNORED_COLUMNS]
-    )
-    if not names:
-        raise ConfigError(f"{path} has no feature columns besides {target!r}")
-    time_column = next((c for c in TIME_COLUMNS if c in columns), None)
-    matrix = np.empty((len(rows), len(names)), dtype=float)
-    labels: list[Any] = []
-    times: list[int] = []
-    for index, row in enumerate(rows):
-        where = f"{path}:{index + 2 if from_text else index + 1}"
-        for column, name in enumerate(names):
-            matrix[index, column] = _number(row.get(name), where, name)
-        raw_label = row.get(target)
-        if raw_label is None or raw_label == "":
-            raise ConfigError(f"{where}: {target} is empty")
-        labels.append(parse_label(raw_label) if from_text else raw_label)
-        if time_column:
-            times.append(int(_number(row.get(time_column), where, time_column)))
-    if time_column:
-        order = np.argsort(np.asarray(times), kind="stable")
-        matrix = matrix[order]
-        labels = [labels[i] for i in order]
-        times = [times[i] for i in order]
-    return Dataset(names, matrix, labels, times if time_column else None)
+    return rows, from_text
 
 
 def _number(value: Any, where: str, column: str) -> float:
@@ -238,11 +283,13 @@ def train(
     if chosen == "classification" and len(set(y_train)) < 2:
         raise ConfigError("the training slice has one class only; a classifier needs two or more")
     try:
-        fitted = fit(algo, chosen, options, X_train, y_train, data.features)
+        fitted = fit(algo, chosen, options, X_train, y_train, data.feature_schema)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{algo.name} could not be fit: {exc}") from None
     classes = sorted(set(y_train), key=str) if chosen == "classification" else None
     scorer = Scorer(fitted, algo.family, chosen, data.features, classes)
+    # The pipeline imputes, whatever the rows it learnt from had (a champion's schema may not).
+    schema = msgspec.structs.replace(data.feature_schema, missing=True)
     predictions, scores = scorer.score(X_test)
     metrics = evaluate(chosen, y_test, predictions, scores)
     trained_on: dict[str, Any] = {"source": source, "rows": n_train, "holdout_rows": n_test}
@@ -255,7 +302,7 @@ def train(
         model=model,
         algo=algo,
         task=chosen,
-        features=data.features,
+        schema=schema,
         params=options,
         X_profile=X_train,
         scorer=scorer,
@@ -272,9 +319,9 @@ def package(
     model: str,
     algo: Algorithm,
     task: Task,
-    features: list[str],
+    schema: Schema,
     params: dict[str, Any],
-    X_profile: NDArray[np.float64],
+    X_profile: NDArray[Any],
     scorer: Scorer,
     metrics: dict[str, float],
     classes: list[Any] | None,
@@ -287,7 +334,7 @@ def package(
     train_predictions, train_scores = scorer.score(X_profile)
     watched = train_predictions if task == "regression" else train_scores
     reference = build_profile(
-        X_profile, features, None if watched is None else np.asarray(watched, dtype=float)
+        X_profile, schema, None if watched is None else np.asarray(watched, dtype=float)
     )
     artifact = dump(fitted, algo.format)
     digest = sha256_hex(artifact)
@@ -295,7 +342,8 @@ def package(
         model=model,
         algorithm=algo.name,
         task=task,
-        features=features,
+        features=schema.names,
+        schema=schema,
         params=params,
         format=algo.format,
         artifact=artifact,

@@ -35,6 +35,7 @@ import msgspec
 
 from shared.core.errors import ArtifactRejected
 from shared.core.kinds import Task
+from shared.core.schema import Schema, numeric_schema
 from shared.models.signing import Verifier
 from shared.stats.profile import ReferenceProfile
 
@@ -67,6 +68,15 @@ class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
     created_at: int
     parent: int | None
     status: Status
+    schema: Schema | None = None
+    """Each feature's kind; None on versions made before schemas were stored (all numeric, no
+    missing values: :attr:`feature_schema`)."""
+
+    @property
+    def feature_schema(self) -> Schema:
+        """The schema events are checked against: the stored one, else every feature numeric
+        and required (what versions without one were trained on)."""
+        return self.schema if self.schema is not None else numeric_schema(self.features)
 
     def header(self) -> bytes:
         """The canonical bytes the signature covers: every field but ``signature`` and
@@ -74,6 +84,8 @@ class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
         fields = msgspec.to_builtins(self)
         for name in UNSIGNED:
             del fields[name]
+        if fields["schema"] is None:
+            del fields["schema"]  # as versions signed before schemas were stored have it
         reference = fields.pop("reference")
         fields["reference_sha256"] = (
             None

@@ -61,7 +61,16 @@ return {current, earlier}
 """
 
 
-_JSON_FIELDS = ("params", "features", "metrics", "reference", "classes", "trained_on", "libraries")
+_JSON_FIELDS = (
+    "params",
+    "features",
+    "metrics",
+    "reference",
+    "classes",
+    "trained_on",
+    "libraries",
+    "schema",
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,7 @@ class Registry:
             "created_at": now_ms(),
             "parent": parent if parent is not None else "",
             "status": status,
+            "schema": msgspec.to_builtins(candidate.schema),
         }
         mapping = _stored(fields)
         # Signed as readers will parse it, so the header they compute is the one signed.

@@ -22,9 +22,13 @@ are the real ones: ties make quantile bins unequal.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import numpy as np
 from numpy.typing import NDArray
+
+from shared.core.schema import Schema, numeric_schema
 
 
 class DistributionProfile(msgspec.Struct, frozen=True):
@@ -87,20 +91,27 @@ def describe(
 
 
 def build_profile(
-    X: NDArray[np.float64],
-    features: list[str],
+    X: NDArray[Any],
+    features: list[str] | Schema,
     scores: NDArray[np.float64] | None,
     *,
     sample_size: int = 500,
     bins: int = 10,
     seed: int = 0,
 ) -> ReferenceProfile:
-    """Profile every column of ``X`` (named by ``features``) and, when given, the model's scores."""
-    if X.ndim != 2 or X.shape[1] != len(features):
-        raise ValueError(f"X has shape {X.shape}, expected (n, {len(features)})")
-    columns = {
-        name: describe(X[:, index], sample_size, bins, seed + index)
-        for index, name in enumerate(features)
-    }
+    """Profile every column of ``X`` (named by ``features``, or by a schema) and, when given,
+    the model's scores. Missing values (NaN) are left out; a categorical column, or one with no
+    value at all, has no distribution profile (it is not tested for drift as a number)."""
+    schema = features if isinstance(features, Schema) else numeric_schema(features)
+    if X.ndim != 2 or X.shape[1] != len(schema.features):
+        raise ValueError(f"X has shape {X.shape}, expected (n, {len(schema.features)})")
+    columns = {}
+    for index, spec in enumerate(schema.features):
+        if spec.kind == "categorical":
+            continue
+        values = np.asarray(X[:, index], dtype=float)
+        values = values[~np.isnan(values)]
+        if values.size:
+            columns[spec.name] = describe(values, sample_size, bins, seed + index)
     score = None if scores is None else describe(scores.astype(float), sample_size, bins, seed)
     return ReferenceProfile(n=int(X.shape[0]), features=columns, score=score)

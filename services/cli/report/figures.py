@@ -145,7 +145,8 @@ def drift_curves(
     step = max(1, (len(examples) - window) // max(points - 1, 1))
     features = sorted({name for e in examples for name in e.features})
     columns = {
-        name: np.array([e.features.get(name, np.nan) for e in examples]) for name in features
+        name: np.array([_number(e.features.get(name)) for e in examples], dtype=float)
+        for name in features
     }
     versions = [int(e.version or 0) for e in examples]
     ts: dict[str, list[int]] = {name: [] for name in features}
@@ -164,6 +165,12 @@ def drift_curves(
             ts[name].append(examples[end - 1].ts)
             values[name].append(psi(profile.quantiles, column, profile.shares))
     return {name: Curve(ts[name], values[name]) for name in features if ts[name]}
+
+
+def _number(value: object) -> float:
+    """A feature value as a number for a numeric drift curve; NaN when it is missing or a
+    category (booleans count as 0/1)."""
+    return float(value) if isinstance(value, int | float) else float("nan")
 
 
 def version_spans(examples: Sequence[Example]) -> list[Span]:

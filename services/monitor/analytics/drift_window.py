@@ -130,11 +130,23 @@ def _floats(data: bytes, size: int) -> np.ndarray:
 
 
 def _block(rows: list[Mapping[str, Any]], names: list[str]) -> np.ndarray:
-    """``rows`` as a float array, one column per name; NaN where a row has no value."""
+    """``rows`` as a float array, one column per name; NaN where a row has no value (or one
+    that is not a number: a string another writer put in a prediction is no number to test).
+
+    >>> _block([{"a": 1, "b": True}, {"a": None}, {"a": "x", "b": 2.5}], ["a", "b"]).tolist()
+    [[1.0, 1.0], [nan, nan], [nan, 2.5]]
+    """
     if len(names) > 1:
         get = itemgetter(*names)
         try:
             return np.array([get(row) for row in rows], dtype=float)
         except (KeyError, TypeError, ValueError):
             pass  # a row without one of the names: the slow path fills in NaN
-    return np.array([[row.get(name) for name in names] for row in rows], dtype=float)
+    try:
+        return np.array([[row.get(name) for name in names] for row in rows], dtype=float)
+    except (TypeError, ValueError):
+        return np.array([[_number(row.get(name)) for name in names] for row in rows])
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else float("nan")

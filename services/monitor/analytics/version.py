@@ -73,6 +73,14 @@ def _positive(info: VersionInfo) -> Any:
     return classes[-1] if info.task == "classification" and len(classes) == 2 else None
 
 
+def windowed(info: VersionInfo) -> list[str]:
+    """The features whose recent values are kept for the drift tests: those the reference
+    profiles as numbers (a category has no distribution profile to test against yet)."""
+    if info.reference is None:
+        return list(info.features)
+    return [name for name in info.features if name in info.reference.features]
+
+
 class VersionWatch:
     """Metrics, drift windows, the concept detector and the alert book of one model version."""
 
@@ -91,7 +99,7 @@ class VersionWatch:
             positive=positive,
             probabilities=probabilities and positive is not None,
         )
-        self.windows = DriftWindows(info.features, config.drift_window)
+        self.windows = DriftWindows(windowed(info), config.drift_window)
         """Recent features and scores (the prediction, for regression) for the drift tests."""
         self.scored = 0
         self.labelled = 0
@@ -181,7 +189,7 @@ class VersionWatch:
         watch.retired = state.retired
         watch.metrics = restore_rolling(state.metrics)
         watch.windows = DriftWindows.from_state(state.windows)
-        if watch.windows.names != list(state.info.features):
+        if watch.windows.names != windowed(state.info):
             raise ValueError("a version's drift windows do not match its features")
         watch.scored, watch.labelled = state.scored, state.labelled
         watch.scored_ts, watch.learned_ts = state.scored_ts, state.learned_ts

@@ -10,6 +10,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from services.predictor.scoring import handle
 from shared.core.messages import FeatureEvent
+from shared.core.schema import FeatureSpec, Schema, numeric_schema
 from shared.models.algorithms import Scorer, algorithm, fit
 from shared.models.serving import ServingModel, to_rows
 
@@ -44,6 +45,7 @@ def model() -> ServingModel:
         "classification",
         ("a", "b"),
         Scorer(fitted, "sklearn", "classification", ["a", "b"], [0, 1]),
+        numeric_schema(["a", "b"]),  # a version made before schemas: every feature required
     )
 
 
@@ -76,9 +78,16 @@ def test_each_bad_record_is_refused_with_its_reason(model: ServingModel) -> None
     assert [p.event_id for p in outcome.predictions] == ["e4"]
     refused = {record.offset: (category, reason) for record, category, reason in outcome.refused}
     assert refused[0][0] == "invalid" and refused[0][1].startswith("$: invalid JSON")
-    assert refused[1] == ("missing_feature", "features.b: missing; the model needs a, b")
+    assert refused[1][0] == "missing_feature"
+    assert refused[1][1].startswith("features.b: missing; this version was made without")
     assert refused[2][0] == "invalid" and "tombstone" in refused[2][1]
-    assert refused[3] == ("invalid", "features.b: expected a number, got str")
+    assert refused[3] == (
+        "bad_feature",
+        "features.b: expected a number (numeric feature), got the string 'x'",
+    )
+
+
+A = numeric_schema(["a"])
 
 
 class _Broken:
@@ -92,7 +101,7 @@ class _NaN:
 
 
 def test_a_failing_model_dead_letters_the_batch_instead_of_crashing() -> None:
-    broken = ServingModel("m", 1, "regression", ("a",), _Broken())  # type: ignore[arg-type]
+    broken = ServingModel("m", 1, "regression", ("a",), _Broken(), A)  # type: ignore[arg-type]
     outcome = handle([_record(0, _event("e0", a=1))], broken, 0.0, 1 << 20)
     assert outcome.predictions == []
     assert outcome.refused[0][1] == "scoring_failed"
@@ -100,34 +109,100 @@ def test_a_failing_model_dead_letters_the_batch_instead_of_crashing() -> None:
 
 
 def test_a_non_finite_prediction_is_refused_not_sent() -> None:
-    nan = ServingModel("m", 1, "regression", ("a",), _NaN())  # type: ignore[arg-type]
+    nan = ServingModel("m", 1, "regression", ("a",), _NaN(), A)  # type: ignore[arg-type]
     outcome = handle([_record(0, _event("e0", a=1))], nan, 0.0, 1 << 20)
     assert outcome.predictions == []
     assert outcome.refused[0][1] == "bad_prediction"
 
 
 def test_rows_follow_the_model_feature_order() -> None:
-    events = [FeatureEvent(event_id="x", features={"b": 2.0, "a": 1.0, "c": 9.0})]
-    X, kept, refused = to_rows(events, ["a", "b"])
+    events = [FeatureEvent(event_id="x", features={"b": 2.0, "a": 1, "c": "unused"})]
+    X, kept, refused, rows = to_rows(events, numeric_schema(["a", "b"]))
     assert X.tolist() == [[1.0, 2.0]] and kept == [0] and refused == []
+    assert rows == [[1, 2.0]]
 
 
-def test_a_prediction_over_the_record_limit_is_refused_and_the_batch_goes_on(
-    model: ServingModel,
-) -> None:
-    wide = {f"f{i:05d}": 1 for i in range(93_600)}  # 1 becomes 1.0 in the prediction
-    records = [
-        _record(
-            0,
-            json.dumps(
-                {"event_id": "w", "features": {"a": 1, "b": 2, **wide}}, separators=(",", ":")
-            ).encode(),
-        ),
-        _record(1, _event("e1", a=1, b=2)),
+def test_a_mixed_event_is_scored_and_its_prediction_records_what_the_model_saw() -> None:
+    """Numbers, an integer, a category, a boolean, a null, an absent feature and extra fields of
+    every type: scored, nothing refused, and the prediction holds the model's features only."""
+    schema = Schema(
+        [
+            FeatureSpec("amount", "numeric"),
+            FeatureSpec("items", "numeric"),
+            FeatureSpec("country", "categorical"),
+            FeatureSpec("is_new", "boolean"),
+            FeatureSpec("age", "numeric"),
+        ]
+    )
+    rng = np.random.default_rng(1)
+    rows = [
+        [
+            float(rng.normal()),
+            int(rng.integers(1, 5)),
+            str(rng.choice(["DE", "FR"])),
+            bool(i % 2),
+            None,
+        ]
+        for i in range(200)
     ]
-    assert len(records[0].value) < 1 << 20  # a valid event, under the decode limit
-    outcome = handle(records, model, received_at=0.0, max_bytes=1 << 20)
+    y = [int(row[0] > 0) for row in rows]
+    fitted = fit(algorithm("logistic"), "classification", {}, schema.matrix(rows), y, schema)
+    model = ServingModel(
+        "m",
+        2,
+        "classification",
+        tuple(schema.names),
+        Scorer(fitted, "sklearn", "classification", schema.names, [0, 1]),
+        schema,
+    )
+    event = {
+        "event_id": "mixed",
+        "features": {
+            "amount": 1.5,
+            "items": 3,
+            "country": "JP",
+            "is_new": True,
+            "age": None,
+            "note": {"deep": [1, {"x": None}]},
+            "tags": ["a"],
+            "score": "n/a",
+        },
+    }
+    outcome = handle([_record(0, json.dumps(event).encode())], model, 0.0, 1 << 20)
+    assert outcome.refused == []
+    [prediction] = outcome.predictions
+    assert prediction.features == {
+        "amount": 1.5,
+        "items": 3,
+        "country": "JP",
+        "is_new": True,
+        "age": None,
+    }
+    assert type(prediction.features["items"]) is int
+
+
+class _Huge:
+    """A model whose first prediction is a string too long for any record."""
+
+    def score(self, X: np.ndarray) -> tuple[list[str], None]:
+        return ["x" * 1_000_001] + ["ok"] * (len(X) - 1), None
+
+
+def test_a_prediction_over_the_record_limit_is_refused_and_the_batch_goes_on() -> None:
+    huge = ServingModel("m", 1, "classification", ("a",), _Huge(), A)  # type: ignore[arg-type]
+    records = [_record(0, _event("big", a=1)), _record(1, _event("e1", a=2))]
+    outcome = handle(records, huge, received_at=0.0, max_bytes=1 << 20)
     assert [p.event_id for p in outcome.predictions] == ["e1"]
     [(record, category, reason)] = outcome.refused
     assert (record.offset, category) == (0, "too_large")
-    assert "over the 1,000,000-byte limit" in reason and "93,602 features" in reason
+    assert "over the 1,000,000-byte limit" in reason
+
+
+def test_extra_features_stay_out_of_the_prediction(model: ServingModel) -> None:
+    """A wide event whose extra fields once made its prediction too large to write."""
+    wide = {f"f{i:05d}": "x" for i in range(60_000)}
+    record = _record(
+        0, json.dumps({"event_id": "w", "features": {"a": 1, "b": 2, **wide}}).encode()
+    )
+    outcome = handle([record], model, received_at=0.0, max_bytes=1 << 20)
+    assert outcome.refused == [] and outcome.predictions[0].features == {"a": 1, "b": 2}

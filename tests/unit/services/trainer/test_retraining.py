@@ -29,7 +29,7 @@ def _champion(scenario: Scenario) -> ServingModel:
     data = SyntheticStream(scenario, seed=99).dataset(2_000)
     fitted = train(data, model="m", algo=algorithm("logistic"), signer=SIGNER)
     assert fitted.scorer is not None
-    return ServingModel("m", 1, fitted.task, tuple(fitted.features), fitted.scorer)
+    return ServingModel("m", 1, fitted.task, tuple(fitted.features), fitted.scorer, fitted.schema)
 
 
 def _retrain(

@@ -49,17 +49,18 @@ def test_jsonl_keeps_label_types(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("a,y\n1,0\nhigh,1\n", r"d\.csv:3: a is 'high', not a number"),
-        ("a,y\n1,0\nnan,1\n", r"d\.csv:3: a is 'nan'; NaN and Infinity are not allowed"),
+        ("a,y\n1,0\nhigh,1\n", r"d\.csv:3: features\.a: expected a number .*'high'"),
+        ("a,y\n1,0\ninf,1\n", r"d\.csv:3: features\.a: must be a finite number, got 'inf'"),
         ("a,y\n1,\n", r"d\.csv:2: y is empty"),
         ("a,b\n1,0\n", r"has no column 'y'"),
     ],
 )
 def test_bad_data_names_file_line_and_column(tmp_path: Path, content: str, message: str) -> None:
+    """A value that does not fit the kind ``--numeric`` forces names its line and column."""
     path = tmp_path / "d.csv"
     path.write_text(content)
     with pytest.raises(ConfigError, match=message):
-        load_dataset(path, "y")
+        load_dataset(path, "y", numeric=["a"] if "a" in content.split("\n", maxsplit=1)[0] else ())
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
@@ -136,3 +137,96 @@ def test_river_scorer_batches_row_by_row() -> None:
     assert scores is not None
     assert scores[0] > 0.9
     assert scores[1] < 0.1
+
+
+def _solar_flare_csv(path: Path) -> Path:
+    """River's bundled solar-flare data (three text columns, integer codes) as a CSV with blanks
+    in a text and a number column, and the label: did any C-class flare follow."""
+    from river import datasets  # noqa: PLC0415
+
+    rows = list(datasets.SolarFlare())
+    names = list(rows[0][0])
+    lines = [",".join(["ts", *names, "flare"])]
+    for i, (x, y) in enumerate(rows):
+        cells = [
+            "" if (i % 17 == 0 and name in ("zurich-class", "area")) else str(x[name])
+            for name in names
+        ]
+        lines.append(
+            ",".join(
+                [str(1_700_000_000_000 + i * 1_000), *cells, str(int(y["c-class-flares"] > 0))]
+            )
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_a_csv_with_text_columns_and_blanks_trains_serves_and_meets_new_categories(
+    tmp_path: Path, name: str
+) -> None:
+    import msgspec  # noqa: PLC0415
+
+    from shared.core.messages import FeatureEvent  # noqa: PLC0415
+    from shared.models.artifacts import load_verified  # noqa: PLC0415
+    from shared.models.serving import load_serving_model, to_rows  # noqa: PLC0415
+    from shared.models.signing import Verifier  # noqa: PLC0415
+    from shared.models.version import ModelVersion  # noqa: PLC0415
+
+    data = load_dataset(
+        _solar_flare_csv(tmp_path / "flares.csv"), "flare", categorical=["activity"]
+    )
+    assert data.feature_schema.kinds["zurich-class"] == "categorical"
+    assert data.feature_schema.kinds["activity"] == "categorical"  # forced: an integer code
+    assert data.feature_schema.kinds["area"] == "numeric"
+    algo = algorithm(name)
+    task = "classification" if "classification" in algo.tasks else "regression"
+    candidate = train(data, model="flares", algo=algo, signer=SIGNER, task=task)
+    assert candidate.schema.missing and candidate.schema == msgspec.structs.replace(
+        data.feature_schema, missing=True
+    )
+    assert set(candidate.reference.features) == {
+        n for n, k in candidate.schema.kinds.items() if k != "categorical"
+    }
+    record = ModelVersion(
+        model="flares",
+        version=1,
+        task=candidate.task,
+        algorithm=name,
+        params={},
+        features=candidate.features,
+        format=candidate.format,
+        sha256=candidate.sha256,
+        signature=None,
+        metrics={},
+        reference=candidate.reference,
+        classes=candidate.classes,
+        trained_on={},
+        libraries={},
+        created_at=1,
+        parent=None,
+        status="registered",
+        schema=candidate.schema,
+    )
+    record = msgspec.structs.replace(record, signature=SIGNER.sign(record.header()))
+    serving = load_serving_model(record, candidate.artifact, Verifier.hmac(b"sixteen-byte-key"))
+    events = [
+        FeatureEvent(
+            event_id="seen",
+            features={
+                **dict(zip(data.features, data.X[1].tolist(), strict=True)),
+                "zurich-class": "H",
+            },
+        ),
+        FeatureEvent(
+            event_id="new",
+            features={"zurich-class": "never-seen", "largest-spot-size": "Q", "activity": 9},
+        ),
+    ]
+    X, kept, refused, _ = to_rows(events, serving.schema)
+    assert kept == [0, 1] and refused == []
+    predictions, _ = serving.score(X)
+    assert len(predictions) == 2
+    if task == "classification":
+        assert set(predictions) <= {0, 1}
+    assert load_verified(candidate.artifact, record, Verifier.hmac(b"sixteen-byte-key")) is not None
