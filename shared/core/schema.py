@@ -11,7 +11,7 @@ schema's features are looked at: extra features, whatever their type, are never 
 is taken in the spellings other producers write:
 
 - numeric: a number, or a string that parses as a finite number (``"3.5"``); a boolean as 0 or 1;
-- boolean: ``true``/``false``, 0 or 1, or the strings ``"true"``/``"false"`` in any case;
+- boolean: ``true``/``false``, 0 or 1 (or 0.0, 1.0), or the strings ``"true"``/``"false"`` in any case;
 - categorical: a string, an integer (an integer code, as its digits) or a boolean (``"true"``).
 
 >>> schema = Schema([FeatureSpec("age", "numeric"), FeatureSpec("country", "categorical"),
@@ -159,7 +159,7 @@ def _boolean(name: str, value: Any) -> bool:
     kind = type(value)
     if kind is bool:
         return value  # type: ignore[no-any-return]
-    if kind is int and value in (0, 1):
+    if (kind is int or kind is float) and value in (0, 1):
         return bool(value)
     if kind is str and value.strip().lower() in _BOOLEAN_TEXT:
         return value.strip().lower() in _TRUE

@@ -87,6 +87,9 @@ class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
         if fields["schema"] is None:
             del fields["schema"]  # as versions signed before schemas were stored have it
         reference = fields.pop("reference")
+        for name in ("categories", "missing"):  # absent from references made before them
+            if reference is not None and not reference.get(name):
+                reference.pop(name, None)
         fields["reference_sha256"] = (
             None
             if reference is None

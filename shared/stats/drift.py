@@ -21,11 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from shared.stats.profile import DistributionProfile
+from shared.stats.categorical import chi_square_drift, moved_most
+from shared.stats.profile import MAX_LEVELS, CategoryProfile, DistributionProfile
 
 EPSILON = 1e-4
 """Floor on a bin's share, so that an empty bin gives a large but finite PSI."""
@@ -148,9 +150,18 @@ class FeatureDrift:
     feature: str
     psi: float
     ks: float
+    """The test's statistic: KS's D, or the chi-square when ``test`` is ``"chi2"``."""
     p_value: float
     mean_shift: float
-    """Shift of the window's mean in reference standard deviations (the effect size)."""
+    """The effect size: the shift of the window's mean in reference standard deviations (for a
+    category, Cohen's w on that scale: :mod:`shared.stats.categorical`)."""
+    test: Literal["ks", "chi2"] = "ks"
+    """KS for a continuous number; chi-square for a category and for a number of at most
+    :data:`~shared.stats.profile.MAX_LEVELS` values (a flag, a count), where KS is not valid."""
+    distance: float | None = None
+    """Jensen-Shannon distance (base 2) of a category's shares from the reference's."""
+    moved: tuple[tuple[str, float, float], ...] = ()
+    """For a category, the levels whose share moved most: ``(level, from, to)``."""
 
 
 SCORE = "__score__"
@@ -234,26 +245,44 @@ class _Group:
                 self._expected[row, :bins] = np.clip(np.asarray(shares, dtype=float), EPSILON, None)
         self._mean = np.array([p.mean for p in profiles.values()], dtype=float)
         self._scale = np.array([p.std if p.std > 0 else 1.0 for p in profiles.values()])
+        self._levels = np.array(
+            [
+                p.shares is not None
+                and int(self._bins[row]) >= 2
+                and len(set(p.sample)) <= MAX_LEVELS
+                for row, p in enumerate(profiles.values())
+            ],
+            dtype=bool,
+        )
+        """Variables of a few values, binned by value: tested with chi-square over their bins."""
 
     def compare(self, names: list[str], windows: np.ndarray) -> dict[str, FeatureDrift]:
         rows = np.array([self._row[name] for name in names])
         data = np.sort(windows, axis=1)
         statistic, p_value = _ks_rows(self._sample[rows], self._at[rows], self._below[rows], data)
-        psi = self._psi(rows, data)
+        psi, counts = self._psi(rows, data)
         shift = np.abs(data.mean(axis=1) - self._mean[rows]) / self._scale[rows]
-        return {
-            name: FeatureDrift(
+        found = {}
+        for i, name in enumerate(names):
+            row = int(rows[i])
+            test: Literal["ks", "chi2"] = "ks"
+            if self._levels[row]:
+                bins = int(self._bins[row])
+                levels = chi_square_drift(self._expected[row, :bins], counts[i, :bins])
+                statistic[i], p_value[i], test = levels.statistic, levels.p_value, "chi2"
+            found[name] = FeatureDrift(
                 feature=name,
                 psi=float(psi[i]),
                 ks=float(statistic[i]),
                 p_value=float(p_value[i]),
                 mean_shift=float(shift[i]),
+                test=test,
             )
-            for i, name in enumerate(names)
-        }
+        return found
 
-    def _psi(self, rows: np.ndarray, data: np.ndarray) -> np.ndarray:
-        """:func:`psi` of each row of ``data`` over its variable's prepared edges."""
+    def _psi(self, rows: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`psi` of each row of ``data`` over its variable's prepared edges, and the
+        counts per bin it was computed from."""
         size = data.shape[1]
         edges = self._inner[rows]
         below = np.empty(edges.shape, dtype=np.int64)  # values under each edge (+inf: all)
@@ -266,7 +295,38 @@ class _Group:
         terms = (actual - expected) * np.log(actual / expected)
         real = np.arange(counts.shape[1]) < bins  # the padding's empty bins are not bins
         psi: np.ndarray = np.where(real, terms, 0.0).sum(axis=1)
-        return psi
+        return psi, counts
+
+
+def category_drift(
+    name: str, reference: CategoryProfile, values: Sequence[str | None]
+) -> FeatureDrift | None:
+    """Chi-square test, PSI and Jensen-Shannon distance of a categorical window against its
+    reference, over the reference's top categories and "other" (missing values left out: they
+    are data quality's); None when the window holds no value.
+
+    >>> profile = CategoryProfile(1000, ["a", "b"], [0.1, 0.6], 0.3, 0.0)
+    >>> found = category_drift("c", profile, ["a"] * 400 + ["b"] * 400 + ["z"] * 200)
+    >>> round(found.psi, 2), found.test, found.moved[0]
+    (0.54, 'chi2', ('a', 0.1, 0.4))
+    """
+    counts = reference.counts(list(values))[:-1]  # the last level is "missing"
+    expected = reference.expected[:-1]
+    if counts.sum() == 0 or sum(expected) <= 0:
+        return None
+    found = chi_square_drift(expected, counts)
+    total = sum(expected)
+    before = [share / total for share in expected]
+    return FeatureDrift(
+        feature=name,
+        psi=found.psi,
+        ks=found.statistic,
+        p_value=found.p_value,
+        mean_shift=found.effect,
+        test="chi2",
+        distance=found.distance,
+        moved=tuple(moved_most(reference.levels[:-1], before, found.shares)),
+    )
 
 
 def feature_drift(name: str, reference: DistributionProfile, window: ArrayLike) -> FeatureDrift:

@@ -55,12 +55,80 @@ def bin_counts(edges: list[float], values: NDArray[np.float64]) -> NDArray[np.in
     return np.bincount(np.searchsorted(inner, values, side="right"), minlength=inner.size + 1)
 
 
+TOP_CATEGORIES = 20
+"""A categorical feature's reference keeps the shares of its most frequent categories, this many
+at most; the rest count together as :data:`OTHER`."""
+OTHER = "(other)"
+MISSING = "(missing)"
+
+
+class CategoryProfile(msgspec.Struct, frozen=True):
+    """A categorical feature's distribution: the share of each of its top categories, of all the
+    others together and of missing values, over ``n`` training rows (the shares sum to 1)."""
+
+    n: int
+    categories: list[str]
+    shares: list[float]
+    other: float
+    missing: float
+
+    @property
+    def levels(self) -> list[str]:
+        """The categories a window is counted in: the top ones, then other and missing."""
+        return [*self.categories, OTHER, MISSING]
+
+    @property
+    def expected(self) -> list[float]:
+        return [*self.shares, self.other, self.missing]
+
+    def counts(self, values: list[str | None]) -> NDArray[np.int64]:
+        """How many of ``values`` fall in each of :attr:`levels`.
+
+        >>> CategoryProfile(4, ["a", "b"], [0.5, 0.25], 0.25, 0.0).counts(["a", "z", None, "a"]).tolist()
+        [2, 0, 1, 1]
+        """
+        index = {category: i for i, category in enumerate(self.categories)}
+        other, missing = len(self.categories), len(self.categories) + 1
+        codes = [missing if v is None else index.get(v, other) for v in values]
+        return np.bincount(np.asarray(codes, dtype=np.int64), minlength=missing + 1)
+
+
+def describe_categories(values: list[str | None], top: int = TOP_CATEGORIES) -> CategoryProfile:
+    """The profile of one categorical column (None: missing).
+
+    >>> describe_categories(["DE", "FR", "DE", None, "IT"], top=2)
+    CategoryProfile(n=5, categories=['DE', 'FR'], shares=[0.4, 0.2], other=0.2, missing=0.2)
+    """
+    if not values:
+        raise ValueError("cannot profile an empty column")
+    present = [value for value in values if value is not None]
+    counted: dict[str, int] = {}
+    for value in present:
+        counted[value] = counted.get(value, 0) + 1
+    # Most frequent first; ties by name, so the same data always gives the same profile.
+    ranked = sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:top]
+    n = len(values)
+    kept = sum(count for _, count in ranked)
+    return CategoryProfile(
+        n=n,
+        categories=[name for name, _ in ranked],
+        shares=[round(count / n, 12) for _, count in ranked],
+        other=round((len(present) - kept) / n, 12),
+        missing=round((n - len(present)) / n, 12),
+    )
+
+
 class ReferenceProfile(msgspec.Struct, frozen=True):
-    """The distributions a model was trained on; ``score`` is absent for a model without scores."""
+    """The distributions a model was trained on; ``score`` is absent for a model without scores.
+
+    ``features`` holds the numbers and booleans (as 0/1), ``categories`` the categorical
+    features; ``missing`` each feature's share of missing values in training."""
 
     n: int
     features: dict[str, DistributionProfile]
     score: DistributionProfile | None = None
+    categories: dict[str, CategoryProfile] = {}
+    missing: dict[str, float] = {}
 
 
 def describe(
@@ -100,18 +168,28 @@ def build_profile(
     seed: int = 0,
 ) -> ReferenceProfile:
     """Profile every column of ``X`` (named by ``features``, or by a schema) and, when given,
-    the model's scores. Missing values (NaN) are left out; a categorical column, or one with no
-    value at all, has no distribution profile (it is not tested for drift as a number)."""
+    the model's scores. Missing values (NaN, or None in a categorical column) are left out of the
+    distributions and counted in ``missing``; a categorical column gets a :class:`CategoryProfile`;
+    a numeric column with no value at all has no distribution profile."""
     schema = features if isinstance(features, Schema) else numeric_schema(features)
     if X.ndim != 2 or X.shape[1] != len(schema.features):
         raise ValueError(f"X has shape {X.shape}, expected (n, {len(schema.features)})")
     columns = {}
+    categories = {}
+    missing = {}
+    rows = max(1, X.shape[0])
     for index, spec in enumerate(schema.features):
         if spec.kind == "categorical":
+            profile = describe_categories(list(X[:, index]))
+            categories[spec.name] = profile
+            missing[spec.name] = profile.missing
             continue
         values = np.asarray(X[:, index], dtype=float)
         values = values[~np.isnan(values)]
+        missing[spec.name] = round((X.shape[0] - values.size) / rows, 12)
         if values.size:
             columns[spec.name] = describe(values, sample_size, bins, seed + index)
     score = None if scores is None else describe(scores.astype(float), sample_size, bins, seed)
-    return ReferenceProfile(n=int(X.shape[0]), features=columns, score=score)
+    return ReferenceProfile(
+        n=int(X.shape[0]), features=columns, score=score, categories=categories, missing=missing
+    )

@@ -187,7 +187,10 @@ def test_bad_events_go_to_the_dead_letter_topic_and_nothing_else_is_lost(
             b'{"event_id": "n", "features": {"a": NaN, "b": 2, "c": 3}}',
             "NaN and Infinity",
         ),
-        b"b-missing": (b'{"event_id": "m", "features": {"a": 1, "b": 2}}', "features.c: missing"),
+        b"b-value-array": (
+            b'{"event_id": "r", "features": {"a": [1], "b": 2, "c": 3}}',
+            "got an array",
+        ),
         b"b-big": (
             b'{"event_id": "g", "features": {"a": 1}, "pad": "' + b"x" * 3000 + b'"}',
             "over the 2000 byte limit",
@@ -199,10 +202,15 @@ def test_bad_events_go_to_the_dead_letter_topic_and_nothing_else_is_lost(
         b"b-tomb": (None, "tombstone"),
     }
     rng = np.random.default_rng(5)
-    good_ids = [f"g{i}" for i in range(300)]
+    # Valid: a feature left out is missing (the model imputes it), an extra one of any type unused.
+    generated = [f"g{i}" for i in range(300)]
+    good_ids = ["m", "x", *generated]
+    items: list[tuple[bytes | None, bytes | None]] = [
+        (b"m", b'{"event_id": "m", "features": {"a": 1, "b": 2}}'),
+        (b"x", b'{"event_id": "x", "features": {"a": 1, "b": 2, "c": 3, "d": {"e": ["f"]}}}'),
+    ]
     bad_items = list(bad.items())
-    items: list[tuple[bytes | None, bytes | None]] = []
-    for index, event_id in enumerate(good_ids):
+    for index, event_id in enumerate(generated):
         values = rng.normal(size=3).tolist()
         features = dict(zip("abc", values, strict=True))
         items.append(
@@ -251,16 +259,9 @@ def test_hostile_records_are_dead_lettered_and_the_predictor_never_stops(
             b'{"event_id": "h1", "features": {"a": "' + b"x" * 850_000 + b'", "b": 1, "c": 2}}',
             "features.a: expected a number",
         ),
-        b"h-wide": (
-            json.dumps(
-                {"event_id": "h2", "features": {"a": 1, "b": 2, "c": 3, **wide}},
-                separators=(",", ":"),
-            ).encode(),
-            "over the 1,000,000-byte limit of a record driftline writes",
-        ),
         b"h-deep-value": (
             b'{"event_id": "h3", "features": {"a": ' + deep + b', "b": 1, "c": 2}}',
-            "features",
+            "nested deeper than",
         ),
         b"h-deep-extra": (
             b'{"event_id": "h4", "features": {"a": 1, "b": 2, "c": 3}, "x": ' + deep + b"}",
@@ -275,10 +276,14 @@ def test_hostile_records_are_dead_lettered_and_the_predictor_never_stops(
             "looks like seconds; if it is seconds, send 1700000000000",
         ),
     }
-    assert len(hostile[b"h-wide"][0]) < 1 << 20  # under the decode limit: a valid event
+    # 93,600 extra features: valid (under the decode limit), scored, and left out of the prediction.
+    wide_event = json.dumps(
+        {"event_id": "h2", "features": {"a": 1, "b": 2, "c": 3, **wide}}, separators=(",", ":")
+    ).encode()
+    assert len(wide_event) < 1 << 20
     rng = np.random.default_rng(6)
     good_ids = [f"g{i}" for i in range(200)]
-    items: list[tuple[bytes | None, bytes | None]] = []
+    items: list[tuple[bytes | None, bytes | None]] = [(b"h-wide", wide_event)]
     waiting = list(hostile.items())
     for index, event_id in enumerate(good_ids):
         features = dict(zip("abc", rng.normal(size=3).tolist(), strict=True))
@@ -289,6 +294,7 @@ def test_hostile_records_are_dead_lettered_and_the_predictor_never_stops(
             key, (value, _) = waiting.pop()
             items.append((key, value))
     send_raw(deployment.bootstrap, deployment.features_topic, items)
+    good_ids.append("h2")
 
     try:
         found = wait_for_predictions(deployment, good_ids)

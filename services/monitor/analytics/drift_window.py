@@ -18,6 +18,7 @@ a test no longer converts a thousand values per variable from Python floats.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import Any
@@ -150,3 +151,60 @@ def _block(rows: list[Mapping[str, Any]], names: list[str]) -> np.ndarray:
 
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else float("nan")
+
+
+class CategoryWindows:
+    """The last ``size`` values of each named categorical feature (None: missing), oldest first.
+
+    >>> windows = CategoryWindows(["c"], size=2)
+    >>> for value in ("DE", None, "FR"):
+    ...     windows.add({"c": value})
+    >>> windows.values("c")
+    [None, 'FR']
+    """
+
+    def __init__(self, names: Iterable[str], size: int) -> None:
+        if size < 1:
+            raise ValueError(f"a drift window needs at least one value, got size {size}")
+        self.names = list(names)
+        self.size = size
+        self._windows: dict[str, deque[str | None]] = {
+            name: deque(maxlen=size) for name in self.names
+        }
+
+    def add(self, features: Mapping[str, Any]) -> None:
+        for name, window in self._windows.items():
+            value = features.get(name)
+            window.append(value if isinstance(value, str) else None)
+
+    def values(self, name: str) -> list[str | None]:
+        return list(self._windows[name])
+
+    def count(self, name: str) -> int:
+        return len(self._windows[name])
+
+    def state(self) -> CategoryWindowsState:
+        return CategoryWindowsState(self.size, {n: list(w) for n, w in self._windows.items()})
+
+    @classmethod
+    def from_state(cls, state: CategoryWindowsState) -> CategoryWindows:
+        """The windows ``state`` describes.
+
+        >>> windows = CategoryWindows(["c"], size=3)
+        >>> windows.add({"c": "x"})
+        >>> CategoryWindows.from_state(windows.state()).values("c")
+        ['x']
+        """
+        windows = cls(state.windows, state.size)
+        for name, values in state.windows.items():
+            if len(values) > state.size:
+                raise ValueError("a category window holds more than `size` values")
+            windows._windows[name].extend(values)
+        return windows
+
+
+class CategoryWindowsState(msgspec.Struct, frozen=True):
+    """:class:`CategoryWindows` as plain data."""
+
+    size: int
+    windows: dict[str, list[str | None]]

@@ -27,7 +27,12 @@ from services.monitor.analytics.alerts import (
     restore_book,
 )
 from services.monitor.analytics.config import MonitorConfig, VersionInfo
-from services.monitor.analytics.drift_window import DriftWindows, WindowsState
+from services.monitor.analytics.drift_window import (
+    CategoryWindows,
+    CategoryWindowsState,
+    DriftWindows,
+    WindowsState,
+)
 from services.monitor.join import Joined, Scored
 from services.monitor.status import FeatureDriftStatus, PredictionDriftStatus, VersionStatus
 from shared.core.messages import AlertKind, DriftAlert, Severity
@@ -38,7 +43,7 @@ from shared.stats.concept import (
     concept_state,
     restore_concept,
 )
-from shared.stats.drift import SCORE, FeatureDrift, ReferenceSet
+from shared.stats.drift import SCORE, FeatureDrift, ReferenceSet, category_drift
 from shared.stats.loss import event_error
 from shared.stats.profile import DistributionProfile, ReferenceProfile
 from shared.stats.rolling import RollingMetrics, RollingState, restore_rolling, rolling_state
@@ -100,6 +105,9 @@ class VersionWatch:
             probabilities=probabilities and positive is not None,
         )
         self.windows = DriftWindows(windowed(info), config.drift_window)
+        self.categories = CategoryWindows(
+            list(reference.categories) if reference else [], config.drift_window
+        )
         """Recent features and scores (the prediction, for regression) for the drift tests."""
         self.scored = 0
         self.labelled = 0
@@ -161,6 +169,7 @@ class VersionWatch:
             retired=self.retired,
             metrics=rolling_state(self.metrics),
             windows=self.windows.state(),
+            categories=self.categories.state(),
             scored=self.scored,
             labelled=self.labelled,
             scored_ts=self.scored_ts,
@@ -189,6 +198,11 @@ class VersionWatch:
         watch.retired = state.retired
         watch.metrics = restore_rolling(state.metrics)
         watch.windows = DriftWindows.from_state(state.windows)
+        if state.categories is not None:
+            watch.categories = CategoryWindows.from_state(state.categories)
+            expected = list(state.info.reference.categories) if state.info.reference else []
+            if watch.categories.names != expected:
+                raise ValueError("a version's category windows do not match its categories")
         if watch.windows.names != windowed(state.info):
             raise ValueError("a version's drift windows do not match its features")
         watch.scored, watch.labelled = state.scored, state.labelled
@@ -219,6 +233,8 @@ class VersionWatch:
             self.windows.add(event.features, float(watched))
         else:
             self.windows.add(event.features, None)
+        if self.categories.names:
+            self.categories.add(event.features)
         self._since_check += 1
         if self._since_check < self.config.drift_every or self.retired:
             return []
@@ -240,17 +256,24 @@ class VersionWatch:
         scores = windows.scores()
         if reference.score is not None and scores.size >= window:
             tested[SCORE] = scores
-        if not tested:
+        found = self._reference_set(reference).compare(tested) if tested else {}
+        for name in self.categories.names:
+            if self.categories.count(name) >= window:
+                seen = self.categories.values(name)
+                evidence = category_drift(name, reference.categories[name], seen)
+                if evidence is not None:
+                    found[name] = evidence
+        if not found:
             return []
-        found = self._reference_set(reference).compare(tested)
         score = found.pop(SCORE, None)
         self.drift.update(found)
         ranking = self._ranking()
-        for name in windows.names:
+        for name in [*windows.names, *self.categories.names]:
             evidence = self.drift.get(name)
             if evidence is None:
                 continue
-            alert = self._drift_alert("data_drift", name, evidence, windows.count(name), ts)
+            count = windows.count(name) if name in windows.names else self.categories.count(name)
+            alert = self._drift_alert("data_drift", name, evidence, count, ts)
             if alert is not None:
                 alerts.append(self._with_ranking(alert, ranking))
         if score is not None:
@@ -290,20 +313,33 @@ class VersionWatch:
         subject = f"feature {feature}" if feature else "the prediction distribution"
         severity: Severity = "critical" if evidence.psi > 2 * threshold else "warning"
         why = Evidence(
-            detector="psi+ks",
+            detector=f"psi+{evidence.test}",
             statistic=evidence.psi,
             threshold=threshold,
             window=samples,
             severity=severity,
-            message=(
-                f"{subject} drifted: PSI {evidence.psi:.3f} > {threshold}, "
-                f"KS {evidence.ks:.3f} (p={evidence.p_value:.2g} < {self.alpha:.2g}), mean shift "
-                f"{evidence.mean_shift:.2f} sd, over the last {samples} events"
-            ),
+            message=f"{subject} drifted: {self._drift_words(evidence, threshold)}, over the last "
+            f"{samples} events",
         )
         statistic = self._drift_statistic(evidence)
         return self.alerts.judge(
             gate, kind, feature, statistic, samples=samples, ts=ts, evidence=why
+        )
+
+    def _drift_words(self, evidence: FeatureDrift, threshold: float) -> str:
+        """What the tests found, in words: the PSI, the test and the effect; for a category, the
+        distance and the categories whose share moved most (from → to)."""
+        test = "KS" if evidence.test == "ks" else "chi-square"
+        said = (
+            f"PSI {evidence.psi:.3f} > {threshold}, {test} {evidence.ks:.3g} "
+            f"(p={evidence.p_value:.2g} < {self.alpha:.2g})"
+        )
+        if evidence.distance is None:
+            return f"{said}, mean shift {evidence.mean_shift:.2f} sd"
+        moved = ", ".join(f"{name} {a:.0%} → {b:.0%}" for name, a, b in evidence.moved)
+        return (
+            f"{said}, Jensen-Shannon distance {evidence.distance:.3f}, effect "
+            f"{evidence.mean_shift:.2f}; shares moved most: {moved}"
         )
 
     def _with_ranking(self, alert: DriftAlert, ranking: list[str]) -> DriftAlert:
@@ -574,6 +610,7 @@ class VersionState(msgspec.Struct, frozen=True, kw_only=True):
     retired: bool
     metrics: RollingState
     windows: WindowsState
+    categories: CategoryWindowsState | None = None
     scored: int
     labelled: int
     scored_ts: int

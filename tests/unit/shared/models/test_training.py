@@ -12,6 +12,7 @@ from shared.core.errors import ConfigError
 from shared.models.algorithms import ALGORITHMS, Scorer, algorithm, fit
 from shared.models.signing import Signer
 from shared.models.training import evaluate, load_dataset, train
+from tests.harness.mixed import solar_flare_csv
 
 SIGNER = Signer.hmac(b"sixteen-byte-key")
 
@@ -139,28 +140,6 @@ def test_river_scorer_batches_row_by_row() -> None:
     assert scores[1] < 0.1
 
 
-def _solar_flare_csv(path: Path) -> Path:
-    """River's bundled solar-flare data (three text columns, integer codes) as a CSV with blanks
-    in a text and a number column, and the label: did any C-class flare follow."""
-    from river import datasets  # noqa: PLC0415
-
-    rows = list(datasets.SolarFlare())
-    names = list(rows[0][0])
-    lines = [",".join(["ts", *names, "flare"])]
-    for i, (x, y) in enumerate(rows):
-        cells = [
-            "" if (i % 17 == 0 and name in ("zurich-class", "area")) else str(x[name])
-            for name in names
-        ]
-        lines.append(
-            ",".join(
-                [str(1_700_000_000_000 + i * 1_000), *cells, str(int(y["c-class-flares"] > 0))]
-            )
-        )
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
 def test_a_csv_with_text_columns_and_blanks_trains_serves_and_meets_new_categories(
     tmp_path: Path, name: str
@@ -173,12 +152,11 @@ def test_a_csv_with_text_columns_and_blanks_trains_serves_and_meets_new_categori
     from shared.models.signing import Verifier  # noqa: PLC0415
     from shared.models.version import ModelVersion  # noqa: PLC0415
 
-    data = load_dataset(
-        _solar_flare_csv(tmp_path / "flares.csv"), "flare", categorical=["activity"]
-    )
+    data = load_dataset(solar_flare_csv(tmp_path / "flares.csv"), "flare", categorical=["activity"])
     assert data.feature_schema.kinds["zurich-class"] == "categorical"
     assert data.feature_schema.kinds["activity"] == "categorical"  # forced: an integer code
     assert data.feature_schema.kinds["area"] == "numeric"
+    assert data.feature_schema.kinds["complex"] == "boolean"
     algo = algorithm(name)
     task = "classification" if "classification" in algo.tasks else "regression"
     candidate = train(data, model="flares", algo=algo, signer=SIGNER, task=task)
