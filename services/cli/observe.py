@@ -201,6 +201,9 @@ def run_status(settings: Settings, args: argparse.Namespace) -> int:
                         "      drifting: "
                         + ", ".join(f"{d['feature']} (PSI {d['psi']:.2f})" for d in drifted)
                     )
+                for quality in version.get("quality", []):
+                    if quality["problem"]:
+                        print(f"      data quality: {quality['feature']}: {quality['message']}")
                 if version["firing"]:
                     print(f"      firing: {', '.join(version['firing'])}")
         if not entry["trainers"]:

@@ -151,6 +151,7 @@ def monitor_config(settings: Settings) -> MonitorConfig:
         drift_window=settings.monitor_drift_window,
         drift_every=settings.monitor_drift_every,
         psi_threshold=settings.monitor_psi_threshold,
+        quality_threshold=settings.monitor_quality_threshold,
         false_alarms_per_million=settings.monitor_false_alarms_per_million,
         detector=settings.monitor_detector,
         concept_min_labels=settings.monitor_concept_min_labels,

@@ -26,6 +26,7 @@ class MonitorMetrics:
     join_lag: Gauge
     metric: Gauge
     drift: Gauge
+    quality: Gauge
     alerts: Counter
     retrain: Counter
     checkpoint_seconds: Histogram
@@ -93,6 +94,13 @@ class MonitorMetrics:
                 ["model", "version", "feature", "statistic"],
                 registry=r,
             ),
+            quality=Gauge(
+                f"{prefix}data_quality",
+                "A feature's share of missing values, of numbers outside the training range and "
+                "of categories outside the training ones, over the version's recent window.",
+                ["model", "version", "feature", "check"],
+                registry=r,
+            ),
             alerts=Counter(
                 f"{prefix}alerts",
                 "Alerts published, by kind and state.",
@@ -136,6 +144,11 @@ class MonitorMetrics:
             for drift in version.drift:
                 for statistic in ("psi", "ks", "p_value", "mean_shift"):
                     self.drift.labels(m, v, drift.feature, statistic).set(getattr(drift, statistic))
+            for quality in version.quality:
+                for check in ("missing", "out_of_range", "unseen"):
+                    share = getattr(quality, check)
+                    if share is not None:
+                        self.quality.labels(m, v, quality.feature, check).set(share)
             score = version.prediction_drift
             if score is not None:
                 self.drift.labels(m, v, "__score__", "psi").set(score.psi)

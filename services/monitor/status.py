@@ -25,6 +25,24 @@ class FeatureDriftStatus(msgspec.Struct, frozen=True, kw_only=True):
     """Significant at the false-alarm budget's level and past the PSI floor."""
 
 
+class FeatureQualityStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """A feature's data quality over the window, beside training's (None: not this kind)."""
+
+    feature: str
+    missing: float
+    missing_reference: float
+    out_of_range: float | None
+    unseen: float | None
+    unseen_reference: float | None
+    worst: str
+    """The check most above training: missing, out_of_range or unseen."""
+    excess: float
+    """How far that check is above training (the alert's statistic)."""
+    problem: bool
+    """Past the data-quality threshold."""
+    message: str
+
+
 class PredictionDriftStatus(msgspec.Struct, frozen=True, kw_only=True):
     psi: float
     ks: float
@@ -45,6 +63,8 @@ class VersionStatus(msgspec.Struct, frozen=True, kw_only=True):
     drift: list[FeatureDriftStatus]
     """The five features that drift most (drifting ones first)."""
     prediction_drift: PredictionDriftStatus | None
+    quality: list[FeatureQualityStatus] = []
+    """Every watched feature's data quality, worst first."""
     firing: list[str]
     """Open alerts, as ``kind`` or ``kind:feature``."""
 

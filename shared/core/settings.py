@@ -242,10 +242,18 @@ class Settings(BaseSettings):
     monitor_psi_threshold: float = Field(
         default=0.2, gt=0, description="PSI above which a significant shift counts as drift."
     )
+    monitor_quality_threshold: float = Field(
+        default=0.1,
+        gt=0,
+        lt=1,
+        description="A data-quality alert fires when a feature's missing, out-of-range or "
+        "unseen-category share is this much above training's.",
+    )
     monitor_false_alarms_per_million: float = Field(
         default=1.0,
         gt=0,
-        description="Data/prediction drift false-alarm budget per million events; sets the KS level.",
+        description="Data/prediction drift false-alarm budget per million events; sets the KS and "
+        "chi-square level.",
     )
     monitor_detector: DetectorName = Field(
         default="adwin", description="Concept-drift detector on the per-event error stream."

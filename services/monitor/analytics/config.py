@@ -22,6 +22,9 @@ class MonitorConfig:
     psi_threshold: float = 0.2
     """Effect-size floor: a feature drifts when its PSI exceeds this *and* its KS test is
     significant at the budget's level."""
+    quality_threshold: float = 0.1
+    """A feature's data-quality alert fires when its missing share, or its share of values out of
+    the training range or of categories training never had, is this much above training's."""
     false_alarms_per_million: float = 1.0
     """Budget of data/prediction-drift false alarms per million events on a stationary stream;
     sets the KS test's significance level (:meth:`ks_alpha`)."""

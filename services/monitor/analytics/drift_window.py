@@ -27,6 +27,7 @@ import msgspec
 import numpy as np
 
 _EMPTY = np.empty(0, dtype=float)
+_NONE = np.empty(0, dtype=bool)
 
 
 class DriftWindows:
@@ -38,6 +39,8 @@ class DriftWindows:
         self.names = list(names)
         self.size = size
         self._windows: dict[str, np.ndarray] = dict.fromkeys(self.names, _EMPTY)
+        self._missing: dict[str, np.ndarray] = dict.fromkeys(self.names, _NONE)
+        """Per variable, whether each of the last ``size`` events lacked a value (data quality)."""
         self._scores = _EMPTY
         self._rows: list[Mapping[str, Any]] = []
         self._new_scores: list[float | None] = []
@@ -58,6 +61,12 @@ class DriftWindows:
     def count(self, name: str) -> int:
         return self.values(name).size
 
+    def missing(self, name: str) -> np.ndarray:
+        """For each of the last ``size`` events (oldest first), whether it had no value of
+        ``name``."""
+        self._fold()
+        return self._missing[name]
+
     def scores(self) -> np.ndarray:
         """The last ``size`` scores, oldest first."""
         self._fold()
@@ -77,6 +86,7 @@ class DriftWindows:
             self.size,
             {name: self._windows[name].astype("<f8").tobytes() for name in self.names},
             self._scores.astype("<f8").tobytes(),
+            {name: self._missing[name].astype(np.uint8).tobytes() for name in self.names},
         )
 
     @classmethod
@@ -93,6 +103,10 @@ class DriftWindows:
         if set(values) != set(windows.names):
             raise ValueError("a drift window's variables do not match its names")
         windows.restore(values, _floats(state.scores, state.size))
+        for name, flags in state.missing.items():
+            if name not in windows._missing or len(flags) > state.size:
+                raise ValueError("a drift window's missing flags do not match its names")
+            windows._missing[name] = np.frombuffer(flags, dtype=np.uint8).astype(bool)
         return windows
 
     def _fold(self) -> None:
@@ -105,6 +119,8 @@ class DriftWindows:
             block = _block(rows, self.names)
             for column, name in enumerate(self.names):
                 self._windows[name] = self._slide(self._windows[name], block[:, column])
+                flags = np.isnan(block[:, column])
+                self._missing[name] = np.concatenate((self._missing[name], flags))[-self.size :]
         self._scores = self._slide(self._scores, np.array(scores, dtype=float))
 
     def _slide(self, window: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -122,6 +138,8 @@ class WindowsState(msgspec.Struct, frozen=True):
     windows: dict[str, bytes]
     """Each variable's values, oldest first, as little-endian float64."""
     scores: bytes
+    missing: dict[str, bytes] = {}
+    """Each variable's missing flags of the last events, one byte (0 or 1) each."""
 
 
 def _floats(data: bytes, size: int) -> np.ndarray:

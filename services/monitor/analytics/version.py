@@ -33,8 +33,14 @@ from services.monitor.analytics.drift_window import (
     DriftWindows,
     WindowsState,
 )
+from services.monitor.analytics.quality import FeatureQuality, category_quality, numeric_quality
 from services.monitor.join import Joined, Scored
-from services.monitor.status import FeatureDriftStatus, PredictionDriftStatus, VersionStatus
+from services.monitor.status import (
+    FeatureDriftStatus,
+    FeatureQualityStatus,
+    PredictionDriftStatus,
+    VersionStatus,
+)
 from shared.core.messages import AlertKind, DriftAlert, Severity
 from shared.stats.concept import (
     ConceptDrift,
@@ -124,6 +130,8 @@ class VersionWatch:
         self._references: ReferenceSet | None = None
         """The reference profiles, prepared once for the drift tests (on first use)."""
         self.drift: dict[str, FeatureDrift] = {}
+        self.quality: dict[str, FeatureQuality] = {}
+        """Latest data-quality shares per feature."""
         """Latest drift evidence per feature; ``"__score__"`` is the prediction's."""
         self.alerts = AlertBook(
             model, info.version, hysteresis=config.hysteresis, cooldown_ms=config.cooldown_ms
@@ -176,6 +184,7 @@ class VersionWatch:
             learned_ts=self.learned_ts,
             since_check=self._since_check,
             drift=dict(self.drift),
+            quality=dict(self.quality),
             alerts=book_state(self.alerts),
             concept=concept_state(self.concept),
             concept_last=self._concept_last,
@@ -209,6 +218,7 @@ class VersionWatch:
         watch.scored_ts, watch.learned_ts = state.scored_ts, state.learned_ts
         watch._since_check = state.since_check
         watch.drift = dict(state.drift)
+        watch.quality = dict(state.quality)
         watch.alerts = restore_book(state.alerts)
         watch.concept = restore_concept(state.concept)
         if watch.concept.name != state.config.detector:
@@ -263,8 +273,9 @@ class VersionWatch:
                 evidence = category_drift(name, reference.categories[name], seen)
                 if evidence is not None:
                     found[name] = evidence
+        alerts.extend(self._check_quality(reference, ts))
         if not found:
-            return []
+            return alerts
         score = found.pop(SCORE, None)
         self.drift.update(found)
         ranking = self._ranking()
@@ -325,6 +336,52 @@ class VersionWatch:
         return self.alerts.judge(
             gate, kind, feature, statistic, samples=samples, ts=ts, evidence=why
         )
+
+    def _check_quality(self, reference: ReferenceProfile, ts: int) -> list[DriftAlert]:
+        """Each feature's missing, out-of-range and unseen shares against training's, through
+        one ``data_quality`` gate per feature, once its window is full."""
+        window = self.config.drift_window
+        found: list[FeatureQuality | None] = []
+        for name in self.windows.names:
+            flags = self.windows.missing(name)
+            if flags.size >= window:
+                values = self.windows.values(name)
+                ref_missing = reference.missing.get(name, 0.0)
+                profile = reference.features.get(name)
+                found.append(numeric_quality(name, values, flags, profile, ref_missing))
+        for name in self.categories.names:
+            if self.categories.count(name) >= window:
+                seen = self.categories.values(name)
+                found.append(category_quality(name, seen, reference.categories[name]))
+        alerts = []
+        threshold = self.config.quality_threshold
+        for quality in found:
+            if quality is None:
+                continue
+            self.quality[quality.feature] = quality
+            check, excess = quality.worst()
+            gate = self.alerts.gate("data_quality", quality.feature, threshold, min_samples=window)
+            stopped = check == "missing" and quality.missing >= 1.0
+            why = Evidence(
+                detector=f"quality:{check}",
+                statistic=excess,
+                threshold=threshold,
+                window=quality.events,
+                severity="critical" if stopped or excess > 2 * threshold else "warning",
+                message=f"feature {quality.feature}: {quality.describe()}",
+            )
+            alert = self.alerts.judge(
+                gate,
+                "data_quality",
+                quality.feature,
+                excess,
+                samples=quality.events,
+                ts=ts,
+                evidence=why,
+            )
+            if alert is not None:
+                alerts.append(alert)
+        return alerts
 
     def _drift_words(self, evidence: FeatureDrift, threshold: float) -> str:
         """What the tests found, in words: the PSI, the test and the effect; for a category, the
@@ -597,8 +654,30 @@ class VersionWatch:
                 if score is None
                 else PredictionDriftStatus(psi=float(score.psi), ks=float(score.ks))
             ),
+            quality=self._quality_status(),
             firing=[f"{kind}:{feature}" if feature else kind for kind, feature in self.firing],
         )
+
+    def _quality_status(self) -> list[FeatureQualityStatus]:
+        threshold = self.config.quality_threshold
+        found = []
+        for quality in self.quality.values():
+            check, excess = quality.worst()
+            found.append(
+                FeatureQualityStatus(
+                    feature=quality.feature,
+                    missing=quality.missing,
+                    missing_reference=quality.missing_reference,
+                    out_of_range=quality.out_of_range,
+                    unseen=quality.unseen,
+                    unseen_reference=quality.unseen_reference,
+                    worst=check,
+                    excess=excess,
+                    problem=excess > threshold,
+                    message=quality.describe(),
+                )
+            )
+        return sorted(found, key=lambda q: q.excess, reverse=True)
 
 
 class VersionState(msgspec.Struct, frozen=True, kw_only=True):
@@ -617,6 +696,7 @@ class VersionState(msgspec.Struct, frozen=True, kw_only=True):
     learned_ts: int
     since_check: int
     drift: dict[str, FeatureDrift]
+    quality: dict[str, FeatureQuality] = {}
     alerts: BookState
     concept: ConceptState
     concept_last: int | None

@@ -105,3 +105,49 @@ def test_category_windows_survive_a_checkpoint() -> None:
         == [a.feature for a in _drift_alerts(watch, shifted, 2_000)]
         == ["country"]
     )
+
+
+def _alerts_of(watch: ModelWatch, rows: list, start: int, kind: str) -> list:
+    raised = []
+    for signals in watch.feed(_scored(rows, start)):
+        raised += [a for a in signals.alerts if a.kind == kind]
+    return raised
+
+
+def _with(rows: list, column: int, value: Any, every: int) -> list:
+    """``rows`` with ``value`` in ``column`` of every ``every``-th row."""
+    return [
+        [value if c == column and i % every == 0 else v for c, v in enumerate(row)]
+        for i, row in enumerate(rows)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "every", "feature", "fired", "now"),
+    [
+        (0, None, 3, "amount", r"missing in 1\d\.\d% of the last 1000 events \(training: 0\.0%\)",
+         r"^missing in 33\.\d%"),
+        (1, "XX", 4, "country", r"1\d\.\d% of its values are categories never seen in training",
+         r"^25\.\d% of its values are categories never seen in training \(training: 0\.0%\)"),
+        (0, 1e6, 4, "amount", r"1\d\.\d% of its values outside the training range \[-4",
+         r"^25\.\d% of its values outside the training range"),
+        (1, None, 1, "country", r"missing in \d+\.\d% of the last 1000 events",
+         r"^missing from every one of the last 1000 events \(it stopped arriving\)"),
+    ],
+)  # fmt: skip
+def test_a_quality_problem_raises_one_alert_and_resolves_when_the_stream_recovers(
+    column: int, value: Any, every: int, feature: str, fired: str, now: str
+) -> None:
+    """Fired as the window fills past the threshold (10 points over training), described as it
+    stands in the status, and resolved once the stream is back to normal."""
+    watch = _watch()
+    assert _alerts_of(watch, _rows(2_000, seed=6), 0, "data_quality") == []
+    bad = _with(_rows(2_000, seed=7), column, value, every)
+    raised = _alerts_of(watch, bad, 2_000, "data_quality")
+    assert [(a.feature, a.state) for a in raised] == [(feature, "firing")], raised
+    assert re.search(fired, raised[0].message), raised[0].message
+    said = watch.versions[1].quality[feature].describe()
+    assert re.search(now, said), said
+    recovered = _alerts_of(watch, _rows(3_000, seed=8), 4_000, "data_quality")
+    assert [(a.feature, a.state) for a in recovered] == [(feature, "resolved")], recovered
+    assert watch.versions[1].quality[feature].missing <= 0.01
