@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgspec
 
+from services.cli import register
 from services.cli.common import EXIT_OK, clients, progress
 from shared.core.errors import ArtifactRejected, ConfigError
 from shared.core.settings import Settings
@@ -108,7 +109,7 @@ def add_command(
     training.set_defaults(run=_train)
 
     models = commands.add_parser(
-        "models", help="list, inspect, promote and roll back model versions"
+        "models", help="list, inspect, register, promote and roll back model versions"
     )
     actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser(
@@ -122,6 +123,7 @@ def add_command(
     show.add_argument("--version", type=int, help="default: the active version")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=_show)
+    register.add_action(actions, parents)
     promote = actions.add_parser(
         "promote",
         parents=parents,

@@ -83,16 +83,25 @@ def warm_up(serving: ServingModel, record: ModelVersion) -> None:
 
 
 def warm_up_rows(record: ModelVersion) -> NDArray[Any]:
-    """Rows drawn from the reference sample: a feature without one (a category) is missing where
-    the version imputes, else 0 (as every feature is when the version has no reference)."""
+    """Rows drawn from the reference: each number's sample, each category's training categories
+    in turn; a feature with neither is missing where the version imputes, else 0 (as every
+    feature is when the version has no reference)."""
     schema = record.feature_schema
-    profiles = record.reference.features if record.reference is not None else {}
-    samples = [profiles[name].sample[:WARM_UP_ROWS] for name in schema.names if name in profiles]
+    reference = record.reference
+    numbers = reference.features if reference is not None else {}
+    categories = reference.categories if reference is not None else {}
+    samples = [numbers[name].sample[:WARM_UP_ROWS] for name in schema.names if name in numbers]
     size = min((len(sample) for sample in samples), default=0) or 1
     gap: Value = None if schema.missing else 0.0
-    columns = [
-        profiles[name].sample[:size] if name in profiles else [gap] * size for name in schema.names
-    ]
+    columns: list[list[Value]] = []
+    for name in schema.names:
+        if name in numbers:
+            columns.append(list(numbers[name].sample[:size]))
+        elif name in categories and categories[name].categories:
+            known = categories[name].categories
+            columns.append([known[i % len(known)] for i in range(size)])
+        else:
+            columns.append([gap] * size)
     return schema.matrix([list(row) for row in zip(*columns, strict=True)])
 
 

@@ -40,3 +40,30 @@ def solar_flare_csv(path: Path, *, blanks_every: int = 17) -> Path:
 
 def _cell(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def users_pipeline(data: Any, estimator: Any) -> bytes:
+    """What a user writes outside driftline: their own ColumnTransformer (columns by position,
+    their own imputers and encoder) before ``estimator``, fitted on ``data`` (a
+    ``shared.models.training.Dataset``) and saved with skops."""
+    import skops.io  # noqa: PLC0415
+    from sklearn.compose import ColumnTransformer  # noqa: PLC0415
+    from sklearn.impute import SimpleImputer  # noqa: PLC0415
+    from sklearn.pipeline import make_pipeline  # noqa: PLC0415
+    from sklearn.preprocessing import OneHotEncoder  # noqa: PLC0415
+
+    kinds = data.feature_schema.kinds
+    text = [i for i, name in enumerate(data.features) if kinds[name] == "categorical"]
+    numbers = [i for i in range(len(data.features)) if i not in text]
+    prepare = ColumnTransformer(
+        [
+            ("n", SimpleImputer(strategy="mean"), numbers),
+            ("c", make_pipeline(
+                SimpleImputer(strategy="constant", fill_value="?", missing_values=None),
+                OneHotEncoder(handle_unknown="ignore"),
+            ), text),
+        ]
+    )  # fmt: skip
+    pipeline = make_pipeline(prepare, estimator)
+    pipeline.fit(data.X, data.y)
+    return bytes(skops.io.dumps(pipeline))

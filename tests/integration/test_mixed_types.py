@@ -7,11 +7,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shared.core.messages import DeadLetter, Prediction
-from tests.harness.mixed import TEXT, solar_flare_csv, solar_flare_rows
-from tests.harness.predictor import Deployment, read_all, run_cli, wait_for_predictions
+from shared.models.training import load_dataset
+from tests.harness.mixed import TEXT, solar_flare_csv, solar_flare_rows, users_pipeline
+from tests.harness.monitor import messages, start_monitor, wait_joined
+from tests.harness.predictor import (
+    Deployment,
+    read_all,
+    run_cli,
+    send_raw,
+    wait_for_predictions,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +101,52 @@ def test_a_mixed_stream_is_scored_and_every_refusal_names_its_feature(
         assert reason in letters[key].error, (key, letters[key].error)
     assert predictor.stop() == 0
     assert {name for name in base if name in TEXT} == set(TEXT)
+
+
+def test_a_pipeline_trained_elsewhere_is_registered_serves_and_is_monitored(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """A user's own scikit-learn pipeline, saved with skops, registered from the file with a
+    sample; the predictor serves it, and the monitor names the category whose share moved."""
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+
+    sample = solar_flare_csv(tmp_path / "flares.csv")
+    model_file = tmp_path / "flares.skops"
+    model_file.write_bytes(users_pipeline(load_dataset(sample, "flare"), LogisticRegression()))
+    registered = run_cli(
+        deployment, "models", "register", "--model", deployment.model, "--file", str(model_file),
+        "--sample", str(sample), "--target", "flare", "--promote",
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    assert f"{deployment.model} v1 active: Pipeline(ColumnTransformer" in registered.stdout
+
+    window = {"DRIFTLINE_MONITOR_DRIFT_WINDOW": "400", "DRIFTLINE_MONITOR_DRIFT_EVERY": "100"}
+    predictor = deployment.start_predictor()
+    monitor = start_monitor(deployment, env=window)
+    predictor.wait_ready()
+    monitor.wait_ready()
+    rows = solar_flare_rows()
+    rng = np.random.default_rng(3)
+    items: list[tuple[bytes | None, bytes | None]] = []
+    labels: list[tuple[bytes | None, bytes | None]] = []
+    for i in range(1_600):
+        features, label = rows[int(rng.integers(len(rows)))]
+        if i >= 800 and rng.random() < 0.5:
+            features = {**features, "zurich-class": "F"}  # F: 4% of the regions in training
+        key = f"e{i}".encode()
+        items.append((key, json.dumps({"event_id": f"e{i}", "features": features}).encode()))
+        labels.append((key, json.dumps({"event_id": f"e{i}", "label": label}).encode()))
+    send_raw(deployment.bootstrap, deployment.features_topic, items)
+    send_raw(deployment.bootstrap, deployment.topic("labels"), labels)
+    wait_joined(deployment, monitor, len(items))
+    alerts = [
+        a
+        for a in messages(deployment, "alerts", deployment.model)
+        if a["state"] == "firing" and a["kind"] in ("data_drift", "data_quality")
+    ]
+    assert [(a["kind"], a["feature"], a["version"]) for a in alerts] == [
+        ("data_drift", "zurich-class", 1)
+    ], alerts
+    assert "shares moved most: F 4% → " in alerts[0]["message"], alerts[0]["message"]
+    assert read_all(deployment.bootstrap, deployment.topic("dlq")) == []
+    assert predictor.stop() == 0 and monitor.stop() == 0
