@@ -2,7 +2,7 @@
 
 The file is a skops artifact of an estimator or ``Pipeline`` (``skops.io.dump(pipeline, path)``);
 a sample file of labelled rows gives its schema, its reference profile and its metrics
-(:mod:`shared.models.external`). The version is signed like any other, and refused with the reason
+(:mod:`services.cli.external`). The version is signed like any other, and refused with the reason
 when it uses a type outside driftline's trusted list or cannot score the sample.
 """
 
@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 
 from services.cli.common import EXIT_OK, clients, progress
+from services.cli.external import external_candidate
 from shared.core.errors import ConfigError
 from shared.core.settings import Settings
-from shared.models.external import external_candidate
 from shared.models.signing import load_signer
 from shared.models.training import load_dataset
 

@@ -14,9 +14,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
+from services.cli.external import external_candidate
 from shared.core.errors import ArtifactRejected
 from shared.core.messages import FeatureEvent
-from shared.models.external import external_candidate
 from shared.models.serving import load_serving_model, to_rows
 from shared.models.signing import Signer, Verifier
 from shared.models.training import Dataset, load_dataset
