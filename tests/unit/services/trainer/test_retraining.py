@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from services.cli.demo.synthetic import Scenario, SyntheticStream
@@ -110,3 +111,46 @@ def test_rollback_guard_for_regression_and_without_a_baseline() -> None:
     verdicts = [fresh.observe(5, 1, 0) for _ in range(2)]
     assert verdicts[-1] is not None and not verdicts[-1].rollback
     assert "nothing to compare" in verdicts[-1].reason
+
+
+def _shop_window(n_before: int, n_after: int) -> tuple[ExampleWindow, int]:
+    """Mixed examples: a number and a shop category; after the change a shop first seen then
+    ("new") takes 40% of the events, and its events are always positive."""
+    rng = np.random.default_rng(11)
+    window = ExampleWindow()
+    change_ts = 1_700_000_000_000 + n_before * 100
+    for i in range(n_before + n_after):
+        x = float(rng.normal())
+        after = i >= n_before
+        shop = "new" if after and rng.random() < 0.4 else str(rng.choice(["a", "b", "c"]))
+        label = 1 if shop == "new" else int(x > 0)
+        features = {"x": x, "shop": shop, "flag": bool(rng.random() < 0.3), "gap": None}
+        ts = 1_700_000_000_000 + i * 100
+        window.add(Stored(f"e{i}", ts, features, label, 1, 0, i))
+    return window, change_ts
+
+
+def test_a_category_first_seen_after_the_change_is_learnt_by_the_retrained_version() -> None:
+    window, change = _shop_window(1_500, 1_500)
+    first = _retrain(window, None, request_id=None, since_ts=None).candidate
+    assert first is not None and first.schema.kinds == {
+        "flag": "boolean", "gap": "numeric", "shop": "categorical", "x": "numeric"
+    }  # fmt: skip
+    pre = ExampleWindow()
+    for example in window.examples():
+        if example.ts < change:
+            pre.add(example)
+    champion_candidate = _retrain(pre, None, request_id=None, since_ts=None).candidate
+    assert champion_candidate is not None and champion_candidate.scorer is not None
+    champion = ServingModel(
+        "m", 1, "classification", tuple(champion_candidate.features),
+        champion_candidate.scorer, champion_candidate.schema,
+    )  # fmt: skip
+    outcome = _retrain(window, champion, request_id="r", since_ts=change)
+    assert outcome.kind == "promote", outcome.reason
+    candidate = outcome.candidate
+    assert candidate is not None and candidate.schema == champion.schema  # the schema is kept
+    row = candidate.schema.row({"x": -2.0, "shop": "new", "flag": False})
+    assert candidate.scorer is not None
+    assert candidate.scorer.score(candidate.schema.matrix([row]))[0] == [1]
+    assert champion.score(champion.schema.matrix([row]))[0] == [0]  # it never saw "new"
