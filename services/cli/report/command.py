@@ -17,7 +17,7 @@ from typing import Any
 from services.cli.common import EXIT_OK, clients, progress
 from services.cli.observe import read_alerts
 from shared.core.errors import BadMessage, ConfigError
-from shared.core.messages import Example, ModelEvent, decode_examples
+from shared.core.messages import DeadLetter, Example, ModelEvent, decode_examples
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
@@ -83,7 +83,10 @@ def write_report(
 ) -> dict[str, Any]:
     """Read the model's records, write ``out/index.html`` and ``out/report.json``; return the paths
     and counts."""
-    from services.cli.report.figures import build  # noqa: PLC0415 - numpy, scipy: only when reporting
+    from services.cli.report.figures import (  # noqa: PLC0415 - numpy, scipy: only when reporting
+        build,
+        refused_by_feature,
+    )
     from services.cli.report.page import render  # noqa: PLC0415 - matplotlib: only when reporting
 
     endpoints = Infra(settings).endpoints()
@@ -103,6 +106,9 @@ def write_report(
     ]
     alerts = list(read_alerts(endpoints.kafka, topics.alerts))
     events = _model_events(read_to_end(endpoints.kafka, topics.model_events))
+    refused = refused_by_feature(
+        _predictor_errors(read_to_end(endpoints.kafka, topics.dlq, last=last))
+    )
     data = build(
         model,
         versions[-1].task,
@@ -113,6 +119,7 @@ def write_report(
         psi_threshold=settings.monitor_psi_threshold,
         injected_ts=injected_ts,
         summary=summary,
+        refused=refused,
     )
     progress(f"{data.examples:,} joined events, {len(data.alerts)} alerts; drawing")
     out.mkdir(parents=True, exist_ok=True)
@@ -137,6 +144,19 @@ def _examples(record: Any) -> list[Example]:
         return decode_examples(record.value or b"")
     except BadMessage:
         return []
+
+
+def _predictor_errors(records: list[Any]) -> list[str]:
+    """The reasons of the predictors' dead letters (a feature's refusals among them)."""
+    found = []
+    for record in records:
+        try:
+            letter = DeadLetter.decode(record.value or b"")
+        except BadMessage:
+            continue
+        if letter.service == "predictor":
+            found.append(letter.error)
+    return found
 
 
 def _model_events(records: list[Any]) -> list[ModelEvent]:

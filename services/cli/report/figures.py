@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shared.core.messages import DriftAlert, Example, ModelEvent
-from shared.stats.drift import psi
+from shared.stats.drift import category_drift, psi
 from shared.stats.loss import event_losses
 from shared.stats.profile import ReferenceProfile
 
@@ -81,6 +81,35 @@ class ReportData:
     examples: int
     psi_threshold: float
     summary: dict[str, object] = field(default_factory=dict)
+    categories: CategoryShares | None = None
+    """The categorical feature that drifted most, its shares against the reference's."""
+    quality: list[QualityRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CategoryShares:
+    """One categorical feature's shares over the last window beside its reference's."""
+
+    feature: str
+    version: int
+    levels: list[str]
+    reference: list[float]
+    current: list[float]
+    psi: float
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    """One feature's data quality over the last window, against training (None: not this kind)."""
+
+    feature: str
+    kind: str
+    missing: float
+    missing_reference: float
+    out_of_range: float | None
+    unseen: float | None
+    refused: int
+    """Dead letters naming this feature (a value of the wrong kind, or missing where required)."""
 
 
 def unique_examples(examples: Iterable[Example], model: str) -> list[Example]:
@@ -173,6 +202,100 @@ def _number(value: object) -> float:
     return float(value) if isinstance(value, int | float) else float("nan")
 
 
+def category_shares(
+    examples: Sequence[Example],
+    references: Mapping[int, ReferenceProfile],
+    window: int = DRIFT_WINDOW,
+) -> CategoryShares | None:
+    """The categorical feature whose shares over the last ``window`` examples moved most (by
+    PSI) from the reference of the version that scored most of them; None without categories."""
+    recent = examples[-window:]
+    if not recent:
+        return None
+    serving = Counter(int(e.version or 0) for e in recent).most_common(1)[0][0]
+    reference = references.get(serving)
+    if reference is None or not reference.categories:
+        return None
+    best: CategoryShares | None = None
+    for name, profile in sorted(reference.categories.items()):
+        values = [v if isinstance(v := e.features.get(name), str) else None for e in recent]
+        found = category_drift(name, profile, values)
+        if found is None:
+            continue
+        counts = profile.counts(values)[:-1]
+        expected = profile.expected[:-1]
+        total = sum(expected) or 1.0
+        shares = CategoryShares(
+            feature=name,
+            version=serving,
+            levels=profile.levels[:-1],
+            reference=[share / total for share in expected],
+            current=[float(c) / max(1, int(counts.sum())) for c in counts],
+            psi=found.psi,
+        )
+        if best is None or shares.psi > best.psi:
+            best = shares
+    return best
+
+
+def quality_rows(
+    examples: Sequence[Example],
+    references: Mapping[int, ReferenceProfile],
+    refused: Mapping[str, int],
+    window: int = DRIFT_WINDOW,
+) -> list[QualityRow]:
+    """Per feature of the serving version: missing, out-of-range and unseen shares over the last
+    ``window`` examples against training, and the dead letters that name the feature."""
+    recent = examples[-window:]
+    if not recent:
+        return []
+    serving = Counter(int(e.version or 0) for e in recent).most_common(1)[0][0]
+    reference = references.get(serving)
+    if reference is None:
+        return []
+    rows = []
+    for name in sorted({*reference.features, *reference.categories}):
+        values = [e.features.get(name) for e in recent]
+        missing = sum(v is None for v in values) / len(values)
+        out, unseen = None, None
+        if name in reference.categories:
+            kind = "categorical"
+            known = set(reference.categories[name].categories)
+            present = [v for v in values if v is not None]
+            unseen = sum(str(v) not in known for v in present) / len(present) if present else 0.0
+        else:
+            profile = reference.features[name]
+            kind = "boolean" if any(isinstance(v, bool) for v in values) else "numeric"
+            numbers = np.array([_number(v) for v in values if v is not None], dtype=float)
+            low, high = profile.quantiles[0], profile.quantiles[-1]
+            out = float(np.mean((numbers < low) | (numbers > high))) if numbers.size else 0.0
+        rows.append(
+            QualityRow(
+                feature=name,
+                kind=kind,
+                missing=missing,
+                missing_reference=reference.missing.get(name, 0.0),
+                out_of_range=out,
+                unseen=unseen,
+                refused=refused.get(name, 0),
+            )
+        )
+    return rows
+
+
+def refused_by_feature(errors: Iterable[str]) -> dict[str, int]:
+    """How many dead letters name each feature (their error starts ``features.NAME:``).
+
+    >>> refused_by_feature(["features.age: expected a number", "$: invalid JSON", "features.age: x"])
+    {'age': 2}
+    """
+    counts: Counter[str] = Counter()
+    for error in errors:
+        if error.startswith("features.") and ":" in error:
+            counts[error.removeprefix("features.").split(":", 1)[0]] += 1
+    return dict(counts)
+
+
 def version_spans(examples: Sequence[Example]) -> list[Span]:
     """Per version, the first and last event time it scored and how many joined events."""
     spans: dict[int, list[int]] = {}
@@ -226,8 +349,10 @@ def build(
     psi_threshold: float,
     injected_ts: int | None = None,
     summary: Mapping[str, object] | None = None,
+    refused: Mapping[str, int] | None = None,
 ) -> ReportData:
-    """Everything a report page shows, from the records of one model."""
+    """Everything a report page shows, from the records of one model; ``refused``: dead letters
+    per feature (:func:`refused_by_feature`)."""
     mine = unique_examples(examples, model)
     spans = version_spans(mine)
     found = unique_alerts(alerts, model)
@@ -244,4 +369,6 @@ def build(
         examples=len(mine),
         psi_threshold=psi_threshold,
         summary=dict(summary or {}),
+        categories=category_shares(mine, references),
+        quality=quality_rows(mine, references, refused or {}),
     )

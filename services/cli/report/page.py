@@ -3,7 +3,9 @@ opens from disk, offline, with nothing fetched from anywhere.
 
 Three plots on one event-time axis: rolling error per model version, PSI per feature, and which
 version served when; each time plot carries the firing alerts, the swaps and (in the demo) the
-point where drift was injected. Tables of the alerts and the model events follow.
+point where drift was injected. With categorical features, the one whose shares moved most is drawn
+as reference-versus-current shares of its categories. Tables of data quality per feature (missing,
+out of range, unseen categories, refused), the alerts and the model events follow.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ MARKER_STYLE: dict[str, tuple[str, str]] = {
     "concept_drift": ("#d62728", "--"),
     "performance": ("#8c564b", "--"),
     "data_drift": ("#ff7f0e", "--"),
+    "data_quality": ("#7b4173", "--"),
     "prediction_drift": ("#9467bd", "--"),
     "swap": ("#2ca02c", "-"),
     "rollback": ("#7f7f7f", "-"),
@@ -46,6 +49,13 @@ def render(data: ReportData, generated_at: dt.datetime | None = None) -> str:
         ("Data drift: PSI per feature against the serving version's reference", drift_svg(data)),
         ("Which version served when", timeline_svg(data)),
     ]
+    if data.categories is not None:
+        shares = data.categories
+        title = (
+            f"The category that moved most: {shares.feature}, last window against "
+            f"v{shares.version}'s reference (PSI {shares.psi:.3f})"
+        )
+        plots.append((title, categories_svg(data)))
     sections = "\n".join(
         f'<section class="plot"><h2>{html.escape(title)}</h2>{svg}</section>'
         for title, svg in plots
@@ -57,6 +67,7 @@ def render(data: ReportData, generated_at: dt.datetime | None = None) -> str:
         summary=_summary_table(data.summary),
         plots=sections,
         alerts=_alerts_table(data),
+        quality=_quality_table(data),
         events=_events_table(data),
     )
 
@@ -159,6 +170,24 @@ def drift_svg(data: ReportData) -> str:
     return _svg(figure)
 
 
+def categories_svg(data: ReportData) -> str:
+    """Reference-versus-current shares of the categorical feature that moved most."""
+    shares = data.categories
+    if shares is None:
+        return _empty("No categorical feature.")
+    import numpy as np  # noqa: PLC0415
+
+    figure, axes = _figure(0.8 + 0.32 * len(shares.levels))
+    rows = np.arange(len(shares.levels))
+    axes.barh(rows - 0.2, shares.reference, height=0.4, color="#bbbbbb", label="reference")
+    axes.barh(rows + 0.2, shares.current, height=0.4, color="#ff7f0e", label="last window")
+    axes.set_yticks(rows, shares.levels)
+    axes.invert_yaxis()
+    axes.set_xlabel("share of events")
+    axes.legend(loc="lower right", fontsize=9)
+    return _svg(figure)
+
+
 def timeline_svg(data: ReportData) -> str:
     if not data.spans:
         return _empty("No version has scored a joined event yet.")
@@ -236,6 +265,28 @@ def _alerts_table(data: ReportData) -> str:
     return _table([*head, "severity", "message"], rows)
 
 
+def _quality_table(data: ReportData) -> str:
+    if not data.quality:
+        return "<p>No feature windows yet.</p>"
+
+    def share(value: float | None) -> str:
+        return "" if value is None else f"{value:.1%}"
+
+    rows = [
+        [
+            q.feature,
+            q.kind,
+            f"{q.missing:.1%} (training {q.missing_reference:.1%})",
+            share(q.out_of_range),
+            share(q.unseen),
+            q.refused,
+        ]
+        for q in data.quality
+    ]
+    head = ["feature", "kind", "missing", "out of range", "unseen categories", "refused"]
+    return _table(head, rows)
+
+
 def _events_table(data: ReportData) -> str:
     if not data.events:
         return _empty("No model events on the topic.")
@@ -295,6 +346,8 @@ section.plot svg {{ width: 100%; height: auto; }}
 {facts}
 {summary}
 {plots}
+<h2>Data quality over the last window, per feature, against training</h2>
+{quality}
 <h2>Alerts</h2>
 {alerts}
 <h2>Model events</h2>

@@ -109,3 +109,62 @@ def test_rolling_error_of_a_regression_is_the_mean_squared_error() -> None:
     ]
     curve = error_curves("regression", examples, window=3)[1]
     assert np.isclose(curve.values[-1], (0 + 1 + 4) / 3)
+
+
+def _mixed_examples(n: int, shift_at: int) -> list:
+    from shared.core.messages import Example  # noqa: PLC0415
+
+    rng = np.random.default_rng(4)
+    found = []
+    for i in range(n):
+        moved = i >= shift_at
+        country = "DE" if moved and rng.random() < 0.4 else str(rng.choice(["FR", "IT", "ES"]))
+        features = {
+            "amount": None if moved and i % 4 == 0 else float(rng.normal()),
+            "country": "??" if moved and i % 10 == 0 else country,
+            "plan": str(rng.choice(["a", "b"])),
+        }
+        found.append(
+            Example(
+                event_id=f"e{i}", ts=START + i * STEP, model="m", features=features,
+                label=int(rng.random() < 0.5), prediction=0, version=1,
+            )
+        )  # fmt: skip
+    return found
+
+
+def test_the_category_that_moved_most_and_a_quality_table_per_feature() -> None:
+    from services.cli.report.figures import build  # noqa: PLC0415
+    from shared.core.schema import FeatureSpec, Schema  # noqa: PLC0415
+    from shared.stats.profile import build_profile  # noqa: PLC0415
+
+    schema = Schema(
+        [
+            FeatureSpec("amount", "numeric"),
+            FeatureSpec("country", "categorical"),
+            FeatureSpec("plan", "categorical"),
+        ]
+    )
+    rng = np.random.default_rng(5)
+    training = [
+        [float(rng.normal()), str(rng.choice(["DE", "FR", "IT", "ES"], p=[0.1, 0.3, 0.3, 0.3])),
+         str(rng.choice(["a", "b"]))]
+        for _ in range(3_000)
+    ]  # fmt: skip
+    reference = build_profile(schema.matrix(training), schema, scores=None)
+    examples = _mixed_examples(3_000, shift_at=1_500)
+    data = build(
+        "m", "classification", examples, [], [], {1: reference}, psi_threshold=0.2,
+        refused={"amount": 7},
+    )  # fmt: skip
+    shares = data.categories
+    assert shares is not None and shares.feature == "country" and shares.version == 1
+    de = shares.levels.index("DE")
+    assert abs(shares.reference[de] - 0.1) < 0.03 and abs(shares.current[de] - 0.36) < 0.05
+    quality = {q.feature: q for q in data.quality}
+    assert abs(quality["amount"].missing - 0.25) < 0.01 and quality["amount"].refused == 7
+    assert quality["amount"].out_of_range is not None and quality["amount"].out_of_range < 0.01
+    assert abs((quality["country"].unseen or 0) - 0.1) < 0.01 and quality["plan"].unseen == 0
+    page = render(data)
+    assert "The category that moved most: country" in page
+    assert "unseen categories" in page and "25.0% (training 0.0%)" in page
