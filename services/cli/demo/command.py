@@ -61,9 +61,11 @@ def add_command(
     demo.add_argument("--algo", help="algorithm (default logistic, or linear for regression)")
     demo.add_argument(
         "--drift",
-        choices=["sudden", "gradual", "recurring", "covariate"],
+        choices=["sudden", "gradual", "recurring", "covariate", "categorical"],
         default="sudden",
-        help="concept drift (sudden, gradual, recurring) or a shift of two features (covariate)",
+        help="concept drift (sudden, gradual, recurring), a shift of two numeric features "
+        "(covariate), or one category's share moving (categorical: channel=phone 10%% -> 40%%); "
+        "the stream is mixed: ten numbers (one with gaps), a category and a boolean",
     )
     demo.add_argument(
         "--drift-at", type=float, default=0.3, help="share of the stream before drift (0.3)"
@@ -174,7 +176,7 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         settings = _run_settings(settings, plan.run_id)
         _create_topics(settings, endpoints)
     services: list[Service] = []
-    scenario = Scenario(task=plan.task, drift=plan.drift, at=plan.drift_at)
+    scenario = Scenario(task=plan.task, drift=plan.drift, at=plan.drift_at, mixed=True)
     try:
         initial = _first_model(settings, endpoints, plan.model, plan.algo, scenario)
         if plan.services:
@@ -271,7 +273,7 @@ def _stream(
         _check_alive(services)
         view.settle(
             _settle_timeout(plan.events, plan.rate),
-            concept=plan.drift != "covariate",
+            concept=plan.drift not in ("covariate", "categorical"),
             initial=initial,
         )
         for service in services:
@@ -464,6 +466,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         f"  drift injected at event {summary['drift_injected_at']:,}; detected at event "
         f"{fmt(summary['drift_detected_at'])} ({fmt(summary['detection_delay_events'])} events, "
         f"{fmt(summary['detection_delay_s'])} s later) by {fmt(summary['detected_by'])}",
+        *(f"  found: {line}" for line in summary.get("found", [])),
         f"  serving at the end: v{fmt(summary['promoted_version'])}",
         f"  {summary['error_metric']}: before drift {fmt(summary['error_before'])}, after drift on "
         f"v1 {fmt(summary['error_after_drift'])}, after the swap {fmt(summary['error_after'])}",

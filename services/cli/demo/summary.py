@@ -78,7 +78,7 @@ def summarize(
         elif prediction["version"] == active_version and active_version != initial_version:
             after_swap.append(pair)
     drift_ts = facts.start_ts + facts.drift_at * facts.step_ms
-    wanted = "data_drift" if facts.drift == "covariate" else "concept_drift"
+    wanted = "data_drift" if facts.drift in ("covariate", "categorical") else "concept_drift"
     found = sorted(
         (
             (stamp, alert)
@@ -93,6 +93,11 @@ def summarize(
         detected_at = (alert["ts"] - facts.start_ts) // facts.step_ms
         delay_s = round(stamp / 1000 - facts.drift_sent_s, 2)
     lost = sum(1 for event_id in facts.labels if event_id not in first)
+    named = [
+        alert
+        for _, alert in sorted(alerts, key=lambda pair: pair[0])
+        if alert["state"] == "firing" and alert["ts"] >= drift_ts
+    ]
     return {
         "task": facts.task,
         "drift": facts.drift,
@@ -112,4 +117,16 @@ def summarize(
         "predictions_out": len(predictions),
         "dead_letters": dead_letters,
         "events_lost": lost,
+        "found": [_said(alert) for alert in named[:5]],
     }
+
+
+def _said(alert: dict[str, Any]) -> str:
+    """One alert as the summary names it: kind, feature, and its message.
+
+    >>> _said({"kind": "data_drift", "feature": "channel", "message": "feature channel drifted"})
+    'data_drift on channel: feature channel drifted'
+    """
+    where = f" on {alert['feature']}" if alert.get("feature") else ""
+    message = str(alert.get("message", ""))
+    return f"{alert['kind']}{where}: {message[:300]}"

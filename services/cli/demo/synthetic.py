@@ -10,7 +10,13 @@ Drift kinds, from event ``at``:
 - ``recurring``: the concept flips and flips back every ``width`` events;
 - ``covariate``: the features listed in ``shifted`` move by ``shift`` standard deviations (the
   concept stays; data drift only);
+- ``categorical`` (a ``mixed`` scenario): the ``channel`` category ``phone`` goes from 10% of the
+  events to 40% (the concept stays; data drift of a category);
 - ``none``: stationary.
+
+A ``mixed`` scenario adds what real event streams carry: a category ``channel`` (web, app, store,
+phone) and a boolean ``is_new``, both in the concept, and gaps: the last number is null in about 3%
+of the events.
 
 >>> stream = SyntheticStream(Scenario(task="classification", drift="sudden", at=3), seed=0)
 >>> [event.label for event in stream.events(6)]
@@ -27,9 +33,17 @@ from typing import Any, Literal
 import numpy as np
 
 from shared.core.kinds import Task
+from shared.core.schema import FeatureSpec, Schema
 from shared.models.training import Dataset
 
-DriftKind = Literal["none", "sudden", "gradual", "recurring", "covariate"]
+DriftKind = Literal["none", "sudden", "gradual", "recurring", "covariate", "categorical"]
+CHANNELS = ("web", "app", "store", "phone")
+CHANNEL_SHARES = (0.45, 0.3, 0.15, 0.1)
+SHIFTED_SHARES = (0.3, 0.2, 0.1, 0.4)
+"""``channel`` after a ``categorical`` drift: phone from 10% to 40%."""
+CHANNEL_EFFECT = {"web": 0.0, "app": 0.8, "store": -0.5, "phone": 0.3}
+NEW_EFFECT = -0.6
+MISSING_SHARE = 0.03
 
 
 START_TS = time.time_ns() // 60_000_000_000 * 60_000
@@ -54,10 +68,25 @@ class Scenario:
     start_ts: int = field(default_factory=lambda: START_TS)
     """Event time of the first event: by default the minute the process started, since the
     services refuse an event time more than a day from its record's timestamp."""
+    mixed: bool = False
+    """Add a category, a boolean and gaps (module docstring)."""
+
+    def __post_init__(self) -> None:
+        if self.drift == "categorical" and not self.mixed:
+            raise ValueError("categorical drift needs a mixed scenario (mixed=True)")
 
     @property
     def features(self) -> list[str]:
-        return [f"x{i}" for i in range(self.n_features)]
+        numbers = [f"x{i}" for i in range(self.n_features)]
+        return [*numbers, "channel", "is_new"] if self.mixed else numbers
+
+    @property
+    def schema(self) -> Schema:
+        """Each feature's kind."""
+        specs = [FeatureSpec(f"x{i}", "numeric") for i in range(self.n_features)]
+        if self.mixed:
+            specs += [FeatureSpec("channel", "categorical"), FeatureSpec("is_new", "boolean")]
+        return Schema(specs)
 
 
 @dataclass(frozen=True)
@@ -65,7 +94,7 @@ class SyntheticEvent:
     index: int
     event_id: str
     ts: int
-    features: dict[str, float]
+    features: dict[str, Any]
     label: Any
     drifted: bool
     """Whether this event follows the drifted concept or distribution."""
@@ -88,32 +117,43 @@ class SyntheticStream:
         s = self.scenario
         if s.drift == "none" or index < s.at:
             return False
-        if s.drift in ("sudden", "covariate"):
+        if s.drift in ("sudden", "covariate", "categorical"):
             return True
         if s.drift == "gradual":
             return bool(self._rng.random() < min(1.0, (index - s.at + 1) / s.width))
         return ((index - s.at) // s.width) % 2 == 0  # recurring
 
-    def _row(self, index: int) -> tuple[np.ndarray, Any, bool]:
+    def _row(self, index: int) -> tuple[list[Any], Any, bool]:
         s = self.scenario
         x = self._rng.normal(size=s.n_features)
         drifted = self._drifted(index)
         if drifted and s.drift == "covariate":
             x[list(s.shifted)] += s.shift
-        weights = -self._weights if drifted and s.drift != "covariate" else self._weights
+        flipped = drifted and s.drift not in ("covariate", "categorical")
+        weights = -self._weights if flipped else self._weights
         value = float(x @ weights + self._rng.normal(scale=s.noise))
+        row: list[Any] = x.tolist()
+        if s.mixed:
+            shares = SHIFTED_SHARES if drifted and s.drift == "categorical" else CHANNEL_SHARES
+            channel = CHANNELS[int(self._rng.choice(len(CHANNELS), p=shares))]
+            is_new = bool(self._rng.random() < 0.3)
+            effect = CHANNEL_EFFECT[channel] + (NEW_EFFECT if is_new else 0.0)
+            value += -effect if flipped else effect
+            if self._rng.random() < MISSING_SHARE:
+                row[-1] = None  # a gap: the model imputes it
+            row += [channel, is_new]
         label: Any = round(value, 6) if s.task == "regression" else int(value > 0)
-        return x, label, drifted
+        return row, label, drifted
 
     def events(self, count: int, start: int = 0) -> Iterator[SyntheticEvent]:
         names = self.scenario.features
         for index in range(start, start + count):
-            x, label, drifted = self._row(index)
+            row, label, drifted = self._row(index)
             yield SyntheticEvent(
                 index=index,
                 event_id=f"{self.prefix}{index}",
                 ts=self.scenario.start_ts + index * self.scenario.step_ms,
-                features=dict(zip(names, x.tolist(), strict=True)),
+                features=dict(zip(names, row, strict=True)),
                 label=label,
                 drifted=drifted,
             )
@@ -121,10 +161,16 @@ class SyntheticStream:
     def dataset(self, count: int) -> Dataset:
         """``count`` rows of the undrifted concept, in time order, to train a first model on."""
         rows = [self._row(-1 - i) for i in range(count)]  # negative indexes: before any drift
-        X = np.array([row[0] for row in rows])
+        schema = self.scenario.schema
+        X = (
+            schema.matrix([row[0] for row in rows])
+            if self.scenario.mixed
+            else np.array([row[0] for row in rows])
+        )
         return Dataset(
             self.scenario.features,
             X,
             [row[1] for row in rows],
             [self.scenario.start_ts - (count - i) * self.scenario.step_ms for i in range(count)],
+            schema if self.scenario.mixed else None,
         )

@@ -167,7 +167,8 @@ def drift_curves(
     points: int = MAX_POINTS // 2,
 ) -> dict[str, Curve]:
     """PSI per feature over sliding windows of ``window`` examples, each against the reference of
-    the version that scored most of the window (the one the monitor compared it with)."""
+    the version that scored most of the window (the one the monitor compared it with); a
+    category's PSI is over its reference's categories, as the monitor computes it."""
     window = min(window, len(examples))
     if window == 0:
         return {}
@@ -175,6 +176,10 @@ def drift_curves(
     features = sorted({name for e in examples for name in e.features})
     columns = {
         name: np.array([_number(e.features.get(name)) for e in examples], dtype=float)
+        for name in features
+    }
+    texts = {
+        name: [v if isinstance(v := e.features.get(name), str) else None for e in examples]
         for name in features
     }
     versions = [int(e.version or 0) for e in examples]
@@ -186,6 +191,14 @@ def drift_curves(
         if reference is None:
             continue
         for name in features:
+            categories = reference.categories.get(name)
+            if categories is not None:
+                recent = [texts[name][i] for i in range(end - window, end)]
+                found = category_drift(name, categories, recent)
+                if found is not None:
+                    ts[name].append(examples[end - 1].ts)
+                    values[name].append(found.psi)
+                continue
             profile = reference.features.get(name)
             column = columns[name][end - window : end]
             column = column[~np.isnan(column)]

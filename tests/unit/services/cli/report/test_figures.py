@@ -168,3 +168,15 @@ def test_the_category_that_moved_most_and_a_quality_table_per_feature() -> None:
     page = render(data)
     assert "The category that moved most: country" in page
     assert "unseen categories" in page and "25.0% (training 0.0%)" in page
+
+
+def test_a_categorys_psi_is_drawn_with_the_numbers() -> None:
+    from services.cli.report.figures import drift_curves  # noqa: PLC0415
+    from shared.stats.profile import CategoryProfile, ReferenceProfile  # noqa: PLC0415
+
+    third = 1 / 3
+    profile = CategoryProfile(3_000, ["ES", "FR", "IT"], [third, third, third], 0.0, 0.0)
+    reference = ReferenceProfile(n=3_000, features={}, categories={"country": profile})
+    curves = drift_curves(_mixed_examples(3_000, shift_at=1_500), {1: reference}, window=500)
+    values = curves["country"].values
+    assert max(values[:3]) < 0.05 and values[-1] > 0.2
