@@ -11,6 +11,7 @@ them. No secret may appear in anything the run writes or prints."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -119,7 +120,8 @@ def test_demo_fast_closes_the_loop_and_loses_nothing(
 
     # The report written at the end tells the same story (its rendering: test_report_browser).
     page = Path(summary["report"])
-    assert page.name == "index.html" and page.read_text().count("<svg") == 3
+    # Three time plots, and the mixed stream's category (channel) against its reference.
+    assert page.name == "index.html" and page.read_text().count("<svg") == 4
     figures = json.loads((page.parent / "report.json").read_text())
     assert figures["examples"] == 12_000
     assert [span["version"] for span in figures["spans"]] == [1, summary["promoted_version"]]
@@ -143,7 +145,7 @@ def test_demo_fast_closes_the_loop_and_loses_nothing(
     assert again.returncode == 0, again.stderr
     written = json.loads(again.stdout)
     assert written["examples"] == 12_000 and written["versions"] == [1, 2]
-    assert Path(written["page"]).read_text().count("<svg") == 3
+    assert Path(written["page"]).read_text().count("<svg") == 4
     unknown = _driftline(deployment, "report", "--model", "no-such-model")
     assert unknown.returncode == 1 and "`driftline models list`" in unknown.stderr
 
@@ -182,3 +184,30 @@ def _driftline(deployment: Deployment, *args: str) -> subprocess.CompletedProces
 
 def _messages(deployment: Deployment, topic: str) -> list[dict[str, object]]:
     return [json.loads(r.value) for r in read_all(deployment.bootstrap, topic)]
+
+
+def test_demo_of_a_category_shift_names_the_category(
+    deployment: Deployment, secure: tuple[Endpoints, Path]
+) -> None:
+    """`--drift categorical`: channel=phone goes from 10% to 40% of the events; the data-drift
+    alert and the summary name the feature and the share that moved; nothing is refused."""
+    done = subprocess.run(
+        [
+            shutil.which("driftline") or "driftline",
+            *("demo", "--drift", "categorical", "--events", "3000", "--rate", "3000", "--json"),
+        ],
+        env=deployment.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-5000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["detected_by"] == "data_drift", summary
+    assert summary["drift_detected_at"] >= summary["drift_injected_at"], summary
+    [first, *_] = summary["found"]
+    assert first.startswith("data_drift on channel: "), summary["found"]
+    assert re.search(r"shares moved most: phone 1\d% → [2-4]\d%", first), first
+    assert "found: data_drift on channel" in done.stderr
+    assert summary["events_lost"] == 0 and summary["dead_letters"] == 0, summary
