@@ -11,6 +11,7 @@ import logging
 import uuid
 
 from services.predictor.metrics import PredictorMetrics
+from services.predictor.quality import FeatureWatch
 from services.predictor.service import Predictor
 from services.predictor.status import PredictorStatus
 from services.predictor.watcher import PromotionWatcher
@@ -39,6 +40,8 @@ from shared.runtime.status import StatusPublisher
 log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 9311
+QUALITY_WINDOW = 1_000
+"""Events per window of the predictor's feature watch (refused values, unknown features)."""
 
 
 def add_command(
@@ -194,6 +197,12 @@ def run(
         times=EventTimes(int(settings.max_event_skew_s * 1000)),
         exactly_once=settings.exactly_once,
         crash_after_batches=settings.fault_crash_after_batches,
+        feature_watch=FeatureWatch(
+            model, threshold=settings.monitor_quality_threshold, window=QUALITY_WINDOW
+        ),
+        publish_alert=lambda alert: alerts.send(
+            topics.alerts, key=model.encode(), value=alert.encode()
+        ),
     )
 
     def readiness() -> tuple[bool, str]:

@@ -24,6 +24,7 @@ class PredictorMetrics:
     active_version: Gauge
     swaps: Counter
     load_failures: Counter
+    refused_values: Counter
 
     @classmethod
     def create(cls, model: str) -> PredictorMetrics:
@@ -71,6 +72,13 @@ class PredictorMetrics:
             swaps=counter("model_swaps", "Hot swaps to a newly loaded version."),
             load_failures=counter(
                 "model_load_failures", "Versions that failed to load (the old model kept serving)."
+            ),
+            refused_values=Counter(
+                "driftline_predictor_refused_values",
+                "Events dead-lettered for a value of the wrong kind (or missing where the version "
+                "cannot impute), by the schema's feature.",
+                ["model", "feature"],
+                registry=r,
             ),
         )
 

@@ -9,9 +9,9 @@ scored is a :class:`Refusal` with its reason, for the dead-letter topic.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -49,6 +49,8 @@ class ScoredBatch:
     encoded: list[bytes] = field(default_factory=list)
     """Each prediction's JSON, in the same order."""
     refused: list[Refusal] = field(default_factory=list)
+    seen: list[Mapping[str, Any]] = field(default_factory=list)
+    """The features of every event decoded (extra ones too), for the predictor's feature watch."""
 
 
 def handle(
@@ -79,6 +81,7 @@ def handle(
                 continue
         events.append(event)
         sources.append(record)
+        outcome.seen.append(event.features)
     X, kept, bad, rows = to_rows(events, model.schema)
     for index, reason in bad:
         category: RefusalCategory = "missing_feature" if ": missing;" in reason else "bad_feature"

@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable
 
 from services.predictor.metrics import PredictorMetrics
+from services.predictor.quality import FeatureWatch, refused_feature
 from services.predictor.scoring import ScoredBatch, handle
+from shared.core.clock import now_ms
 from shared.core.errors import KafkaError
-from shared.core.messages import DEFAULT_MAX_BYTES, EventTimes
+from shared.core.messages import DEFAULT_MAX_BYTES, DriftAlert, EventTimes
 from shared.core.topics import Topics
 from shared.io.kafka import (
     AssignmentWatchdog,
@@ -85,8 +87,12 @@ class Predictor:
         times: EventTimes | None = None,
         exactly_once: bool = False,
         crash_after_batches: int | None = None,
+        feature_watch: FeatureWatch | None = None,
+        publish_alert: Callable[[DriftAlert], None] | None = None,
     ) -> None:
         self._model = model
+        self._feature_watch = feature_watch
+        self._publish_alert = publish_alert
         self._consumer = consumer
         self._producer = producer
         self._topics = topics
@@ -219,8 +225,28 @@ class Predictor:
         self._metrics.predicted(model.version, len(outcome.predictions))
         for _, category, _ in outcome.refused:
             self._metrics.dead_lettered(category)
+        self._watch_features(model, outcome)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
         self._metrics.batch_size.observe(len(records))
+
+    def _watch_features(self, model: ServingModel, outcome: ScoredBatch) -> None:
+        """Count refused values and unknown features; publish what the watch says."""
+        refused = [
+            name
+            for _, category, reason in outcome.refused
+            if category in ("bad_feature", "missing_feature")
+            and (name := refused_feature(reason)) is not None
+        ]
+        for name in refused:
+            self._metrics.refused_values.labels(self._model, name).inc()
+        watch = self._feature_watch
+        if watch is None:
+            return
+        alerts = watch.observe(model.version, model.schema, outcome.seen, refused, ts=now_ms())
+        for alert in alerts:
+            log.warning("data quality (%s): %s", alert.state, alert.message)
+            if self._publish_alert is not None:
+                self._publish_alert(alert)
 
     def _send_all(self, outcome: ScoredBatch) -> list[FutureRecordMetadata]:
         futures = []

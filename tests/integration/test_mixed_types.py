@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.core.messages import DeadLetter, Prediction
+from shared.core.messages import DeadLetter, DriftAlert, Prediction
 from shared.models.training import load_dataset
 from tests.harness.mixed import TEXT, solar_flare_csv, solar_flare_rows, users_pipeline
 from tests.harness.monitor import messages, start_monitor, wait_joined
@@ -45,8 +45,9 @@ def test_a_mixed_stream_is_scored_and_every_refusal_names_its_feature(
     predictor = deployment.start_predictor()
     predictor.wait_ready()
     good: dict[str, dict[str, object]] = {}
-    for i, (features, _) in enumerate(solar_flare_rows()[:300]):
-        event = dict(features)
+    rows = solar_flare_rows()
+    for i in range(1_100):  # over one window of the predictor's feature watch (1,000 events)
+        event = dict(rows[i % len(rows)][0])
         if i % 5 == 0:
             event["area"] = None  # null: missing
         if i % 7 == 0:
@@ -99,6 +100,19 @@ def test_a_mixed_stream_is_scored_and_every_refusal_names_its_feature(
     assert set(letters) == set(bad)
     for key, (_, reason) in bad.items():
         assert reason in letters[key].error, (key, letters[key].error)
+    # Fields the schema does not know, in a third of the events: said once each (the monitor
+    # never sees them: predictions carry the model's features). Five refusals stay under 10%.
+    said = [
+        (a.feature, a.detector, a.severity)
+        for a in (
+            DriftAlert.decode(r.value)
+            for r in read_all(deployment.bootstrap, deployment.topic("alerts"))
+        )
+    ]
+    assert sorted(said) == [
+        (name, "predictor:unknown", "info") for name in ("note", "source", "tags")
+    ], said
+    assert predictor.metric("driftline_predictor_refused_values_total") == len(bad)
     assert predictor.stop() == 0
     assert {name for name in base if name in TEXT} == set(TEXT)
 

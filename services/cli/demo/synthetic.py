@@ -11,7 +11,7 @@ Drift kinds, from event ``at``:
 - ``covariate``: the features listed in ``shifted`` move by ``shift`` standard deviations (the
   concept stays; data drift only);
 - ``categorical`` (a ``mixed`` scenario): the ``channel`` category ``phone`` goes from 10% of the
-  events to 40% (the concept stays; data drift of a category);
+  events to ``phone_share`` (40%; the concept stays: data drift of a category);
 - ``none``: stationary.
 
 A ``mixed`` scenario adds what real event streams carry: a category ``channel`` (web, app, store,
@@ -39,8 +39,6 @@ from shared.models.training import Dataset
 DriftKind = Literal["none", "sudden", "gradual", "recurring", "covariate", "categorical"]
 CHANNELS = ("web", "app", "store", "phone")
 CHANNEL_SHARES = (0.45, 0.3, 0.15, 0.1)
-SHIFTED_SHARES = (0.3, 0.2, 0.1, 0.4)
-"""``channel`` after a ``categorical`` drift: phone from 10% to 40%."""
 CHANNEL_EFFECT = {"web": 0.0, "app": 0.8, "store": -0.5, "phone": 0.3}
 NEW_EFFECT = -0.6
 MISSING_SHARE = 0.03
@@ -70,6 +68,9 @@ class Scenario:
     services refuse an event time more than a day from its record's timestamp."""
     mixed: bool = False
     """Add a category, a boolean and gaps (module docstring)."""
+    phone_share: float = 0.4
+    """The share of ``channel=phone`` after a ``categorical`` drift (10% before); the other
+    channels keep their proportions."""
 
     def __post_init__(self) -> None:
         if self.drift == "categorical" and not self.mixed:
@@ -134,7 +135,10 @@ class SyntheticStream:
         value = float(x @ weights + self._rng.normal(scale=s.noise))
         row: list[Any] = x.tolist()
         if s.mixed:
-            shares = SHIFTED_SHARES if drifted and s.drift == "categorical" else CHANNEL_SHARES
+            shares: tuple[float, ...] = CHANNEL_SHARES
+            if drifted and s.drift == "categorical":
+                rest = (1 - s.phone_share) / (1 - CHANNEL_SHARES[-1])
+                shares = (*(share * rest for share in CHANNEL_SHARES[:-1]), s.phone_share)
             channel = CHANNELS[int(self._rng.choice(len(CHANNELS), p=shares))]
             is_new = bool(self._rng.random() < 0.3)
             effect = CHANNEL_EFFECT[channel] + (NEW_EFFECT if is_new else 0.0)
