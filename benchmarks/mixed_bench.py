@@ -161,10 +161,10 @@ def _scored(scenario: Scenario, serving: ServingModel, count: int, seed: int) ->
         done += chunk
 
 
-def false_alarms(events: int) -> None:
+def false_alarms(events: int, psi_threshold: float) -> None:
     candidate = _train(MIXED)
     serving, info = _serving(candidate), _info(candidate)
-    config = MonitorConfig()
+    config = MonitorConfig(psi_threshold=psi_threshold)
     watch = ModelWatch("m", config, lambda _v: info)
     fired: list[tuple[str, str | None]] = []
     started = time.process_time()
@@ -177,7 +177,10 @@ def false_alarms(events: int) -> None:
             batch = []
     drift = [f for f in fired if f[0] in ("data_drift", "prediction_drift")]
     quality = [f for f in fired if f[0] == "data_quality"]
-    print(f"# {events:,} stationary mixed events ({time.process_time() - started:.0f} s CPU)")
+    print(
+        f"# {events:,} stationary mixed events, PSI threshold {psi_threshold} "
+        f"({time.process_time() - started:.0f} s CPU)"
+    )
     print(
         f"data/prediction drift: {len(drift)} alarms, {len(drift) / events * 1e6:.2f} per million "
         f"(budget {config.false_alarms_per_million:g} per million) {drift}"
@@ -185,17 +188,21 @@ def false_alarms(events: int) -> None:
     print(f"data quality: {len(quality)} alarms, {len(quality) / events * 1e6:.2f} per million")
 
 
-def delay(seeds: int) -> None:
+def delay(seeds: int, psi_threshold: float) -> None:
     candidate = _train(MIXED)
     serving, info = _serving(candidate), _info(candidate)
     change = 3_000
-    print(f"# events from a channel=phone shift at event {change:,} to its data-drift alert")
+    print(
+        f"# events from a channel=phone shift at event {change:,} to its data-drift alert "
+        f"(PSI threshold {psi_threshold})"
+    )
     for share in (0.2, 0.4):
         delays: list[int] = []
         missed = 0
         for seed in range(seeds):
             scenario = Scenario(mixed=True, drift="categorical", at=change, phone_share=share)
-            watch = ModelWatch("m", MonitorConfig(), lambda _v: info)
+            config = MonitorConfig(psi_threshold=psi_threshold)
+            watch = ModelWatch("m", config, lambda _v: info)
             found = None
             for index, scored in enumerate(_scored(scenario, serving, change + 6_000, seed)):
                 for alert in watch.observe(scored).alerts:
@@ -225,13 +232,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=None, help="20,000; false-alarms: 1,000,000")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--psi", type=float, default=0.2, help="the PSI threshold (0.2)")
     args = parser.parse_args()
     if args.part == "throughput":
         throughput(args.events or 20_000, args.rounds)
     elif args.part == "false-alarms":
-        false_alarms(args.events or 1_000_000)
+        false_alarms(args.events or 1_000_000, args.psi)
     else:
-        delay(args.seeds)
+        delay(args.seeds, args.psi)
 
 
 if __name__ == "__main__":
