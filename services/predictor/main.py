@@ -30,6 +30,7 @@ from shared.io.kafka import (
 )
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
+from shared.io.transport import open_producer
 from shared.models.serving import ServingModel
 from shared.models.signing import load_verifier
 from shared.registry.loading import load_version
@@ -128,7 +129,8 @@ def run(
     ids = ServiceIds.of(topics.group("predictor", model), instance_id=settings.instance_id)
     group, client_id = ids.group, ids.client_id
 
-    alerts = make_producer(endpoints.kafka, client_id=f"{client_id}-alerts")
+    alerts = open_producer(settings.kafka_client, endpoints.kafka, client_id=f"{client_id}-alerts")
+    log.info("alerts are produced with the %s Kafka client", settings.kafka_client)
     producer = make_producer(
         endpoints.kafka,
         client_id=client_id,
@@ -160,7 +162,7 @@ def run(
             severity="critical",
             message=f"{model} v{version} {kind}: {exc}; predictors keep serving the previous version",
         )
-        alerts.send(topics.alerts, key=model.encode(), value=alert.encode())
+        alerts.send(topics.alerts, alert.encode(), key=model.encode())
 
     def on_swap(new: ServingModel, old: ServingModel | None) -> None:
         log.info(
@@ -200,9 +202,7 @@ def run(
         feature_watch=FeatureWatch(
             model, threshold=settings.monitor_quality_threshold, window=QUALITY_WINDOW
         ),
-        publish_alert=lambda alert: alerts.send(
-            topics.alerts, key=model.encode(), value=alert.encode()
-        ),
+        publish_alert=lambda alert: alerts.send(topics.alerts, alert.encode(), key=model.encode()),
     )
 
     def readiness() -> tuple[bool, str]:
@@ -229,7 +229,8 @@ def run(
     finally:
         watcher.stop()
         status.clear()
-        close_clients(consumer, producer, alerts)
+        close_clients(consumer, producer)
+        alerts.close(5.0)
         http.stop()
         client.close()
     log.info("predictor for %s stopped after %d records", model, processed)

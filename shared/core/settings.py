@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     redis_key_file: Path | None = Field(
         default=None, description="Private key (PEM) of DRIFTLINE_REDIS_CERT_FILE."
     )
+    kafka_client: Literal["confluent", "kafka-python"] = Field(
+        default="confluent",
+        description="Kafka client behind driftline's transport boundary: confluent (librdkafka) "
+        "or kafka-python (pure Python). The demo's feed and the predictor's alerts use it; the "
+        "services' main loops still run kafka-python.",
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = (
         Field(
             default=None,

@@ -241,13 +241,15 @@ def _stream(
     from services.cli.demo.summary import RunFacts, summarize  # noqa: PLC0415
     from services.cli.demo.synthetic import SyntheticStream  # noqa: PLC0415
     from services.cli.demo.view import DemoView  # noqa: PLC0415 - rich: only for the demo
-    from shared.io.kafka import make_producer  # noqa: PLC0415
+    from shared.io.transport import open_producer  # noqa: PLC0415
 
     live = not plan.as_json and sys.stderr.isatty()
     view = DemoView(
         settings, endpoints, plan.model, plan.events, plan.drift_at, live=live, initial=initial
     )
-    producer = make_producer(endpoints.kafka, client_id=f"driftline-demo-{plan.run_id}")
+    producer = open_producer(
+        settings.kafka_client, endpoints.kafka, client_id=f"driftline-demo-{plan.run_id}"
+    )
     stream = SyntheticStream(scenario, seed=11, prefix=f"{plan.run_id}-")
     labels: dict[str, Any] = {}
 

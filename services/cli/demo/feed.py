@@ -2,7 +2,8 @@
 
 The label of event ``i`` is sent after event ``i + d``, with ``d`` uniform in
 ``[0, max_label_delay)`` events: late and out of order, as labels are in life. Used by
-`driftline demo`; the producer is the caller's, so the feed is plain and testable.
+`driftline demo`; the producer is the caller's (either client of :mod:`shared.io.transport`), so
+the feed is plain and testable.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from services.cli.demo.synthetic import SyntheticEvent
+from shared.core.errors import KafkaError
 from shared.core.messages import FeatureEvent, Label
-from shared.io.kafka import KafkaProducer
+from shared.io.transport import Producer
+
+FLUSH_S = 60.0
 
 
 @dataclass
@@ -29,7 +33,7 @@ class FeedProgress:
 
 
 def feed(
-    producer: KafkaProducer,
+    producer: Producer,
     features_topic: str,
     labels_topic: str,
     events: Iterable[SyntheticEvent],
@@ -60,7 +64,7 @@ def feed(
         value = FeatureEvent(event_id=event.event_id, ts=event.ts, features=event.features)
         # The record's timestamp is the event's time, as for any stream of events sent after
         # the fact: the synthetic stream's clock starts in the past.
-        producer.send(features_topic, key=key, value=value.encode(), timestamp_ms=event.ts)
+        producer.send(features_topic, value.encode(), key=key, timestamp_ms=event.ts)
         progress.sent += 1
         last_ts = event.ts
         delay = int(rng.integers(0, max_label_delay)) if max_label_delay > 0 else 0
@@ -76,12 +80,19 @@ def feed(
         _, _, event_id, label = heapq.heappop(due)
         _send_label(producer, labels_topic, event_id, label, last_ts + 1)
         progress.labels += 1
-    producer.flush()
+    flushed = producer.flush(FLUSH_S)
+    if not flushed.ok:
+        failed = "; ".join(f"{topic}: {reason}" for topic, reason in flushed.failed[:3])
+        raise KafkaError(
+            f"the broker did not take every event and label: {flushed.pending} still waiting "
+            f"after {FLUSH_S:g} s, {len(flushed.failed)} failed ({failed or 'none'})",
+            retriable=bool(flushed.pending),
+        )
     if on_progress is not None:
         on_progress(progress)
     return progress
 
 
-def _send_label(producer: KafkaProducer, topic: str, event_id: str, label: object, ts: int) -> None:
+def _send_label(producer: Producer, topic: str, event_id: str, label: object, ts: int) -> None:
     message = Label(event_id=event_id, ts=ts, label=label)  # type: ignore[arg-type]
-    producer.send(topic, key=event_id.encode(), value=message.encode(), timestamp_ms=ts)
+    producer.send(topic, message.encode(), key=event_id.encode(), timestamp_ms=ts)

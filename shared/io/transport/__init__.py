@@ -1,0 +1,111 @@
+"""One Kafka boundary, two clients: confluent-kafka (librdkafka) and kafka-python.
+
+:func:`open_consumer` and :func:`open_producer` make a client of the chosen implementation behind
+the :class:`~shared.io.transport.base.Consumer` and :class:`~shared.io.transport.base.Producer`
+protocols, with driftline's delivery guarantees in both (:mod:`shared.io.transport.base`).
+The same contract tests run against both (``tests/integration/test_transport_contract.py``).
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+from shared.core.errors import ConfigError
+from shared.io.kafka import Kafka, KafkaEndpoint
+from shared.io.transport.base import (
+    TP,
+    Assignor,
+    ClientName,
+    Consumer,
+    Flushed,
+    Producer,
+    Record,
+)
+
+__all__ = [
+    "TP",
+    "Assignor",
+    "ClientName",
+    "Consumer",
+    "Flushed",
+    "Producer",
+    "Record",
+    "client_name",
+    "open_consumer",
+    "open_producer",
+]
+
+
+def client_name(name: str) -> ClientName:
+    """``name`` as a client this boundary has; :class:`ConfigError` naming the choices.
+
+    >>> client_name("confluent")
+    'confluent'
+    """
+    for known in get_args(ClientName):
+        if name == known:
+            return known  # type: ignore[no-any-return]
+    raise ConfigError(
+        f"unknown Kafka client {name!r}; DRIFTLINE_KAFKA_CLIENT is one of "
+        f"{', '.join(get_args(ClientName))}"
+    )
+
+
+def _endpoint(kafka_at: Kafka) -> KafkaEndpoint:
+    return kafka_at if isinstance(kafka_at, KafkaEndpoint) else KafkaEndpoint(kafka_at)
+
+
+def open_consumer(
+    client: ClientName,
+    kafka_at: Kafka,
+    *,
+    group_id: str,
+    client_id: str = "driftline",
+    assignor: Assignor = "range",
+    auto_offset_reset: str = "earliest",
+) -> Consumer:
+    """A group consumer with manual commits, ``read_committed``, on ``client``."""
+    endpoint = _endpoint(kafka_at)
+    if client == "confluent":
+        from shared.io.transport.confluent import ConfluentConsumer  # noqa: PLC0415
+
+        return ConfluentConsumer(
+            endpoint.bootstrap,
+            endpoint.security,
+            group_id=group_id,
+            client_id=client_id,
+            assignor=assignor,
+            auto_offset_reset=auto_offset_reset,
+        )
+    from shared.io.transport.kafka_python import KafkaPythonConsumer  # noqa: PLC0415
+
+    return KafkaPythonConsumer(
+        endpoint,
+        group_id=group_id,
+        client_id=client_id,
+        assignor=assignor,
+        auto_offset_reset=auto_offset_reset,
+    )
+
+
+def open_producer(
+    client: ClientName,
+    kafka_at: Kafka,
+    *,
+    client_id: str = "driftline",
+    transactional_id: str | None = None,
+) -> Producer:
+    """An idempotent ``acks=all`` producer partitioning keys with murmur2, on ``client``."""
+    endpoint = _endpoint(kafka_at)
+    if client == "confluent":
+        from shared.io.transport.confluent import ConfluentProducer  # noqa: PLC0415
+
+        return ConfluentProducer(
+            endpoint.bootstrap,
+            endpoint.security,
+            client_id=client_id,
+            transactional_id=transactional_id,
+        )
+    from shared.io.transport.kafka_python import KafkaPythonProducer  # noqa: PLC0415
+
+    return KafkaPythonProducer(endpoint, client_id=client_id, transactional_id=transactional_id)

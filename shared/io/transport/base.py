@@ -1,0 +1,142 @@
+"""The Kafka boundary both client implementations meet: records, partitions, and the consumer
+and producer operations driftline's services use, with driftline's guarantees.
+
+Every implementation gives the same guarantees:
+
+- producers are idempotent with ``acks=all``, partition keyed records with Java's and
+  kafka-python's murmur2 (so a deployment can switch clients without moving a key), and report a
+  failed delivery from :meth:`Producer.flush`;
+- consumers never commit by themselves, read committed records only (``read_committed``), start
+  from the earliest offset of a new group, and use the assignor asked for: ``range`` where the
+  monitor's join needs two topics' partitions co-assigned, ``cooperative-sticky`` elsewhere;
+- errors leave an implementation as :class:`~shared.core.errors.KafkaError` (with ``retriable``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, Protocol
+
+ClientName = Literal["confluent", "kafka-python"]
+Assignor = Literal["range", "cooperative-sticky"]
+
+
+class TP(NamedTuple):
+    """A topic partition (equal to kafka-python's ``TopicPartition`` of the same values)."""
+
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed record: where it was, its key and value, and its timestamp (epoch ms)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass
+class Flushed:
+    """What a flush achieved: records still waiting (0: all delivered or failed) and the
+    deliveries that failed since the last flush, with the broker's reason."""
+
+    pending: int
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    """``(topic, reason)`` per failed delivery."""
+
+    @property
+    def ok(self) -> bool:
+        return self.pending == 0 and not self.failed
+
+
+Partitions = Callable[[list[TP]], None]
+
+
+class Consumer(Protocol):
+    """A group member with manual commits."""
+
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        *,
+        on_assign: Partitions | None = None,
+        on_revoke: Partitions | None = None,
+    ) -> None:
+        """Join the group for ``topics``; the callbacks run inside :meth:`poll` with the
+        partitions gained or lost (with ``cooperative-sticky``, only those that moved)."""
+        ...
+
+    def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
+        """Up to ``max_records`` records, oldest first within each partition."""
+        ...
+
+    def assignment(self) -> set[TP]: ...
+
+    def pause(self, partitions: Iterable[TP]) -> None: ...
+
+    def resume(self, partitions: Iterable[TP]) -> None: ...
+
+    def seek(self, tp: TP, offset: int) -> None:
+        """Read ``tp`` from ``offset`` next (an assigned partition)."""
+        ...
+
+    def position(self, tp: TP) -> int:
+        """The offset the next record of ``tp`` will have."""
+        ...
+
+    def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+        """Each partition's high-water mark (the offset after its last record)."""
+        ...
+
+    def committed(self, tp: TP) -> int | None:
+        """The group's committed offset of ``tp``, None when it has none."""
+        ...
+
+    def commit(self, offsets: Mapping[TP, int]) -> None:
+        """Commit these next-to-read offsets, and wait until the group has them."""
+        ...
+
+    def close(self) -> None:
+        """Leave the group without committing; safe twice."""
+        ...
+
+
+class Producer(Protocol):
+    """An idempotent producer, transactional when made with a transactional id."""
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        """Queue one record (never blocks for long: a full queue is drained first); its
+        timestamp is ``timestamp_ms``, else now."""
+        ...
+
+    def flush(self, timeout_s: float) -> Flushed: ...
+
+    def init_transactions(self, timeout_s: float) -> None: ...
+
+    def begin_transaction(self) -> None: ...
+
+    def send_offsets_to_transaction(
+        self, offsets: Mapping[TP, int], consumer: Consumer, timeout_s: float
+    ) -> None: ...
+
+    def commit_transaction(self, timeout_s: float) -> None: ...
+
+    def abort_transaction(self, timeout_s: float) -> None: ...
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Flush what it can within ``timeout_s`` and release the client; safe twice."""
+        ...

@@ -1,0 +1,217 @@
+"""The boundary on kafka-python: pure Python, for environments without librdkafka wheels.
+
+It is built on the clients of :mod:`shared.io.kafka` (the same settings the services have always
+had). kafka-python's transaction calls wait without a timeout, so they go through
+:class:`~shared.io.kafka.BoundedTransactions`; one that does not finish in time is a retriable
+:class:`~shared.core.errors.KafkaError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from kafka import TopicPartition
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.errors import KafkaTimeoutError
+from kafka.structs import OffsetAndMetadata
+
+from shared.core.errors import KafkaError
+from shared.io.kafka import (
+    BoundedTransactions,
+    ConsumerRebalanceListener,
+    KafkaEndpoint,
+    kafka_errors,
+    make_consumer,
+    make_producer,
+)
+from shared.io.transport.base import TP, Assignor, Consumer, Flushed, Partitions, Record
+
+_ASSIGNORS = {"range": RangePartitionAssignor, "cooperative-sticky": CooperativeStickyAssignor}
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, on_assign: Partitions | None, on_revoke: Partitions | None) -> None:
+        self._on_assign, self._on_revoke = on_assign, on_revoke
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        if self._on_assign is not None:
+            self._on_assign([TP(p.topic, p.partition) for p in assigned])
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        if self._on_revoke is not None:
+            self._on_revoke([TP(p.topic, p.partition) for p in revoked])
+
+
+class KafkaPythonConsumer:
+    """:class:`~shared.io.transport.base.Consumer` on kafka-python."""
+
+    def __init__(
+        self,
+        endpoint: KafkaEndpoint,
+        *,
+        group_id: str,
+        client_id: str = "driftline",
+        assignor: Assignor = "range",
+        auto_offset_reset: str = "earliest",
+    ) -> None:
+        self.group_id = group_id
+        self._consumer = make_consumer(
+            endpoint,
+            group_id=group_id,
+            client_id=client_id,
+            auto_offset_reset=auto_offset_reset,
+            partition_assignment_strategy=(_ASSIGNORS[assignor],),
+        )
+        self._closed = False
+
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        *,
+        on_assign: Partitions | None = None,
+        on_revoke: Partitions | None = None,
+    ) -> None:
+        with kafka_errors(f"subscribing to {', '.join(topics)}"):
+            self._consumer.subscribe(list(topics), listener=_Listener(on_assign, on_revoke))
+
+    def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
+        with kafka_errors("polling"):
+            batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        return [
+            Record(
+                r.topic,
+                r.partition,
+                r.offset,
+                r.key,
+                r.value,
+                r.timestamp,
+                tuple((k, v or b"") for k, v in (r.headers or ())),
+            )
+            for records in batches.values()
+            for r in records
+        ]
+
+    def assignment(self) -> set[TP]:
+        return {TP(p.topic, p.partition) for p in self._consumer.assignment()}
+
+    def pause(self, partitions: Iterable[TP]) -> None:
+        self._consumer.pause(*[TopicPartition(t, p) for t, p in partitions])
+
+    def resume(self, partitions: Iterable[TP]) -> None:
+        self._consumer.resume(*[TopicPartition(t, p) for t, p in partitions])
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self._consumer.seek(TopicPartition(*tp), offset)
+
+    def position(self, tp: TP) -> int:
+        with kafka_errors(f"reading the position of {tp.topic}[{tp.partition}]"):
+            return int(self._consumer.position(TopicPartition(*tp)))
+
+    def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+        wanted = [TopicPartition(*tp) for tp in partitions]
+        with kafka_errors("reading the end of partitions"):
+            found = self._consumer.end_offsets(wanted)
+        return {TP(p.topic, p.partition): int(o) for p, o in found.items()}
+
+    def committed(self, tp: TP) -> int | None:
+        with kafka_errors(f"reading the commit of {tp.topic}[{tp.partition}]"):
+            found = self._consumer.committed(TopicPartition(*tp))
+        return None if found is None else int(found)
+
+    def commit(self, offsets: Mapping[TP, int]) -> None:
+        if not offsets:
+            return
+        with kafka_errors("committing offsets"):
+            self._consumer.commit(
+                {TopicPartition(*tp): OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
+            )
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):  # closing: the group times the member out
+            self._consumer.close(autocommit=False, timeout_ms=5_000)
+
+
+class KafkaPythonProducer:
+    """:class:`~shared.io.transport.base.Producer` on kafka-python."""
+
+    def __init__(
+        self,
+        endpoint: KafkaEndpoint,
+        *,
+        client_id: str = "driftline",
+        transactional_id: str | None = None,
+    ) -> None:
+        self._producer = make_producer(
+            endpoint, client_id=client_id, transactional_id=transactional_id
+        )
+        self._transactions = BoundedTransactions(self._producer)
+        self._futures: list[tuple[str, Any]] = []
+        self._closed = False
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        with kafka_errors(f"producing to {topic}"):
+            future = self._producer.send(
+                topic, value=value, key=key, partition=partition, timestamp_ms=timestamp_ms
+            )
+        self._futures.append((topic, future))
+
+    def flush(self, timeout_s: float) -> Flushed:
+        with contextlib.suppress(KafkaTimeoutError):  # what is left is counted as pending
+            self._producer.flush(timeout=timeout_s)
+        waiting = [(t, f) for t, f in self._futures if not f.is_done]
+        failed = [(t, str(f.exception)) for t, f in self._futures if f.is_done and f.failed()]
+        self._futures = waiting
+        return Flushed(len(waiting), failed)
+
+    def _bounded(self, action: str, step: Any, timeout_s: float) -> None:
+        with kafka_errors(action):
+            done = step(timeout_s)
+        if not done:
+            raise KafkaError(f"{action}: no answer in {timeout_s:g} s", retriable=True)
+
+    def init_transactions(self, timeout_s: float) -> None:
+        with kafka_errors("initialising transactions"):
+            self._producer.init_transactions()
+
+    def begin_transaction(self) -> None:
+        with kafka_errors("beginning a transaction"):
+            self._producer.begin_transaction()
+
+    def send_offsets_to_transaction(
+        self, offsets: Mapping[TP, int], consumer: Consumer, timeout_s: float
+    ) -> None:
+        if not isinstance(consumer, KafkaPythonConsumer):
+            raise TypeError("a kafka-python transaction needs a kafka-python consumer")
+        committed = {TopicPartition(*tp): OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()}
+        group = consumer.group_id
+        self._bounded(
+            "adding offsets to the transaction",
+            lambda t: self._transactions.send_offsets(committed, group, t),
+            timeout_s,
+        )
+
+    def commit_transaction(self, timeout_s: float) -> None:
+        self._bounded("committing the transaction", self._transactions.commit, timeout_s)
+
+    def abort_transaction(self, timeout_s: float) -> None:
+        self._bounded("aborting the transaction", self._transactions.abort, timeout_s)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):  # closing: what was not flushed was never committed
+            self._producer.close(timeout=timeout_s)

@@ -1,0 +1,181 @@
+"""The Kafka boundary's contract, the same tests against both clients on the real broker: round
+trip with murmur2 partitioning, a group resuming from its commit, rebalance callbacks,
+pause/resume, transactions seen through ``read_committed``, and failures surfaced."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from shared.core.errors import KafkaError
+from shared.core.topics import TopicSpec
+from shared.io.kafka import ensure_topics, key_partition
+from shared.io.transport import TP, ClientName, Consumer, Producer, open_consumer, open_producer
+from tests.conftest import Servers
+
+pytestmark = pytest.mark.integration
+
+CLIENTS: list[ClientName] = ["confluent", "kafka-python"]
+TIMEOUT_S = 30.0
+
+
+@pytest.fixture(params=CLIENTS)
+def client(request: pytest.FixtureRequest) -> ClientName:
+    name: ClientName = request.param
+    return name
+
+
+@pytest.fixture
+def topic(servers: Servers, unique: str) -> str:
+    name = f"contract{unique}"
+    ensure_topics(servers.bootstrap, [TopicSpec(name, 3)])
+    return name
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[Consumer | Producer], None]]:
+    opened: list[Consumer | Producer] = []
+    yield opened.append
+    for each in opened:
+        each.close()
+
+
+def _consume(consumer: Consumer, count: int) -> list:
+    found: list = []
+    deadline = time.monotonic() + TIMEOUT_S
+    while len(found) < count:
+        assert time.monotonic() < deadline, f"got {len(found)} of {count} records"
+        found += consumer.poll(0.5)
+    return found
+
+
+def _produce(producer: Producer, topic: str, keys: list[str]) -> None:
+    for key in keys:
+        producer.send(topic, f"v-{key}".encode(), key=key.encode())
+    flushed = producer.flush(TIMEOUT_S)
+    assert flushed.ok, flushed
+
+
+def test_round_trip_lands_each_key_where_java_and_kafka_python_put_it(
+    servers: Servers, topic: str, unique: str, client: ClientName, closing: Callable
+) -> None:
+    producer = open_producer(client, servers.bootstrap)
+    consumer = open_consumer(client, servers.bootstrap, group_id=f"g{unique}")
+    closing(producer), closing(consumer)
+    keys = [f"event-{i}" for i in range(60)]
+    _produce(producer, topic, keys)
+    consumer.subscribe([topic])
+    records = _consume(consumer, 60)
+    assert sorted(r.key.decode() for r in records) == sorted(keys)
+    assert all(r.value == b"v-" + r.key for r in records)
+    assert all(r.partition == key_partition(r.key, 3) for r in records)  # murmur2, as Java
+    assert all(r.timestamp > 1_600_000_000_000 for r in records)
+    producer.send(topic, b"then", key=b"event-0", timestamp_ms=1_700_000_000_123)
+    assert producer.flush(TIMEOUT_S).ok
+    [then] = _consume(consumer, 1)
+    assert (then.value, then.timestamp) == (b"then", 1_700_000_000_123)
+
+
+def test_a_group_resumes_from_its_commit_and_nothing_is_auto_committed(
+    servers: Servers, topic: str, unique: str, client: ClientName, closing: Callable
+) -> None:
+    producer = open_producer(client, servers.bootstrap)
+    closing(producer)
+    _produce(producer, topic, [f"a{i}" for i in range(30)])
+    first = open_consumer(client, servers.bootstrap, group_id=f"g{unique}")
+    first.subscribe([topic])
+    records = _consume(first, 30)
+    by_partition: dict[TP, int] = {}
+    for r in records[:10]:
+        tp = TP(r.topic, r.partition)
+        by_partition[tp] = max(by_partition.get(tp, 0), r.offset + 1)
+    first.commit(by_partition)
+    assert all(first.committed(tp) == o for tp, o in by_partition.items())
+    first.close()
+    first.close()  # safe twice
+    second = open_consumer(client, servers.bootstrap, group_id=f"g{unique}")
+    closing(second)
+    second.subscribe([topic])
+    again = _consume(second, 30 - 10)
+    resumed = {(r.partition, r.offset) for r in again}
+    assert not resumed & {(r.partition, r.offset) for r in records[:10]}
+    assert len(resumed) == 20
+
+
+def test_rebalance_callbacks_pause_resume_seek_and_positions(
+    servers: Servers, topic: str, unique: str, client: ClientName, closing: Callable
+) -> None:
+    producer = open_producer(client, servers.bootstrap)
+    consumer = open_consumer(client, servers.bootstrap, group_id=f"g{unique}")
+    closing(producer), closing(consumer)
+    _produce(producer, topic, [f"k{i}" for i in range(90)])
+    assigned: list[TP] = []
+    consumer.subscribe([topic], on_assign=assigned.extend)
+    records = _consume(consumer, 90)
+    assert sorted(assigned) == [TP(topic, p) for p in range(3)]
+    assert consumer.assignment() == set(assigned)
+    ends = consumer.end_offsets(assigned)
+    assert sum(ends.values()) == 90
+    assert all(consumer.position(tp) == ends[tp] for tp in assigned)
+    paused = TP(topic, 0)
+    consumer.pause([paused])
+    before = ends[paused]
+    _produce(producer, topic, [f"more{i}" for i in range(30)])
+    quiet = [r for _ in range(6) for r in consumer.poll(0.5)]
+    assert all(r.partition != 0 for r in quiet)
+    consumer.resume([paused])
+    consumer.seek(paused, 0)
+    replay = []
+    deadline = time.monotonic() + TIMEOUT_S
+    while sum(1 for r in replay if r.partition == 0) < before:
+        assert time.monotonic() < deadline
+        replay += consumer.poll(0.5)
+    assert min(r.offset for r in replay if r.partition == 0) == 0
+    assert len(records) == 90
+
+
+def test_an_aborted_transaction_is_never_read_and_a_committed_one_moves_the_group(
+    servers: Servers, topic: str, unique: str, client: ClientName, closing: Callable
+) -> None:
+    source = f"{topic}src"
+    ensure_topics(servers.bootstrap, [TopicSpec(source, 3)])
+    feeder = open_producer(client, servers.bootstrap)
+    closing(feeder)
+    _produce(feeder, source, [f"s{i}" for i in range(10)])
+    consumer = open_consumer(client, servers.bootstrap, group_id=f"g{unique}")
+    closing(consumer)
+    consumer.subscribe([source])
+    inputs = _consume(consumer, 10)
+    offsets = {TP(r.topic, r.partition): r.offset + 1 for r in inputs}
+    producer = open_producer(client, servers.bootstrap, transactional_id=f"tx{unique}")
+    closing(producer)
+    producer.init_transactions(TIMEOUT_S)
+    producer.begin_transaction()
+    producer.send(topic, b"aborted", key=b"a")
+    assert producer.flush(TIMEOUT_S).ok  # on the broker, so that only the abort hides it
+    producer.abort_transaction(TIMEOUT_S)
+    producer.begin_transaction()
+    producer.send(topic, b"committed", key=b"c")
+    producer.send_offsets_to_transaction(offsets, consumer, TIMEOUT_S)
+    producer.commit_transaction(TIMEOUT_S)
+    reader = open_consumer(client, servers.bootstrap, group_id=f"r{unique}")
+    closing(reader)
+    reader.subscribe([topic])
+    [seen] = _consume(reader, 1)
+    assert seen.value == b"committed"
+    assert [r.value for _ in range(4) for r in reader.poll(0.5)] == []  # the aborted one, never
+    assert all(consumer.committed(tp) == o for tp, o in offsets.items())
+
+
+def test_a_record_too_large_is_refused_with_a_driftline_error(
+    servers: Servers, topic: str, client: ClientName, closing: Callable
+) -> None:
+    producer = open_producer(client, servers.bootstrap)
+    closing(producer)
+    with pytest.raises(KafkaError) as refused:
+        producer.send(topic, b"x" * 3_000_000, key=b"big")
+    assert not refused.value.retriable and topic in str(refused.value)
+    producer.send(topic, b"fine", key=b"ok")  # the producer goes on
+    assert producer.flush(TIMEOUT_S).ok
