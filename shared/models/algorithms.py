@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from shared.core.errors import ConfigError
 from shared.core.kinds import Task
 from shared.core.schema import Schema, numeric_schema
-from shared.models.pipelines import river_pipeline, sklearn_pipeline
+from shared.models.pipelines import remember_pandas_is_absent, river_pipeline, sklearn_pipeline
 
 Family = Literal["sklearn", "river"]
 
@@ -152,6 +152,7 @@ def build(algo: Algorithm, task: Task, params: dict[str, Any], schema: Schema) -
         raise ValueError(f"{algo.name} does {' and '.join(algo.tasks)}, not {task}")
     estimator = algo.make(task, params)
     if algo.family == "sklearn":
+        remember_pandas_is_absent()
         return sklearn_pipeline(schema, estimator, scale=algo.encode)
     return river_pipeline(schema, estimator, encode=algo.encode)
 

@@ -15,6 +15,8 @@ out (sklearn) or dicts (River), and the version's preprocessing travels with its
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from typing import Any
 
 from shared.core.schema import Schema
@@ -25,6 +27,32 @@ MIN_FREQUENCY = 0.01
 """A category in fewer than this share of the training rows is grouped as infrequent."""
 MAX_CATEGORIES = 50
 """At most this many one-hot columns per categorical feature (the rest are infrequent)."""
+
+
+class _Absent:
+    """A meta-path finder that says at once that a module is not installed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == self.name:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+def remember_pandas_is_absent() -> None:
+    """Make ``import pandas`` fail at once when pandas is not installed.
+
+    scikit-learn asks for pandas on every transform (``is_pandas_na``, ``_get_dense_mask``: an
+    ``import pandas`` inside ``suppress(ImportError)``), and Python does not remember a failed
+    import: each one searched every ``sys.path`` entry again, 15% of the predictor's CPU on mixed
+    events. A finder first in ``sys.meta_path`` answers "not installed" at once instead (only when
+    pandas cannot be found, and ``sys.modules`` is left alone: scikit-learn also looks there).
+    """
+    if any(isinstance(finder, _Absent) for finder in sys.meta_path):
+        return
+    if "pandas" not in sys.modules and importlib.util.find_spec("pandas") is None:
+        sys.meta_path.insert(0, _Absent("pandas"))
 
 
 def sklearn_pipeline(schema: Schema, estimator: Any, *, scale: bool) -> Any:

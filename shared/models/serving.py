@@ -22,6 +22,7 @@ from shared.core.messages import FeatureEvent
 from shared.core.schema import Schema, Value
 from shared.models.algorithms import Family, Scorer
 from shared.models.artifacts import load_verified
+from shared.models.pipelines import remember_pandas_is_absent
 from shared.models.signing import Verifier
 from shared.models.version import ModelVersion
 
@@ -51,6 +52,7 @@ def load_serving_model(record: ModelVersion, artifact: bytes, verifier: Verifier
     model, version = record.model, record.version
     if not record.features:
         raise ArtifactRejected(f"{model} v{version} has an empty feature list")
+    remember_pandas_is_absent()
     fitted = load_verified(artifact, record, verifier)
     family: Family = "sklearn" if record.format == "skops" else "river"
     scorer = Scorer(fitted, family, record.task, record.features, record.classes)
