@@ -37,6 +37,7 @@ from shared.infra.stack import Infra
 from shared.io.kafka import DeadLetterWriter, ensure_topics, make_consumer, make_producer
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
+from shared.io.transport import open_consumer, open_producer
 from shared.models.algorithms import Scorer, algorithm, fit
 from shared.models.serving import ServingModel
 from shared.models.signing import Signer, Verifier
@@ -118,10 +119,11 @@ def make_predictor(
 ) -> Timed:
     holder: dict[str, ServingModel | None] = {"model": model}
     group = f"bench-pred-{uuid.uuid4().hex[:6]}"
-    producer = make_producer(bootstrap, client_id="bench-pred")
+    client = load_settings().kafka_client
+    producer = open_producer(client, bootstrap, client_id="bench-pred")
     predictor = Timed(
         model="bench",
-        consumer=make_consumer(bootstrap, group_id=group, max_poll_records=500),
+        consumer=open_consumer(client, bootstrap, group_id=group, fetch_wait_ms=50),
         producer=producer,
         topics=topics,
         current_model=lambda: holder["model"],

@@ -21,16 +21,10 @@ from shared.core.messages import DriftAlert, EventTimes
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import (
-    DeadLetterWriter,
-    close_clients,
-    make_consumer,
-    make_producer,
-    require_topics,
-)
+from shared.io.kafka import DeadLetterWriter, KafkaEndpoint, require_topics
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
-from shared.io.transport import open_producer
+from shared.io.transport import Consumer, Producer, open_consumer, open_producer
 from shared.models.serving import ServingModel
 from shared.models.signing import load_verifier
 from shared.registry.loading import load_version
@@ -98,6 +92,35 @@ def _publish(
     )
 
 
+def _kafka_clients(
+    settings: Settings, kafka: KafkaEndpoint, ids: ServiceIds
+) -> tuple[Consumer, Producer, Producer]:
+    """The predictor's consumer, its producer (transactional with exactly-once), and the
+    producer of its alerts, on the configured client."""
+    kafka_client = settings.kafka_client
+    log.info("Kafka client: %s", kafka_client)
+    alerts = open_producer(kafka_client, kafka, client_id=f"{ids.client_id}-alerts")
+    producer = open_producer(
+        kafka_client,
+        kafka,
+        client_id=ids.client_id,
+        transactional_id=f"{ids.group}-{ids.instance}" if settings.exactly_once else None,
+    )
+    if settings.exactly_once:
+        producer.init_transactions(30.0)
+    # Cooperative rebalancing: a predictor joining or leaving moves only the partitions it takes
+    # or gives up; the others go on scoring through the rebalance.
+    consumer = open_consumer(
+        kafka_client,
+        kafka,
+        group_id=ids.group,
+        client_id=ids.client_id,
+        assignor="cooperative-sticky",
+        fetch_wait_ms=max(settings.batch_wait_ms, 1),
+    )
+    return consumer, producer, alerts
+
+
 def run(
     settings: Settings,
     model: str,
@@ -127,24 +150,9 @@ def run(
         )
     metrics = PredictorMetrics.create(model)
     ids = ServiceIds.of(topics.group("predictor", model), instance_id=settings.instance_id)
-    group, client_id = ids.group, ids.client_id
+    group = ids.group
 
-    alerts = open_producer(settings.kafka_client, endpoints.kafka, client_id=f"{client_id}-alerts")
-    log.info("alerts are produced with the %s Kafka client", settings.kafka_client)
-    producer = make_producer(
-        endpoints.kafka,
-        client_id=client_id,
-        transactional_id=f"{group}-{ids.instance}" if settings.exactly_once else None,
-    )
-    if settings.exactly_once:
-        producer.init_transactions()
-    consumer = make_consumer(
-        endpoints.kafka,
-        group_id=group,
-        client_id=client_id,
-        max_poll_records=settings.batch_max,
-        fetch_max_wait_ms=max(settings.batch_wait_ms, 1),
-    )
+    consumer, producer, alerts = _kafka_clients(settings, endpoints.kafka, ids)
 
     def on_failure(version: int, exc: Exception) -> None:
         metrics.load_failures.inc()
@@ -229,7 +237,8 @@ def run(
     finally:
         watcher.stop()
         status.clear()
-        close_clients(consumer, producer)
+        consumer.close()
+        producer.close(5.0)
         alerts.close(5.0)
         http.stop()
         client.close()

@@ -17,7 +17,8 @@ import msgspec
 
 from shared.core.errors import BadMessage
 from shared.core.messages import OUTPUT_MAX_BYTES, EventTimes, FeatureEvent, Prediction
-from shared.io.kafka import ConsumerRecord, record_value
+from shared.io.kafka import record_value
+from shared.io.transport import Record
 from shared.models.serving import ServingModel, to_rows
 
 RefusalCategory = Literal[
@@ -35,7 +36,7 @@ RefusalCategory = Literal[
 class Refusal(NamedTuple):
     """A record that could not be scored, and why."""
 
-    record: ConsumerRecord
+    record: Record
     category: RefusalCategory
     reason: str
     """The full reason, which its dead letter carries."""
@@ -54,7 +55,7 @@ class ScoredBatch:
 
 
 def handle(
-    records: list[ConsumerRecord],
+    records: list[Record],
     model: ServingModel,
     received_at: float,
     max_bytes: int,
@@ -65,7 +66,7 @@ def handle(
     event whose ``ts`` is out of its bounds is refused (``bad_time``)."""
     outcome = ScoredBatch()
     events: list[FeatureEvent] = []
-    sources: list[ConsumerRecord] = []
+    sources: list[Record] = []
     for record in records:
         try:
             value = record_value(record, "a feature event")

@@ -24,45 +24,17 @@ from shared.core.clock import now_ms
 from shared.core.errors import KafkaError
 from shared.core.messages import DEFAULT_MAX_BYTES, DriftAlert, EventTimes
 from shared.core.topics import Topics
-from shared.io.kafka import (
-    AssignmentWatchdog,
-    BoundedTransactions,
-    ConsumerRebalanceListener,
-    ConsumerRecord,
-    DeadLetterWriter,
-    FutureRecordMetadata,
-    KafkaConsumer,
-    KafkaProducer,
-    OffsetAndMetadata,
-    TopicPartition,
-    flush_within,
-    kafka_errors,
-    offsets_to_commit,
-)
+from shared.io.kafka import DeadLetterWriter
+from shared.io.transport import TP, Consumer, Producer, Record
 from shared.models.serving import ServingModel
-from shared.runtime.outage import ATTEMPT_S, Outages, poll
+from shared.runtime.outage import Outages, poll_records
 
 log = logging.getLogger(__name__)
 
 WAIT_LOG_EVERY_S = 10.0
 
 
-class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Tracks which partitions this predictor owns, for readiness and logs."""
-
-    def __init__(self) -> None:
-        self.partitions: set[TopicPartition] = set()
-
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.partitions -= set(revoked)
-        log.info("partitions revoked: %s", _names(revoked))
-
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.partitions |= set(assigned)
-        log.info("partitions assigned: %s", _names(assigned))
-
-
-def _names(partitions: list[TopicPartition]) -> str:
+def _names(partitions: list[TP]) -> str:
     return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(partitions)) or "none"
 
 
@@ -73,8 +45,8 @@ class Predictor:
         self,
         *,
         model: str,
-        consumer: KafkaConsumer,
-        producer: KafkaProducer,
+        consumer: Consumer,
+        producer: Producer,
         topics: Topics,
         current_model: Callable[[], ServingModel | None],
         wait_for_model: Callable[[float], ServingModel | None],
@@ -109,19 +81,18 @@ class Predictor:
         self._crash_after_batches = crash_after_batches
         self._batches = 0
         self._stop = threading.Event()
-        self._assignment = _Assignment()
+        self._partitions: set[TP] = set()
         self._serving_version: int | None = None
         self.last_loop = time.monotonic()
         """When the loop last went round: /healthz reports a loop stuck for too long."""
         self.waiting_reason = "starting"
         self.outages = Outages()
         """Kafka unreachable: the batch in hand waits, and /readyz says why."""
-        self._transactions = BoundedTransactions(producer) if exactly_once else None
 
     @property
     def ready(self) -> bool:
         """A model is loaded and this predictor owns at least one partition."""
-        return self._serving_version is not None and bool(self._assignment.partitions)
+        return self._serving_version is not None and bool(self._partitions)
 
     def readiness(self) -> tuple[bool, str]:
         down = self.outages.readiness()
@@ -129,11 +100,11 @@ class Predictor:
             return down
         if self._serving_version is None:
             return False, self.waiting_reason
-        if not self._assignment.partitions:
+        if not self._partitions:
             return False, "waiting for partitions of the features topic (consumer group join)"
         return (
             True,
-            f"serving {self._model} v{self._serving_version} on {len(self._assignment.partitions)} partitions",
+            f"serving {self._model} v{self._serving_version} on {len(self._partitions)} partitions",
         )
 
     def stop(self) -> None:
@@ -148,15 +119,11 @@ class Predictor:
         if not self._await_first_model(deadline):
             return 0
 
-        def subscribe() -> None:
-            with kafka_errors(f"subscribing to {self._topics.features}"):
-                self._consumer.subscribe([self._topics.features], listener=self._assignment)
-
-        subscribe()
-        watchdog = AssignmentWatchdog(self._consumer, subscribe)
+        self._consumer.subscribe(
+            [self._topics.features], on_assign=self._assigned, on_revoke=self._revoked
+        )
         processed = 0
         while not self._stop.is_set():
-            watchdog.check(bool(self._assignment.partitions))
             if deadline is not None and time.monotonic() >= deadline:
                 break
             if max_messages is not None and processed >= max_messages:
@@ -167,21 +134,26 @@ class Predictor:
                 if max_messages is None
                 else min(self._batch_max, max_messages - processed)
             )
-            polled = poll(
+            records = poll_records(
                 self._consumer,
                 self.outages,
                 self._stop,
                 f"polling {self._topics.features}",
-                timeout_ms=self._batch_wait_ms,
+                timeout_s=self._batch_wait_ms / 1000,
                 max_records=limit,
             )
-            if polled is None:
-                continue
-            records = [record for batch in polled.values() for record in batch]
             if records:
                 self._process(records)
                 processed += len(records)
         return processed
+
+    def _assigned(self, partitions: list[TP]) -> None:
+        self._partitions |= set(partitions)
+        log.info("partitions assigned: %s", _names(partitions))
+
+    def _revoked(self, partitions: list[TP]) -> None:
+        self._partitions -= set(partitions)
+        log.info("partitions revoked: %s", _names(partitions))
 
     def _await_first_model(self, deadline: float | None) -> bool:
         last_log = 0.0
@@ -199,7 +171,7 @@ class Predictor:
                 return False
         return False
 
-    def _process(self, records: list[ConsumerRecord]) -> None:
+    def _process(self, records: list[Record]) -> None:
         received_at = time.time()
         started = time.perf_counter()
         model = self._current_model()
@@ -248,61 +220,56 @@ class Predictor:
             if self._publish_alert is not None:
                 self._publish_alert(alert)
 
-    def _send_all(self, outcome: ScoredBatch) -> list[FutureRecordMetadata]:
-        futures = []
+    def _send_all(self, outcome: ScoredBatch) -> None:
         topic = self._topics.predictions
+        send = self._producer.send
         for prediction, value in zip(outcome.predictions, outcome.encoded, strict=True):
-            futures.append(
-                self._producer.send(topic, key=prediction.event_id.encode(), value=value)
-            )
+            send(topic, value, prediction.event_id.encode())
         for record, _, reason in outcome.refused:
-            futures.append(self._dead_letters.write(record, reason))
-        return futures
+            self._dead_letters.write(record, reason)
 
-    def _deliver(
-        self,
-        outcome: ScoredBatch,
-        offsets: dict[TopicPartition, OffsetAndMetadata],
-        records: list[ConsumerRecord],
-    ) -> None:
+    def _deliver(self, outcome: ScoredBatch, offsets: dict[TP, int], records: list[Record]) -> None:
         """At-least-once: send, flush, and commit only when every send succeeded.
 
         While the broker is away the flush waits in bounded attempts (the loop stays alive,
         /readyz says why); asked to stop meanwhile, it commits nothing, and the next owner of
         these partitions scores the batch again."""
         try:
-            with kafka_errors("producing predictions"):
-                futures = self._send_all(outcome)
+            self._send_all(outcome)
         except KafkaError as exc:
             if not exc.retriable:
                 raise
             self.outages.down("kafka", exc)
             self._rewind(records)
             return
-        if not self._wait("kafka", lambda t: flush_within(self._producer, t), "flush timed out"):
+        failed: list[tuple[str, str]] = []
+
+        def flushed(timeout_s: float) -> bool:
+            result = self._producer.flush(timeout_s)
+            failed.extend(result.failed)
+            return result.pending == 0
+
+        if not self._wait("kafka", flushed, "flush timed out"):
             log.warning("stopping with %d records unconfirmed: they are scored again", len(records))
             self._rewind(records)
             return
-        failed = [future.exception for future in futures if future.failed()]
         if failed:
             log.error(
-                "%d of %d sends failed (%s); the batch will be scored again",
+                "%d sends failed (%s: %s); the batch will be scored again",
                 len(failed),
-                len(futures),
-                failed[0],
+                *failed[0],
             )
             self._rewind(records)
             return
         self._fault_point()
         try:
-            with kafka_errors("committing offsets"):
-                self._consumer.commit(offsets=offsets, timeout_ms=int(ATTEMPT_S * 1000))
+            self._consumer.commit(offsets)
         except KafkaError as exc:
             # A rebalance took the partitions away, or the broker is away: the next owner (or
             # this one, from the last commit) scores these records again.
             log.warning("commit failed (%s); these records are scored again", exc)
 
-    def _wait(self, what: str, attempt: Callable[[float], bool], why: str) -> bool:
+    def _wait(self, what: str, attempt: Callable[[float], bool | str], why: str) -> bool:
         return self.outages.wait(
             what, attempt, stopping=self._stop.is_set, tick=self._tick, why=why
         )
@@ -310,43 +277,53 @@ class Predictor:
     def _tick(self) -> None:
         self.last_loop = time.monotonic()
 
+    def _step(self, action: str, call: Callable[[float], None]) -> bool:
+        """Wait on one transaction step in bounded attempts: True once it is done, False when
+        asked to stop meanwhile. A retriable error is a step that has not finished yet (called
+        again, it goes on waiting); any other is raised."""
+
+        def attempt(timeout_s: float) -> bool | str:
+            try:
+                call(timeout_s)
+            except KafkaError as exc:
+                if exc.retriable:
+                    return str(exc)
+                raise
+            return True
+
+        return self._wait("kafka", attempt, f"{action} timed out")
+
     def _deliver_transactionally(
-        self,
-        outcome: ScoredBatch,
-        offsets: dict[TopicPartition, OffsetAndMetadata],
-        records: list[ConsumerRecord],
+        self, outcome: ScoredBatch, offsets: dict[TP, int], records: list[Record]
     ) -> None:
         """Exactly-once: predictions, dead letters and offsets in one Kafka transaction.
 
         Each step that waits on the broker waits in bounded attempts; stopping in the middle,
         nothing is committed (the next instance with this transactional id aborts it)."""
-        tx = self._transactions
-        assert tx is not None  # noqa: S101 - made with exactly_once
+        producer = self._producer
         try:
-            with kafka_errors("producing predictions in a transaction"):
-                self._producer.begin_transaction()
-                self._send_all(outcome)
-                if not self._wait(
-                    "kafka",
-                    lambda t: tx.send_offsets(offsets, self._group_id, t),
-                    "adding offsets to the transaction timed out",
-                ) or not self._committed(tx):
-                    tx.forget()
-                    log.warning("stopping inside a transaction: it commits nothing")
-                    self._rewind(records)
-                    return
+            producer.begin_transaction()
+            self._send_all(outcome)
+            if (
+                not self._step(
+                    "adding offsets to the transaction",
+                    lambda t: producer.send_offsets_to_transaction(offsets, self._consumer, t),
+                )
+                or not self._committed()
+            ):
+                log.warning("stopping inside a transaction: it commits nothing")
+                self._rewind(records)
+                return
         except KafkaError as exc:
-            if not exc.retriable and "fenced" in str(exc).lower():
+            if "fenced" in str(exc).lower():
                 raise
             log.error("transaction failed (%s); aborting and scoring the batch again", exc)
-            tx.forget()
-            with kafka_errors("aborting a transaction"):
-                self._wait("kafka", tx.abort, "aborting the transaction timed out")
+            self._step("aborting the transaction", producer.abort_transaction)
             self._rewind(records)
 
-    def _committed(self, tx: BoundedTransactions) -> bool:
+    def _committed(self) -> bool:
         self._fault_point()
-        return self._wait("kafka", tx.commit, "committing the transaction timed out")
+        return self._step("committing the transaction", self._producer.commit_transaction)
 
     def _fault_point(self) -> None:
         """Testing only (DRIFTLINE_FAULT_CRASH_AFTER_BATCHES): die at the worst moment, with this
@@ -358,21 +335,21 @@ class Predictor:
             )
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _rewind(self, records: list[ConsumerRecord]) -> None:
+    def _rewind(self, records: list[Record]) -> None:
         """Seek each partition back to the batch's first record, so nothing is skipped."""
-        first: dict[TopicPartition, int] = {}
+        first: dict[TP, int] = {}
         for record in records:
-            tp = TopicPartition(record.topic, record.partition)
+            tp = TP(record.topic, record.partition)
             first[tp] = min(first.get(tp, record.offset), record.offset)
         for tp, offset in first.items():
-            if tp in self._assignment.partitions:
+            if tp in self._partitions:
                 self._consumer.seek(tp, offset)
 
 
-def _next_offsets(records: list[ConsumerRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
+def _next_offsets(records: list[Record]) -> dict[TP, int]:
     """The offsets to commit after ``records``: one past the last record of each partition."""
-    last: dict[TopicPartition, int] = {}
+    last: dict[TP, int] = {}
     for record in records:
-        tp = TopicPartition(record.topic, record.partition)
+        tp = TP(record.topic, record.partition)
         last[tp] = max(last.get(tp, -1), record.offset)
-    return offsets_to_commit({tp: offset + 1 for tp, offset in last.items()})
+    return {tp: offset + 1 for tp, offset in last.items()}

@@ -57,12 +57,15 @@ class InfraError(DriftlineError):
 class KafkaError(DriftlineError):
     """Raised when Kafka does not answer or refuses a request.
 
-    ``retriable`` is copied from kafka-python's error: True when the same call may succeed later.
+    ``retriable`` is copied from the client's error: True when the same call may succeed later
+    (for a transaction step that timed out: call it again to go on waiting). ``abortable``: the
+    transaction in progress can no longer commit and must be aborted (the producer lives on).
     """
 
-    def __init__(self, message: str, *, retriable: bool = False) -> None:
+    def __init__(self, message: str, *, retriable: bool = False, abortable: bool = False) -> None:
         super().__init__(message)
         self.retriable = retriable
+        self.abortable = abortable
 
 
 class RedisError(DriftlineError):

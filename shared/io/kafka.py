@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import kafka.errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -439,7 +439,7 @@ class DeadLetterWriter:
     topic/partition/offset, so that it can be inspected and replayed; the partition moves on.
     """
 
-    def __init__(self, producer: KafkaProducer, topic: str, service: str) -> None:
+    def __init__(self, producer: Any, topic: str, service: str) -> None:
         self._producer = producer
         self._topic = topic
         self._service = service
@@ -448,8 +448,9 @@ class DeadLetterWriter:
     def topic(self) -> str:
         return self._topic
 
-    def write(self, record: ConsumerRecord, error: str) -> FutureRecordMetadata:
-        """Send ``record`` to the dead-letter topic with ``error``; returns the send future."""
+    def write(self, record: _Consumed, error: str) -> Any:
+        """Send ``record`` to the dead-letter topic with ``error``; returns what the producer's
+        send returns (kafka-python's future, or None)."""
         letter = DeadLetter.of(
             ts=now_ms(),
             service=self._service,
@@ -468,10 +469,9 @@ class DeadLetterWriter:
             extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
         )
         with kafka_errors(f"writing a dead letter to {self._topic}"):
-            future: FutureRecordMetadata = self._producer.send(
+            return self._producer.send(
                 self._topic, key=_dead_letter_key(record.key), value=letter.encode()
             )
-            return future
 
 
 def _dead_letter_key(key: bytes | None) -> bytes | None:
@@ -553,7 +553,22 @@ def key_partition(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def record_value(record: ConsumerRecord, expected: str = "a message") -> bytes:
+class _Consumed(Protocol):
+    """What every consumed record has, from either client."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+def record_value(record: _Consumed, expected: str = "a message") -> bytes:
     """A record's value; :class:`BadMessage` for a tombstone (no value) where ``expected`` was.
 
     >>> tombstone = ConsumerRecord("t", 0, -1, 7, 0, 0, b"k", None, [], None, 1, -1, -1)

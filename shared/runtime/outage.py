@@ -27,6 +27,7 @@ from typing import Any
 
 from shared.core.errors import KafkaError
 from shared.io.kafka import KafkaConsumer, kafka_errors
+from shared.io.transport import Consumer, Record
 
 log = logging.getLogger(__name__)
 
@@ -95,19 +96,21 @@ class Outages:
     def wait(
         self,
         what: str,
-        attempt: Callable[[float], bool],
+        attempt: Callable[[float], bool | str],
         *,
         stopping: Callable[[], bool],
         tick: Callable[[], None] = lambda: None,
         why: str = "not answering",
     ) -> bool:
         """Call ``attempt(ATTEMPT_S)`` until it returns True (True), or until ``stopping()`` after
-        a failed attempt (False). ``tick`` runs between attempts (the loop's liveness stamp)."""
+        a failed attempt (False). An attempt fails with False, or with a string saying why
+        (said instead of ``why``). ``tick`` runs between attempts (the loop's liveness stamp)."""
         while True:
-            if attempt(ATTEMPT_S):
+            result = attempt(ATTEMPT_S)
+            if result is True:
                 self.up(what)
                 return True
-            self.down(what, why)
+            self.down(what, result if isinstance(result, str) and result else why)
             tick()
             if stopping():
                 return False
@@ -135,3 +138,26 @@ def poll(
     if polled and outages.is_down("kafka"):
         outages.up("kafka")  # records came: the broker is back
     return polled
+
+
+def poll_records(
+    consumer: Consumer,
+    outages: Outages,
+    stop: threading.Event,
+    action: str,
+    *,
+    timeout_s: float,
+    max_records: int,
+) -> list[Record] | None:
+    """:func:`poll` for a consumer of the Kafka boundary (:mod:`shared.io.transport`)."""
+    try:
+        records = consumer.poll(timeout_s, max_records)
+    except KafkaError as exc:
+        if not exc.retriable:
+            raise KafkaError(f"{action}: {exc}", retriable=False) from exc
+        outages.down("kafka", exc)
+        stop.wait(1.0)
+        return None
+    if records and outages.is_down("kafka"):
+        outages.up("kafka")
+    return records

@@ -63,8 +63,10 @@ def open_consumer(
     client_id: str = "driftline",
     assignor: Assignor = "range",
     auto_offset_reset: str = "earliest",
+    fetch_wait_ms: int = 500,
 ) -> Consumer:
-    """A group consumer with manual commits, ``read_committed``, on ``client``."""
+    """A group consumer with manual commits, ``read_committed``, on ``client``; a fetch waits
+    at most ``fetch_wait_ms`` on the broker for records to arrive."""
     endpoint = _endpoint(kafka_at)
     if client == "confluent":
         from shared.io.transport.confluent import ConfluentConsumer  # noqa: PLC0415
@@ -76,6 +78,7 @@ def open_consumer(
             client_id=client_id,
             assignor=assignor,
             auto_offset_reset=auto_offset_reset,
+            fetch_wait_ms=fetch_wait_ms,
         )
     from shared.io.transport.kafka_python import KafkaPythonConsumer  # noqa: PLC0415
 
@@ -85,6 +88,7 @@ def open_consumer(
         client_id=client_id,
         assignor=assignor,
         auto_offset_reset=auto_offset_reset,
+        fetch_wait_ms=fetch_wait_ms,
     )
 
 

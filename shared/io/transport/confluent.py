@@ -11,7 +11,10 @@ asked for. Errors are translated here, with librdkafka's ``retriable`` flag.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import confluent_kafka
@@ -47,11 +50,40 @@ def librdkafka_config(bootstrap: str, security: Mapping[str, Any]) -> dict[str, 
     return config
 
 
+_LOG = logging.getLogger(__name__)
+_LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
+"""librdkafka's own log lines, through Python's logging (structured like every other line)."""
+
+
 def _translated(action: str, exc: KafkaException) -> KafkaError:
     error = exc.args[0] if exc.args else None
     if isinstance(error, confluent_kafka.KafkaError):
-        return KafkaError(f"{action}: {error.str()}", retriable=bool(error.retriable()))
+        abortable = bool(error.txn_requires_abort())
+        hint = ""
+        if error.fatal():
+            hint = (
+                "; the producer cannot go on (another instance with the same transactional id "
+                "took over, or the broker fenced it): restart it with a unique --instance-id"
+            )
+        return KafkaError(
+            f"{action}: {error.str()}{hint}",
+            retriable=bool(error.retriable()) and not abortable,
+            abortable=abortable,
+        )
     return KafkaError(f"{action}: {exc}")
+
+
+class _Errors:
+    """librdkafka reports a lost cluster through a callback, not from a call: kept here, so that
+    the next poll that returns nothing raises it as a retriable outage."""
+
+    def __init__(self) -> None:
+        self.all_down: str | None = None
+
+    def __call__(self, error: Any) -> None:
+        if error.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
+            self.all_down = error.str()
+        _LIBRDKAFKA_LOG.warning("kafka: %s", error.str())
 
 
 class ConfluentConsumer:
@@ -66,6 +98,7 @@ class ConfluentConsumer:
         client_id: str = "driftline",
         assignor: Assignor = "range",
         auto_offset_reset: str = "earliest",
+        fetch_wait_ms: int = 500,
     ) -> None:
         config = {
             **librdkafka_config(bootstrap, security),
@@ -75,11 +108,15 @@ class ConfluentConsumer:
             "enable.auto.offset.store": False,
             "auto.offset.reset": auto_offset_reset,
             "isolation.level": "read_committed",
+            "fetch.wait.max.ms": fetch_wait_ms,
             "partition.assignment.strategy": assignor,
             "session.timeout.ms": 10_000,
             "heartbeat.interval.ms": 2_000,
             "max.poll.interval.ms": 30_000,
+            "logger": _LIBRDKAFKA_LOG,
         }
+        self._errors = _Errors()
+        config["error_cb"] = self._errors
         self._cooperative = assignor == "cooperative-sticky"
         try:
             self._consumer = confluent_kafka.Consumer(config)
@@ -117,13 +154,23 @@ class ConfluentConsumer:
             messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
         except KafkaException as exc:
             raise _translated("polling", exc) from None
+        if messages:
+            self._errors.all_down = None
+        elif self._errors.all_down is not None:
+            down, self._errors.all_down = self._errors.all_down, None
+            raise KafkaError(f"polling: {down}", retriable=True)
         records = []
         for message in messages:
             error = message.error()
             if error is not None:
-                if error.code() == confluent_kafka.KafkaError._PARTITION_EOF:
-                    continue
-                raise KafkaError(f"polling: {error.str()}", retriable=bool(error.retriable()))
+                if error.fatal():
+                    raise KafkaError(f"polling: {error.str()}", retriable=False)
+                # Anything else is news the consumer recovers from by itself: a poll interval
+                # exceeded while the service waited out an outage (it re-joins the group in
+                # this poll), a partition's end, a broker away.
+                if error.code() != confluent_kafka.KafkaError._PARTITION_EOF:
+                    _LIBRDKAFKA_LOG.warning("consumer: %s", error.str())
+                continue
             timestamp = message.timestamp()[1]
             pairs: Any = message.headers() or ()
             headers = tuple(
@@ -204,8 +251,44 @@ class ConfluentConsumer:
             self._consumer.close()
 
 
+TRANSACTION_TIMEOUT_S = 60.0
+"""How long the broker lets a transaction stay open before aborting it itself."""
+
+
+class _Step:
+    """One transaction call running in its own thread, so that its caller waits on it in bounded
+    slices: librdkafka's calls can block for ``socket.timeout.ms`` (a minute) past the timeout
+    given while the broker is away, and a service must see a stop asked for meanwhile."""
+
+    def __init__(self, action: str, call: Callable[[], None]) -> None:
+        self.action = action
+        self.started = time.monotonic()
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+        threading.Thread(
+            target=self._run, args=(call,), name="kafka-transaction", daemon=True
+        ).start()
+
+    def _run(self, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed to the waiting caller
+            self.error = exc
+        finally:
+            self._done.set()
+
+    def wait(self, timeout_s: float) -> bool:
+        return self._done.wait(timeout_s)
+
+
 class ConfluentProducer:
-    """:class:`~shared.io.transport.base.Producer` on librdkafka."""
+    """:class:`~shared.io.transport.base.Producer` on librdkafka.
+
+    A transaction step that has not finished within its timeout raises a retriable
+    :class:`~shared.core.errors.KafkaError` and goes on in the background: calling the same step
+    again waits on it further (as kafka-python's bounded steps do), and a different step first
+    waits for it to end.
+    """
 
     def __init__(
         self,
@@ -224,16 +307,22 @@ class ConfluentProducer:
             "linger.ms": 5,
             # A send is never given up while the broker is away; flushes are bounded instead.
             "message.timeout.ms": 0,
+            "logger": _LIBRDKAFKA_LOG,
         }
         if transactional_id is not None:
             config["transactional.id"] = transactional_id
-            config["transaction.timeout.ms"] = 60_000
+            config["transaction.timeout.ms"] = int(TRANSACTION_TIMEOUT_S * 1000)
+        self._config = config
         try:
             self._producer = confluent_kafka.Producer(config)
         except KafkaException as exc:
             raise _translated("connecting a producer", exc) from None
+        self._stuck = False
+        self._initialising = False
+        self._abandoned: list[Any] = []
         self._failed: list[tuple[str, str]] = []
         self._closed = False
+        self._step: _Step | None = None
 
     def _delivered(self, error: Any, message: Any) -> None:
         if error is not None:
@@ -273,6 +362,57 @@ class ConfluentProducer:
         except KafkaException as exc:
             raise _translated(action, exc) from None
 
+    def _bounded(self, action: str, call: Callable[[float], None], timeout_s: float) -> None:
+        """Run ``call`` (given its own timeout) as the transaction step ``action``, waiting for
+        it at most ``timeout_s``.
+
+        librdkafka can leave a step waiting for good after the broker comes back (a stale group
+        coordinator: confluentinc/librdkafka#5511, #5456). A step still waiting after the
+        transaction timeout is given up: its transaction is abortable, and
+        :meth:`abort_transaction` replaces the client with a new one of the same transactional
+        id, whose initialisation fences the old one and aborts what it left open."""
+        step = self._step
+        if step is not None and step.action != action:
+            if not step.wait(timeout_s):
+                self._give_up_if_stuck(step)
+                raise KafkaError(
+                    f"{action}: still waiting for {step.action} to end", retriable=True
+                )
+            step = self._step = None
+        if step is None:
+            step = self._step = _Step(action, lambda: call(timeout_s))
+        if not step.wait(timeout_s):
+            self._give_up_if_stuck(step)
+            raise KafkaError(f"{action}: no answer in {timeout_s:g} s", retriable=True)
+        self._step = None
+        if isinstance(step.error, KafkaException):
+            raise _translated(action, step.error) from None
+        if step.error is not None:
+            raise step.error
+
+    def _give_up_if_stuck(self, step: _Step) -> None:
+        waited = time.monotonic() - step.started
+        if waited < TRANSACTION_TIMEOUT_S:
+            return
+        self._stuck = True
+        raise KafkaError(
+            f"{step.action}: librdkafka has not returned in {waited:.0f} s, past the transaction "
+            "timeout; the transaction is given up and the client replaced",
+            abortable=True,
+        )
+
+    def _replace(self) -> None:
+        """A new librdkafka client in place of one stuck in a transaction step (kept, never
+        destroyed: its thread is still inside it)."""
+        _LOG.warning(
+            "replacing the transactional producer stuck in %s", self._step and self._step.action
+        )
+        self._abandoned.append(self._producer)
+        self._step = None
+        self._producer = confluent_kafka.Producer(self._config)
+        self._stuck = False
+        self._initialising = True
+
     def init_transactions(self, timeout_s: float) -> None:
         self._call("initialising transactions", self._producer.init_transactions, timeout_s)
 
@@ -286,19 +426,23 @@ class ConfluentProducer:
             raise TypeError("a confluent-kafka transaction needs a confluent-kafka consumer")
         partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         metadata = consumer.client.consumer_group_metadata()
-        self._call(
+        self._bounded(
             "adding offsets to the transaction",
-            self._producer.send_offsets_to_transaction,
-            partitions,
-            metadata,
+            lambda t: self._producer.send_offsets_to_transaction(partitions, metadata, t),
             timeout_s,
         )
 
     def commit_transaction(self, timeout_s: float) -> None:
-        self._call("committing the transaction", self._producer.commit_transaction, timeout_s)
+        self._bounded("committing the transaction", self._producer.commit_transaction, timeout_s)
 
     def abort_transaction(self, timeout_s: float) -> None:
-        self._call("aborting the transaction", self._producer.abort_transaction, timeout_s)
+        if self._stuck:
+            self._replace()
+        if self._initialising:  # a replaced client: its initialisation aborts the transaction
+            self._bounded("initialising transactions", self._producer.init_transactions, timeout_s)
+            self._initialising = False
+            return
+        self._bounded("aborting the transaction", self._producer.abort_transaction, timeout_s)
 
     def close(self, timeout_s: float = 5.0) -> None:
         if self._closed:

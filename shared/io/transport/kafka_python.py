@@ -20,6 +20,7 @@ from kafka.structs import OffsetAndMetadata
 
 from shared.core.errors import KafkaError
 from shared.io.kafka import (
+    AssignmentWatchdog,
     BoundedTransactions,
     ConsumerRebalanceListener,
     KafkaEndpoint,
@@ -46,7 +47,12 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class KafkaPythonConsumer:
-    """:class:`~shared.io.transport.base.Consumer` on kafka-python."""
+    """:class:`~shared.io.transport.base.Consumer` on kafka-python.
+
+    kafka-python 3.0 sometimes finishes a group join with no partition and never joins again by
+    itself; :class:`~shared.io.kafka.AssignmentWatchdog` re-joins from :meth:`poll` when the
+    assignment has stayed empty for too long.
+    """
 
     def __init__(
         self,
@@ -56,6 +62,7 @@ class KafkaPythonConsumer:
         client_id: str = "driftline",
         assignor: Assignor = "range",
         auto_offset_reset: str = "earliest",
+        fetch_wait_ms: int = 500,
     ) -> None:
         self.group_id = group_id
         self._consumer = make_consumer(
@@ -64,8 +71,16 @@ class KafkaPythonConsumer:
             client_id=client_id,
             auto_offset_reset=auto_offset_reset,
             partition_assignment_strategy=(_ASSIGNORS[assignor],),
+            fetch_max_wait_ms=fetch_wait_ms,
         )
         self._closed = False
+        self._subscribed: tuple[list[str], _Listener] | None = None
+        self._watchdog = AssignmentWatchdog(self._consumer, self._resubscribe)
+
+    def _resubscribe(self) -> None:
+        if self._subscribed is not None:
+            topics, listener = self._subscribed
+            self._consumer.subscribe(topics, listener=listener)
 
     def subscribe(
         self,
@@ -74,10 +89,13 @@ class KafkaPythonConsumer:
         on_assign: Partitions | None = None,
         on_revoke: Partitions | None = None,
     ) -> None:
+        self._subscribed = (list(topics), _Listener(on_assign, on_revoke))
         with kafka_errors(f"subscribing to {', '.join(topics)}"):
-            self._consumer.subscribe(list(topics), listener=_Listener(on_assign, on_revoke))
+            self._resubscribe()
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
+        if self._subscribed is not None:
+            self._watchdog.check(bool(self._consumer.assignment()))
         with kafka_errors("polling"):
             batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         return [
@@ -177,8 +195,12 @@ class KafkaPythonProducer:
         return Flushed(len(waiting), failed)
 
     def _bounded(self, action: str, step: Any, timeout_s: float) -> None:
-        with kafka_errors(action):
-            done = step(timeout_s)
+        try:
+            with kafka_errors(action):
+                done = step(timeout_s)
+        except KafkaError:
+            self._transactions.forget()  # the step failed: the next one starts afresh
+            raise
         if not done:
             raise KafkaError(f"{action}: no answer in {timeout_s:g} s", retriable=True)
 

@@ -1,0 +1,283 @@
+"""Kafka client benchmark: CPU per event of the predictor on each client, against that client's
+raw pass-through and against the loop a user would write by hand. Prints a table; asserts nothing.
+
+    driftline infra up && python benchmarks/transport_bench.py [--events 100000 --rounds 3]
+
+Every loop drains the same preloaded topic (``--events`` feature events of 10 features, about 350
+bytes each, over 3 partitions) with a fresh consumer group, in a fresh process, in interleaved
+rounds. The figure is the CPU time of that process (all its threads: librdkafka's count) from its
+first record to its last, per event, so start-up and other processes' load are left out;
+events/s beside it is wall time over the same span.
+
+- ``raw``: consume -> produce -> flush -> commit per polled batch, the predictor's delivery
+  shape, with nothing decoded (the client's own cost);
+- ``predictor``: driftline's predictor (:class:`services.predictor.service.Predictor`) serving a
+  logistic regression;
+- ``hand-written``: :func:`hand_written`, the confluent-kafka + orjson micro-batching loop a user
+  would write instead of running driftline (decode, score the batch, encode, produce, commit),
+  without validation, dead letters, metrics or hot swap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from services.predictor.metrics import PredictorMetrics
+from services.predictor.service import Predictor
+from shared.core.schema import numeric_schema
+from shared.core.settings import load_settings
+from shared.core.topics import Topics
+from shared.infra.stack import Infra
+from shared.io.kafka import DeadLetterWriter, ensure_topics
+from shared.io.transport import TP, ClientName, open_consumer, open_producer
+from shared.models.algorithms import Scorer, algorithm, fit
+from shared.models.serving import ServingModel
+
+FEATURES = [f"f{i}" for i in range(10)]
+
+
+def preload(bootstrap: str, topic: str, count: int) -> None:
+    producer = open_producer("confluent", bootstrap, client_id="bench-load")
+    rows = np.random.default_rng(0).normal(size=(count, len(FEATURES))).round(5).tolist()
+    for index, row in enumerate(rows):
+        event = {
+            "event_id": f"e{index:08d}",
+            "ts": int(time.time() * 1000),
+            "features": dict(zip(FEATURES, row, strict=True)),
+        }
+        producer.send(topic, json.dumps(event).encode(), f"e{index:08d}".encode())
+    while producer.flush(10.0).pending:
+        pass
+    producer.close()
+
+
+class _Span:
+    """CPU and wall time from the first record to the last."""
+
+    def __init__(self) -> None:
+        self.cpu = self.wall = 0.0
+        self.events = 0
+
+    def first(self) -> None:
+        if not self.cpu:
+            self.cpu, self.wall = time.process_time(), time.perf_counter()
+
+    def result(self) -> tuple[float, float]:
+        cpu = time.process_time() - self.cpu
+        wall = time.perf_counter() - self.wall
+        return cpu / self.events * 1e6, self.events / wall
+
+
+def _next_offsets(records: list[Any]) -> dict[TP, int]:
+    return {TP(r.topic, r.partition): r.offset + 1 for r in records}
+
+
+def raw(
+    client: ClientName, bootstrap: str, source: str, sink: str, count: int
+) -> tuple[float, float]:
+    consumer = open_consumer(
+        client, bootstrap, group_id=f"raw-{uuid.uuid4().hex[:8]}", fetch_wait_ms=50
+    )
+    producer = open_producer(client, bootstrap, client_id="bench-raw")
+    consumer.subscribe([source])
+    span = _Span()
+    while span.events < count:
+        records = consumer.poll(0.05, 500)
+        if not records:
+            continue
+        span.first()
+        for record in records:
+            producer.send(sink, record.value, record.key)
+        while producer.flush(5.0).pending:
+            pass
+        consumer.commit(_next_offsets(records))
+        span.events += len(records)
+    result = span.result()
+    consumer.close()
+    producer.close()
+    return result
+
+
+def hand_written(
+    bootstrap: str, source: str, sink: str, count: int, model: ServingModel
+) -> tuple[float, float]:
+    """What a user writes by hand on confluent-kafka: decode with orjson, score the batch with the
+    estimator, encode with orjson, produce, flush, commit."""
+    import confluent_kafka  # noqa: PLC0415 - the reference loop calls the client itself
+    import orjson  # noqa: PLC0415
+
+    consumer = confluent_kafka.Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"hand-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 50,
+        }
+    )
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
+    )
+    consumer.subscribe([source])
+    estimator: Any = model.scorer.model
+    span = _Span()
+    while span.events < count:
+        messages = consumer.consume(500, 0.05)
+        if not messages:
+            continue
+        span.first()
+        events = [orjson.loads(m.value()) for m in messages]
+        X = np.array([[e["features"][f] for f in FEATURES] for e in events])
+        scores = estimator.predict_proba(X)[:, 1]
+        for message, event, score in zip(messages, events, scores.tolist(), strict=True):
+            body = {
+                "event_id": event["event_id"],
+                "ts": event["ts"],
+                "prediction": int(score > 0.5),
+                "score": score,
+                "model": model.name,
+                "version": model.version,
+            }
+            producer.produce(sink, orjson.dumps(body), message.key())
+        producer.flush(5.0)
+        offsets = {}
+        for m in messages:
+            offsets[(m.topic(), m.partition())] = m.offset() + 1
+        consumer.commit(
+            offsets=[confluent_kafka.TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+            asynchronous=False,
+        )
+        span.events += len(messages)
+    result = span.result()
+    consumer.close()
+    return result
+
+
+class _Measured(Predictor):
+    span: _Span
+
+    def _process(self, records: list[Any]) -> None:
+        self.span.first()
+        super()._process(records)
+        self.span.events += len(records)
+
+
+def predictor(
+    client: ClientName, bootstrap: str, topics: Topics, count: int, model: ServingModel
+) -> tuple[float, float]:
+    group = f"pred-{uuid.uuid4().hex[:8]}"
+    consumer = open_consumer(
+        client, bootstrap, group_id=group, assignor="cooperative-sticky", fetch_wait_ms=50
+    )
+    producer = open_producer(client, bootstrap, client_id="bench-pred")
+    measured = _Measured(
+        model=model.name,
+        consumer=consumer,
+        producer=producer,
+        topics=topics,
+        current_model=lambda: model,
+        wait_for_model=lambda _timeout: model,
+        dead_letters=DeadLetterWriter(producer, topics.dlq, "bench"),
+        metrics=PredictorMetrics.create(model.name),
+        group_id=group,
+    )
+    measured.span = _Span()
+    measured.run(max_messages=count)
+    result = measured.span.result()
+    consumer.close()
+    producer.close()
+    return result
+
+
+def _child(queue: Any, job: Callable[..., tuple[float, float]], *args: Any) -> None:
+    queue.put(job(*args))
+
+
+def in_child(job: Callable[..., tuple[float, float]], *args: Any) -> tuple[float, float]:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(queue, job, *args))
+    process.start()
+    result: tuple[float, float] = queue.get(timeout=900)
+    process.join()
+    return result
+
+
+def model_for_bench() -> ServingModel:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(5_000, len(FEATURES)))
+    y = (X @ rng.normal(size=len(FEATURES)) > 0).astype(int).tolist()
+    schema = numeric_schema(FEATURES)
+    algo = algorithm("logistic")
+    fitted = fit(algo, "classification", {}, X, y, schema)
+    scorer = Scorer(fitted, algo.family, "classification", FEATURES, [0, 1])
+    return ServingModel("bench", 1, "classification", tuple(FEATURES), scorer, schema)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=100_000, help="events per loop and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--only", nargs="*", help="loops to run (default all)")
+    args = parser.parse_args()
+    bootstrap = Infra(load_settings()).endpoints().bootstrap
+    prefix = f"tbench{uuid.uuid4().hex[:6]}."
+    topics = Topics(prefix)
+    ensure_topics(bootstrap, topics.specs(3))
+    print(f"preloading {args.events:,} events ...", flush=True)
+    preload(bootstrap, topics.features, args.events)
+    model = model_for_bench()
+    loops: dict[str, tuple[Callable[..., tuple[float, float]], tuple[Any, ...]]] = {
+        "raw kafka-python": (
+            raw,
+            ("kafka-python", bootstrap, topics.features, topics.predictions, args.events),
+        ),
+        "raw confluent": (
+            raw,
+            ("confluent", bootstrap, topics.features, topics.predictions, args.events),
+        ),
+        "predictor kafka-python": (
+            predictor,
+            ("kafka-python", bootstrap, topics, args.events, model),
+        ),
+        "predictor confluent": (predictor, ("confluent", bootstrap, topics, args.events, model)),
+        "hand-written confluent + orjson": (
+            hand_written,
+            (bootstrap, topics.features, topics.predictions, args.events, model),
+        ),
+    }
+    chosen = {
+        name: loop
+        for name, loop in loops.items()
+        if not args.only or any(o in name for o in args.only)
+    }
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name in chosen}
+    for round_ in range(args.rounds):
+        for name, (job, job_args) in chosen.items():
+            cpu, rate = in_child(job, *job_args)
+            figures[name].append((cpu, rate))
+            print(
+                f"round {round_ + 1}/{args.rounds} {name:32s} {cpu:7.1f} CPU µs/event {rate:9,.0f} events/s",
+                flush=True,
+            )
+    print(f"\n{args.events:,} events x {args.rounds} interleaved rounds, medians\n")
+    print("| loop | CPU µs / event | events/s |\n|---|---|---|")
+    for name, runs in figures.items():
+        cpu = statistics.median(r[0] for r in runs)
+        rate = statistics.median(r[1] for r in runs)
+        print(f"| {name} | {cpu:.1f} | {rate:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()

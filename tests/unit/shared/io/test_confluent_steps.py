@@ -1,0 +1,95 @@
+"""The confluent-kafka producer's bounded transaction steps, against a librdkafka client that
+never returns from a step (confluentinc/librdkafka#5511: ``send_offsets_to_transaction`` left
+waiting for good after the broker came back). No broker is involved: what is tested is how the
+boundary waits on a call that does not return, and replaces the client that made it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar
+
+import pytest
+
+from shared.core.errors import KafkaError
+from shared.io.transport import TP, confluent
+from shared.io.transport.confluent import ConfluentConsumer, ConfluentProducer
+
+
+class _Client:
+    """A librdkafka producer whose ``send_offsets_to_transaction`` blocks until released."""
+
+    made: ClassVar[list[_Client]] = []
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.release = threading.Event()
+        self.calls: list[str] = []
+        _Client.made.append(self)
+
+    def send_offsets_to_transaction(self, *args: Any) -> None:
+        self.calls.append("send_offsets")
+        self.release.wait(30)
+
+    def init_transactions(self, timeout_s: float) -> None:
+        self.calls.append("init")
+
+    def abort_transaction(self, timeout_s: float) -> None:
+        self.calls.append("abort")
+
+    def commit_transaction(self, timeout_s: float) -> None:
+        self.calls.append("commit")
+
+    def flush(self, timeout_s: float) -> int:
+        return 0
+
+
+class _Consumer(ConfluentConsumer):
+    def __init__(self) -> None:
+        self._consumer = self
+
+    def consumer_group_metadata(self) -> object:
+        return object()
+
+
+@pytest.fixture
+def producer(monkeypatch: pytest.MonkeyPatch) -> ConfluentProducer:
+    _Client.made = []
+    monkeypatch.setattr(confluent.confluent_kafka, "Producer", _Client)
+    monkeypatch.setattr(confluent, "TRANSACTION_TIMEOUT_S", 0.3)
+    return ConfluentProducer("127.0.0.1:1", {}, transactional_id="t")
+
+
+def test_a_step_that_does_not_return_is_waited_on_in_slices_then_given_up(
+    producer: ConfluentProducer,
+) -> None:
+    offsets = {TP("t", 0): 5}
+    with pytest.raises(KafkaError) as first:
+        producer.send_offsets_to_transaction(offsets, _Consumer(), 0.1)
+    assert first.value.retriable  # not finished yet: calling again waits further
+    with pytest.raises(KafkaError) as second:
+        producer.send_offsets_to_transaction(offsets, _Consumer(), 0.1)
+    assert second.value.retriable
+    stuck = _Client.made[0]
+    assert stuck.calls == ["send_offsets"]  # waited on, never called twice at once
+    with pytest.raises(KafkaError) as given_up:
+        producer.send_offsets_to_transaction(offsets, _Consumer(), 0.2)
+    assert given_up.value.abortable and not given_up.value.retriable
+    assert "given up" in str(given_up.value)
+
+    producer.abort_transaction(1.0)  # a new client, whose initialisation fences the stuck one
+    assert len(_Client.made) == 2
+    fresh = _Client.made[1]
+    assert fresh.calls == ["init"]
+    assert fresh.config == stuck.config  # the same transactional id
+    producer.commit_transaction(1.0)
+    assert fresh.calls == ["init", "commit"]
+    stuck.release.set()
+
+
+def test_a_step_that_returns_in_time_is_not_given_up(producer: ConfluentProducer) -> None:
+    client = _Client.made[0]
+    client.release.set()
+    producer.send_offsets_to_transaction({TP("t", 0): 5}, _Consumer(), 1.0)
+    producer.abort_transaction(1.0)
+    assert client.calls == ["send_offsets", "abort"]
+    assert len(_Client.made) == 1
