@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from services.monitor.analytics.config import MonitorConfig, VersionInfo
 from services.monitor.analytics.watch import ModelWatch
@@ -47,15 +47,7 @@ from services.monitor.retrain import RetrainClaim
 from services.monitor.state import MonitorState, MonitorStateStore, PartitionState
 from shared.core.clock import monotonic_ms
 from shared.core.errors import KafkaError
-from shared.io.kafka import (
-    FutureRecordMetadata,
-    KafkaConsumer,
-    KafkaProducer,
-    TopicPartition,
-    flush_within,
-    kafka_errors,
-    offsets_to_commit,
-)
+from shared.io.transport import TP, Consumer, Producer
 from shared.runtime.outage import ATTEMPT_S, backoff_s
 
 log = logging.getLogger(__name__)
@@ -98,13 +90,6 @@ class Pacer:
         return self.next_at
 
 
-@dataclass
-class Sends:
-    """Sends in flight since the last checkpoint."""
-
-    futures: list[FutureRecordMetadata] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class Saved:
     """What a checkpoint wrote, and how long it took."""
@@ -132,8 +117,8 @@ class Checkpointer:
         *,
         model: str,
         store: MonitorStateStore,
-        consumer: KafkaConsumer,
-        producer: KafkaProducer,
+        consumer: Consumer,
+        producer: Producer,
         pacer: Pacer,
         config: MonitorConfig,
         describe: Callable[[int], VersionInfo],
@@ -155,22 +140,22 @@ class Checkpointer:
     def due(self) -> bool:
         return self.pacer.due(time.monotonic())
 
-    def save(self, state: MonitorState, sends: Sends, *, commit: bool = True) -> Saved:
+    def save(self, state: MonitorState, *, commit: bool = True) -> Saved:
         """Steps 1 to 4 of a checkpoint (the caller has handed its last outputs to the producer)."""
         started = time.monotonic()
         # 1. Everything sent since the last checkpoint is delivered, or nothing is saved (and the
         #    checkpoint is tried again: the sends stay in the producer's buffer meanwhile).
-        with kafka_errors("flushing the monitor's outputs"):
-            if not flush_within(self._producer, ATTEMPT_S):
-                raise KafkaError(
-                    f"the monitor's outputs were not delivered within {ATTEMPT_S:g} s",
-                    retriable=True,
-                )
-        failed = [future.exception for future in sends.futures if future.failed()]
-        sends.futures.clear()
-        if failed:
+        flushed = self._producer.flush(ATTEMPT_S)
+        if flushed.failed:
+            topic, reason = flushed.failed[0]
             raise KafkaError(
-                f"{len(failed)} sends failed ({failed[0]}); restart the monitor to replay them"
+                f"{len(flushed.failed)} sends failed ({topic}: {reason}); restart the monitor to "
+                "replay them"
+            )
+        if flushed.pending:
+            raise KafkaError(
+                f"the monitor's outputs were not delivered within {ATTEMPT_S:g} s",
+                retriable=True,
             )
         # 2. State and input offsets, in one Redis transaction.
         analytics = None if state.watch is None else (state.watch, state.reorder)
@@ -178,18 +163,15 @@ class Checkpointer:
         written = self._store.save(state.partitions, analytics)
         saved = time.monotonic()
         # 3. The same offsets to Kafka, outside rebalance callbacks.
-        offsets = offsets_to_commit(
-            {
-                TopicPartition(topic, partition): offset
-                for partition, owned in state.partitions.items()
-                for topic, offset in owned.offsets.items()
-            }
-        )
+        offsets = {
+            TP(topic, partition): offset
+            for partition, owned in state.partitions.items()
+            for topic, offset in owned.offsets.items()
+        }
         commit_error = None
         if offsets and commit:
             try:
-                with kafka_errors("committing the monitor's offsets"):
-                    self._consumer.commit(offsets=offsets, timeout_ms=int(ATTEMPT_S * 1000))
+                self._consumer.commit(offsets)
             except KafkaError as exc:
                 log.warning("offset commit failed (%s); the checkpoint in Redis stands", exc)
                 commit_error = str(exc)
@@ -204,7 +186,7 @@ class Checkpointer:
             self.pacer.retry(finished, 2)
         return Saved(written, finished - started, commit_error)
 
-    def assign(self, state: MonitorState, assigned: list[TopicPartition]) -> Restored:
+    def assign(self, state: MonitorState, assigned: list[TP]) -> Restored:
         """Restore what was saved for newly assigned partitions, and seek to its offsets."""
         new = sorted({tp.partition for tp in assigned} - set(state.partitions))
         for partition in new:

@@ -46,15 +46,7 @@ import logging
 from collections.abc import Callable, Container, Iterable
 
 from services.monitor.reorder import Reorder
-from shared.io.kafka import (
-    ConsumerRecord,
-    KafkaConsumer,
-    TopicPartition,
-    has_unread,
-    kafka_errors,
-    restore_parked_records,
-    unread,
-)
+from shared.io.transport import TP, Consumer, Record
 
 log = logging.getLogger(__name__)
 
@@ -155,14 +147,14 @@ class PacedInputs:
 
     It pauses a topic's partition that is ahead of the other in event time, keeps the records a
     poll had already handed over for it (they are processed first when it resumes), resumes it
-    when the other has caught up, and puts back in line what kafka-python parked meanwhile. It
-    also tells the reorder which partitions still have records unread, however quiet they look.
+    when the other has caught up. It also tells the reorder which partitions still have records
+    unread, however quiet they look.
     """
 
-    def __init__(self, consumer: KafkaConsumer, align: Alignment) -> None:
+    def __init__(self, consumer: Consumer, align: Alignment) -> None:
         self._consumer = consumer
         self.align = align
-        self._handed: dict[Key, list[ConsumerRecord]] = {}
+        self._handed: dict[Key, list[Record]] = {}
         """Records of a paused topic partition that a poll had already handed over."""
         self._next_backlog_check = 0
 
@@ -170,23 +162,19 @@ class PacedInputs:
     def paused(self) -> list[Key]:
         return sorted(self.align.paused)
 
-    def before_poll(self) -> None:
-        restore_parked_records(self._consumer)  # for partitions resumed since the last poll
-
-    def other_backlog(self, tp: TopicPartition) -> Callable[[], int | None]:
+    def other_backlog(self, tp: TP) -> Callable[[], int | None]:
         """The other input's unread records on ``tp``'s partition, asked at most once per batch:
         a live stream whose labels come hours later asks for every prediction, the client's
         position() costs ~20 µs, and the position cannot move before the next poll (the high
         watermark may, by a fetch's worth)."""
         first, second = self.align.topics
-        other = TopicPartition(second if tp.topic == first else first, tp.partition)
-        return functools.cache(lambda: unread(self._consumer, other))
+        other = TP(second if tp.topic == first else first, tp.partition)
+        return functools.cache(lambda: self._consumer.unread(other))
 
-    def pause(self, tp: TopicPartition, rest: list[ConsumerRecord]) -> None:
+    def pause(self, tp: TP, rest: list[Record]) -> None:
         """Leave ``rest`` (already handed over by a poll) for when ``tp`` resumes."""
         self._handed[(tp.topic, tp.partition)] = rest
-        with kafka_errors(f"pausing {tp.topic} [{tp.partition}]"):
-            self._consumer.pause(tp)
+        self._consumer.pause([tp])
         log.debug(
             "%s [%d] paused at offset %d: ahead of the other input in event time",
             tp.topic,
@@ -196,21 +184,20 @@ class PacedInputs:
 
     def resume_caught_up(
         self, pending: Callable[[int], int], owned: Container[int]
-    ) -> list[tuple[TopicPartition, list[ConsumerRecord]]]:
+    ) -> list[tuple[TP, list[Record]]]:
         """Resume each paused partition whose other input has caught up; return it with the
         records it had been handed (to process before anything a later poll hands over)."""
 
         def backlog(topic: str, partition: int) -> int | None:
-            return unread(self._consumer, TopicPartition(topic, partition))
+            return self._consumer.unread(TP(topic, partition))
 
         resumed = []
         for topic, partition in self.align.resumable(backlog, pending):
             rest = self._handed.pop((topic, partition), [])
             if partition not in owned:
                 continue  # revoked: its next owner reads from the checkpoint's offsets
-            tp = TopicPartition(topic, partition)
-            with kafka_errors(f"resuming {topic} [{partition}]"):
-                self._consumer.resume(tp)
+            tp = TP(topic, partition)
+            self._consumer.resume([tp])
             resumed.append((tp, rest))
         return resumed
 
@@ -223,10 +210,7 @@ class PacedInputs:
             return
         self._next_backlog_check = now + BACKLOG_CHECK_MS
         for partition in partitions:
-            if any(
-                has_unread(self._consumer, TopicPartition(topic, partition))
-                for topic in self.align.topics
-            ):
+            if any(self._consumer.unread(TP(topic, partition)) != 0 for topic in self.align.topics):
                 reorder.busy(partition, now)
 
     def forget(self, partitions: set[int]) -> None:

@@ -24,20 +24,10 @@ from shared.core.messages import EventTimes
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import (
-    DeadLetterWriter,
-    KafkaConsumer,
-    KafkaEndpoint,
-    KafkaProducer,
-    RangePartitionAssignor,
-    close_clients,
-    kafka_errors,
-    make_consumer,
-    make_producer,
-    require_topics,
-)
+from shared.io.kafka import DeadLetterWriter, KafkaEndpoint, require_topics
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
+from shared.io.transport import ClientName, Consumer, Producer, open_consumer, open_producer
 from shared.models.signing import Verifier, load_verifier
 from shared.models.version import verify_record
 from shared.registry.store import Registry
@@ -162,24 +152,27 @@ def monitor_config(settings: Settings) -> MonitorConfig:
 
 
 def _kafka_clients(
-    kafka_at: KafkaEndpoint, group: str, client_id: str, topics: Topics
-) -> tuple[KafkaProducer, KafkaConsumer]:
+    client: ClientName, kafka_at: KafkaEndpoint, group: str, client_id: str, topics: Topics
+) -> tuple[Producer, Consumer]:
+    log.info("Kafka client: %s", client)
     # Examples go out as one batch record per partition and poll; a longer linger and bigger
     # batches keep kafka-python's accumulator lock (contended with its sender thread) off the hot
     # path.
-    producer = make_producer(kafka_at, client_id=client_id, linger_ms=50, batch_size=512 * 1024)
-    with kafka_errors("reading the metadata of the monitor's output topics"):
-        # A first send to a topic waits for its metadata: learn it now, not when an alert fires.
-        for topic in (topics.examples, topics.alerts, topics.retrain, topics.dlq):
-            producer.partitions_for(topic)
-    consumer = make_consumer(
+    producer = open_producer(
+        client, kafka_at, client_id=client_id, linger_ms=50, batch_bytes=512 * 1024
+    )
+    # A first send to a topic waits for its metadata: learn it now, not when an alert fires.
+    for topic in (topics.examples, topics.alerts, topics.retrain, topics.dlq):
+        producer.partitions_for(topic)
+    consumer = open_consumer(
+        client,
         kafka_at,
         group_id=group,
         client_id=client_id,
-        **FETCH,
+        partition_fetch_bytes=FETCH["max_partition_fetch_bytes"],
         # Range keeps partition p of predictions and labels on one member: the join needs it.
-        # Round-robin would scatter them.
-        partition_assignment_strategy=(RangePartitionAssignor,),
+        # Eager: a rebalance revokes every partition, whose state is checkpointed first.
+        assignor="range",
     )
     return producer, consumer
 
@@ -278,7 +271,9 @@ def run(
     metrics = MonitorMetrics.create(model)
     ids = ServiceIds.of(topics.group("monitor", model), instance_id=settings.instance_id)
     group, client_id = ids.group, ids.client_id
-    producer, consumer = _kafka_clients(endpoints.kafka, group, client_id, topics)
+    producer, consumer = _kafka_clients(
+        settings.kafka_client, endpoints.kafka, group, client_id, topics
+    )
 
     ticks: list[Callable[[], None]] = []  # the monitor's liveness stamp, once it exists
     describe = _describer(registry, model, verifier, ticks)
@@ -339,7 +334,8 @@ def run(
     try:
         processed = monitor.run(timeout_s=timeout_s)
     finally:
-        close_clients(consumer, producer)
+        consumer.close()
+        producer.close(5.0)
         http.stop()
         status.clear()
         client.close()

@@ -24,7 +24,7 @@ import numpy as np
 
 from services.monitor.analytics.config import MonitorConfig, VersionInfo
 from services.monitor.analytics.watch import ModelWatch, Signals
-from services.monitor.checkpoint import Checkpointer, Pacer, Sends
+from services.monitor.checkpoint import Checkpointer, Pacer
 from services.monitor.examples import ExampleBatcher
 from services.monitor.inputs import Alignment, PacedInputs
 from services.monitor.join import COUNTS, Joined, Scored
@@ -44,47 +44,12 @@ from shared.core.messages import (
     Prediction,
 )
 from shared.core.topics import Topics
-from shared.io.kafka import (
-    AssignmentWatchdog,
-    ConsumerRebalanceListener,
-    ConsumerRecord,
-    DeadLetterWriter,
-    FutureRecordMetadata,
-    KafkaConsumer,
-    KafkaProducer,
-    TopicPartition,
-    kafka_errors,
-    key_partition,
-    record_value,
-)
+from shared.io.kafka import DeadLetterWriter, key_partition, record_value
+from shared.io.transport import TP, Consumer, Producer, Record
 from shared.models.targets import LabelCheck
-from shared.runtime.outage import Outages, poll
+from shared.runtime.outage import Outages, poll_records
 
 log = logging.getLogger(__name__)
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, monitor: Monitor) -> None:
-        self._monitor = monitor
-
-    # kafka-python reports a failing callback only as "User rebalance callback throws an error":
-    # log the cause before it is swallowed.
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        try:
-            self._monitor.on_revoked(revoked)
-        except Exception:
-            log.exception("saving state for revoked partitions failed")
-            raise
-
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        try:
-            self._monitor.on_assigned(assigned)
-        except Exception as exc:
-            log.exception("restoring state for assigned partitions failed")
-            # kafka-python reports only "User rebalance callback throws an error" (or, before 3.0,
-            # nothing): keep the cause for run() to raise.
-            self._monitor.failure = exc
-            raise
 
 
 class Monitor:
@@ -94,8 +59,8 @@ class Monitor:
         self,
         *,
         model: str,
-        consumer: KafkaConsumer,
-        producer: KafkaProducer,
+        consumer: Consumer,
+        producer: Producer,
         topics: Topics,
         store: MonitorStateStore,
         describe: Callable[[int], VersionInfo],
@@ -128,7 +93,6 @@ class Monitor:
         self._stop = threading.Event()
         self.state = MonitorState()
         """What a checkpoint saves: the partitions owned, the analytics, the reorder."""
-        self._sends = Sends()
         self._examples = ExampleBatcher(model)
         """Joined events not yet sent to ``examples``: sent once per poll, and before a checkpoint."""
         self._lags: deque[int] = deque(maxlen=10_000)
@@ -172,7 +136,7 @@ class Monitor:
         self.outages = Outages()
         """Kafka or Redis unreachable: checkpoints wait (joining goes on), /readyz says why."""
         self._checkpoint_failures = 0
-        self._unrestored: set[TopicPartition] = set()
+        self._unrestored: set[TP] = set()
         """Assigned partitions whose checkpoint Redis could not give yet: paused until it does."""
         self._next_restore = 0.0
         self.failure: Exception | None = None
@@ -211,27 +175,20 @@ class Monitor:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         inputs = [self._topics.predictions, self._topics.labels]
 
-        def subscribe() -> None:
-            with kafka_errors(f"subscribing to {', '.join(inputs)}"):
-                self._consumer.subscribe(inputs, listener=_Rebalance(self))
-
-        subscribe()
-        watchdog = AssignmentWatchdog(self._consumer, subscribe)
+        self._consumer.subscribe(inputs, on_assign=self._assigned, on_revoke=self._revoked)
         try:
             while not self._stop.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 self.last_loop = time.monotonic()
-                watchdog.check(bool(self.partitions) or bool(self._unrestored))
                 self._restore_waiting()
-                self._inputs.before_poll()
                 try:
-                    polled = poll(
+                    polled = poll_records(
                         self._consumer,
                         self.outages,
                         self._stop,
                         "polling the monitor's topics",
-                        timeout_ms=100,
+                        timeout_s=0.1,
                         max_records=self._batch_max,
                     )
                 finally:
@@ -239,7 +196,7 @@ class Monitor:
                         raise self.failure
                 if polled is None:
                     continue
-                for tp, records in polled.items():
+                for tp, records in _by_partition(polled).items():
                     self._metrics.records.labels(self.model, _noun(self._topics, tp.topic)).inc(
                         len(records)
                     )
@@ -263,7 +220,7 @@ class Monitor:
 
     # ---- records ---------------------------------------------------------------------------
 
-    def _process(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    def _process(self, tp: TP, records: list[Record]) -> None:
         state = self.state.partitions.get(tp.partition)
         if state is None:  # revoked while the batch was in flight: its next owner reads it
             return
@@ -324,9 +281,7 @@ class Monitor:
         finally:
             align.seen(topic, partition, latest)
 
-    def _leave_unread(
-        self, tp: TopicPartition, rest: list[ConsumerRecord], state: PartitionState
-    ) -> None:
+    def _leave_unread(self, tp: TP, rest: list[Record], state: PartitionState) -> None:
         """Pause ``tp`` and keep ``rest`` (already handed over by a poll) for when it resumes; a
         checkpoint meanwhile restarts from the first of them."""
         state.offsets[tp.topic] = rest[0].offset
@@ -341,7 +296,7 @@ class Monitor:
         for tp, rest in self._inputs.resume_caught_up(pending, self.partitions):
             self._process(tp, rest)  # before anything a later poll hands over
 
-    def _misrouted(self, record: ConsumerRecord, label: Label) -> bool:
+    def _misrouted(self, record: Record, label: Label) -> bool:
         """Forward a label found on another partition than its ``event_id``'s to that partition,
         where its prediction is; True when it was forwarded (and is not joined here).
 
@@ -352,7 +307,7 @@ class Monitor:
         duplicate); each is counted, and a ``data_quality`` alert names the fix."""
         partitions = self._label_partitions
         if partitions is None:
-            found = self._consumer.partitions_for_topic(self._topics.labels)
+            found = self._consumer.partitions_for(self._topics.labels)
             if not found:
                 return False
             partitions = self._label_partitions = len(found)
@@ -363,7 +318,7 @@ class Monitor:
         self._send(
             self._topics.labels,
             key,
-            record.value,
+            record.value or b"",
             partition=right,
             timestamp_ms=record.timestamp if record.timestamp >= 0 else None,
         )
@@ -486,31 +441,29 @@ class Monitor:
         checkpoint is saved: the next start reads it again."""
         encoded = key.encode() if isinstance(key, str) else key
 
-        def send() -> FutureRecordMetadata:
-            with kafka_errors(f"producing to {topic}"):
-                return self._producer.send(
-                    topic, key=encoded, value=value, partition=partition, timestamp_ms=timestamp_ms
-                )
+        def send() -> None:
+            self._producer.send(
+                topic, value, encoded, partition=partition, timestamp_ms=timestamp_ms
+            )
 
         self._hand_over(send, f"outputs for {topic}")
 
-    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+    def _dead_letter(self, record: Record, reason: str) -> None:
         """Like :meth:`_send`: waits while Kafka does not take it, raises if asked to stop."""
         self._hand_over(lambda: self._dead_letters.write(record, reason), "dead letters")
 
-    def _hand_over(self, send: Callable[[], FutureRecordMetadata], what: str) -> None:
+    def _hand_over(self, send: Callable[[], object], what: str) -> None:
         """``send()`` until the producer takes it (a retriable Kafka error is a wait, in bounded
-        attempts); keep its future for the next checkpoint. Asked to stop meanwhile: raise, and
+        attempts); the next checkpoint's flush says whether it was delivered. Asked to stop meanwhile: raise, and
         nothing past the last checkpoint is saved, so the next start reads it again."""
 
         def attempt(_: float) -> bool:
             try:
-                future = send()
+                send()
             except KafkaError as exc:
                 if not exc.retriable:
                     raise
                 return False
-            self._sends.futures.append(future)
             return True
 
         if not self.outages.wait(
@@ -538,9 +491,8 @@ class Monitor:
         joined topics: the partitioner would hash its key to that same partition, and naming it
         skips the hashing and a metadata lookup (a third of a send's cost in kafka-python)."""
         if self._examples_copartitioned is None:
-            with kafka_errors(f"reading the partitions of {self._topics.examples}"):
-                ours = self._producer.partitions_for(self._topics.examples)
-                joined = self._consumer.partitions_for_topic(self._topics.predictions)
+            ours = self._producer.partitions_for(self._topics.examples)
+            joined = self._consumer.partitions_for(self._topics.predictions)
             self._examples_copartitioned = bool(ours) and ours == joined
         return partition if self._examples_copartitioned else None
 
@@ -564,7 +516,7 @@ class Monitor:
         """
         try:
             self._flush_examples()
-            saved = self._checkpoints.save(self.state, self._sends, commit=commit)
+            saved = self._checkpoints.save(self.state, commit=commit)
         except (KafkaError, RedisError) as exc:
             if isinstance(exc, KafkaError) and not exc.retriable:
                 raise
@@ -603,10 +555,27 @@ class Monitor:
             return
         self._unrestored.clear()
         self.outages.up("redis")
-        self._consumer.resume(*waiting)
+        self._consumer.resume(waiting)
         log.info("partitions %s restored from checkpoint; resuming", restored.partitions)
 
-    def on_revoked(self, revoked: list[TopicPartition]) -> None:
+    def _revoked(self, revoked: list[TP]) -> None:
+        try:
+            self.on_revoked(revoked)
+        except Exception:
+            log.exception("saving state for revoked partitions failed")
+            raise
+
+    def _assigned(self, assigned: list[TP]) -> None:
+        try:
+            self.on_assigned(assigned)
+        except Exception as exc:
+            log.exception("restoring state for assigned partitions failed")
+            # A client may report only that a rebalance callback failed: keep the cause for
+            # run() to raise.
+            self.failure = exc
+            raise
+
+    def on_revoked(self, revoked: list[TP]) -> None:
         self._unrestored -= set(revoked)
         lost = {tp.partition for tp in revoked} & set(self.partitions)
         if not lost:
@@ -617,14 +586,14 @@ class Monitor:
         self._checkpoints.revoke(self.state, lost)
         self._inputs.forget(lost)
 
-    def on_assigned(self, assigned: list[TopicPartition]) -> None:
+    def on_assigned(self, assigned: list[TP]) -> None:
         try:
             restored = self._checkpoints.assign(self.state, assigned)
         except RedisError as exc:
             # Their checkpoint cannot be read now: they wait, paused, rather than start afresh.
             self.outages.down("redis", exc)
             self._unrestored |= set(assigned)
-            self._consumer.pause(*assigned)
+            self._consumer.pause(assigned)
             for tp in assigned:
                 self.state.partitions.pop(tp.partition, None)
             log.warning(
@@ -674,6 +643,19 @@ class Monitor:
 ALIGN_SLACK_MS = 1_000
 """How far (event time) one input may run ahead of the other on a partition while both have a
 backlog (:mod:`services.monitor.inputs`)."""
+
+
+def _by_partition(records: list[Record]) -> dict[TP, list[Record]]:
+    """Records grouped by topic partition, in the order each partition handed them over."""
+    grouped: dict[TP, list[Record]] = {}
+    for record in records:
+        tp = TP(record.topic, record.partition)
+        found = grouped.get(tp)
+        if found is None:
+            grouped[tp] = [record]
+        else:
+            found.append(record)
+    return grouped
 
 
 def _noun(topics: Topics, topic: str) -> str:

@@ -64,9 +64,11 @@ def open_consumer(
     assignor: Assignor = "range",
     auto_offset_reset: str = "earliest",
     fetch_wait_ms: int = 500,
+    partition_fetch_bytes: int | None = None,
 ) -> Consumer:
     """A group consumer with manual commits, ``read_committed``, on ``client``; a fetch waits
-    at most ``fetch_wait_ms`` on the broker for records to arrive."""
+    at most ``fetch_wait_ms`` on the broker for records to arrive, and brings at most
+    ``partition_fetch_bytes`` of a partition (the client's default: 1 MiB)."""
     endpoint = _endpoint(kafka_at)
     if client == "confluent":
         from shared.io.transport.confluent import ConfluentConsumer  # noqa: PLC0415
@@ -79,6 +81,7 @@ def open_consumer(
             assignor=assignor,
             auto_offset_reset=auto_offset_reset,
             fetch_wait_ms=fetch_wait_ms,
+            partition_fetch_bytes=partition_fetch_bytes,
         )
     from shared.io.transport.kafka_python import KafkaPythonConsumer  # noqa: PLC0415
 
@@ -89,6 +92,7 @@ def open_consumer(
         assignor=assignor,
         auto_offset_reset=auto_offset_reset,
         fetch_wait_ms=fetch_wait_ms,
+        partition_fetch_bytes=partition_fetch_bytes,
     )
 
 
@@ -98,8 +102,12 @@ def open_producer(
     *,
     client_id: str = "driftline",
     transactional_id: str | None = None,
+    linger_ms: int = 5,
+    batch_bytes: int = 64 * 1024,
 ) -> Producer:
-    """An idempotent ``acks=all`` producer partitioning keys with murmur2, on ``client``."""
+    """An idempotent ``acks=all`` producer partitioning keys with murmur2, on ``client``; it
+    waits up to ``linger_ms`` to fill a batch (kafka-python's batches hold at most
+    ``batch_bytes`` per partition; librdkafka's are bounded by its own defaults)."""
     endpoint = _endpoint(kafka_at)
     if client == "confluent":
         from shared.io.transport.confluent import ConfluentProducer  # noqa: PLC0415
@@ -109,7 +117,14 @@ def open_producer(
             endpoint.security,
             client_id=client_id,
             transactional_id=transactional_id,
+            linger_ms=linger_ms,
         )
     from shared.io.transport.kafka_python import KafkaPythonProducer  # noqa: PLC0415
 
-    return KafkaPythonProducer(endpoint, client_id=client_id, transactional_id=transactional_id)
+    return KafkaPythonProducer(
+        endpoint,
+        client_id=client_id,
+        transactional_id=transactional_id,
+        linger_ms=linger_ms,
+        batch_bytes=batch_bytes,
+    )

@@ -70,7 +70,9 @@ class Consumer(Protocol):
         on_revoke: Partitions | None = None,
     ) -> None:
         """Join the group for ``topics``; the callbacks run inside :meth:`poll` with the
-        partitions gained or lost (with ``cooperative-sticky``, only those that moved)."""
+        partitions gained or lost (with ``cooperative-sticky``, only those that moved).
+        Inside ``on_assign``, :meth:`seek` and :meth:`pause` of the partitions being assigned
+        take effect as they are assigned."""
         ...
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
@@ -99,6 +101,16 @@ class Consumer(Protocol):
         """The group's committed offset of ``tp``, None when it has none."""
         ...
 
+    def unread(self, tp: TP) -> int | None:
+        """How many records of ``tp`` this consumer has not been handed yet, as of the last high
+        watermark a fetch reported; None while either is unknown, 0 for a partition not
+        assigned here. No request goes out."""
+        ...
+
+    def partitions_for(self, topic: str) -> set[int]:
+        """The partitions of ``topic`` (empty when the broker does not know it)."""
+        ...
+
     def commit(self, offsets: Mapping[TP, int]) -> None:
         """Commit these next-to-read offsets, and wait until the group has them."""
         ...
@@ -119,11 +131,16 @@ class Producer(Protocol):
         partition: int | None = None,
         timestamp_ms: int | None = None,
     ) -> None:
-        """Queue one record (never blocks for long: a full queue is drained first); its
-        timestamp is ``timestamp_ms``, else now."""
+        """Queue one record; its timestamp is ``timestamp_ms``, else now. A queue that stays
+        full (the broker away) is a retriable :class:`~shared.core.errors.KafkaError` after a
+        few seconds: the caller waits in bounded attempts."""
         ...
 
     def flush(self, timeout_s: float) -> Flushed: ...
+
+    def partitions_for(self, topic: str) -> set[int]:
+        """The partitions of ``topic``, from the broker's metadata (learnt now if not yet)."""
+        ...
 
     def init_transactions(self, timeout_s: float) -> None: ...
 

@@ -86,6 +86,17 @@ class _Errors:
         _LIBRDKAFKA_LOG.warning("kafka: %s", error.str())
 
 
+def _partitions(client: Any, topic: str) -> set[int]:
+    try:
+        metadata = client.list_topics(topic, timeout=10.0)
+    except KafkaException as exc:
+        raise _translated(f"reading the metadata of {topic}", exc) from None
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None:
+        return set()
+    return set(found.partitions)
+
+
 class ConfluentConsumer:
     """:class:`~shared.io.transport.base.Consumer` on librdkafka."""
 
@@ -99,6 +110,7 @@ class ConfluentConsumer:
         assignor: Assignor = "range",
         auto_offset_reset: str = "earliest",
         fetch_wait_ms: int = 500,
+        partition_fetch_bytes: int | None = None,
     ) -> None:
         config = {
             **librdkafka_config(bootstrap, security),
@@ -115,6 +127,8 @@ class ConfluentConsumer:
             "max.poll.interval.ms": 30_000,
             "logger": _LIBRDKAFKA_LOG,
         }
+        if partition_fetch_bytes is not None:
+            config["max.partition.fetch.bytes"] = partition_fetch_bytes
         self._errors = _Errors()
         config["error_cb"] = self._errors
         self._cooperative = assignor == "cooperative-sticky"
@@ -123,6 +137,10 @@ class ConfluentConsumer:
         except KafkaException as exc:
             raise _translated(f"connecting consumer group {group_id}", exc) from None
         self._closed = False
+        self._owned: set[TP] = set()
+        self._assigning: dict[TP, TopicPartition] | None = None
+        """While ``on_assign`` runs: the partitions being assigned, with a seek's offset."""
+        self._pausing: list[TopicPartition] = []
 
     @property
     def client(self) -> Any:
@@ -137,15 +155,35 @@ class ConfluentConsumer:
         on_revoke: Partitions | None = None,
     ) -> None:
         def assigned(consumer: Any, partitions: list[TopicPartition]) -> None:
-            if on_assign is not None:
-                on_assign([TP(p.topic, p.partition) for p in partitions])
+            gained = [TP(p.topic, p.partition) for p in partitions]
+            self._assigning = {TP(p.topic, p.partition): p for p in partitions}
+            try:
+                if on_assign is not None:
+                    on_assign(gained)
+            finally:
+                chosen = list(self._assigning.values())
+                self._assigning = None
+            # Assigned here, with the offsets sought inside the callback (librdkafka can seek
+            # only an assigned partition), then paused as the callback asked.
+            if self._cooperative:
+                consumer.incremental_assign(chosen)
+            else:
+                consumer.assign(chosen)
+            self._owned |= set(gained)
+            pausing, self._pausing = self._pausing, []
+            if pausing:
+                consumer.pause(pausing)
 
         def revoked(consumer: Any, partitions: list[TopicPartition]) -> None:
+            lost = [TP(p.topic, p.partition) for p in partitions]
+            self._owned -= set(lost)
             if on_revoke is not None:
-                on_revoke([TP(p.topic, p.partition) for p in partitions])
+                on_revoke(lost)
 
         try:
-            self._consumer.subscribe(list(topics), on_assign=assigned, on_revoke=revoked)
+            self._consumer.subscribe(
+                list(topics), on_assign=assigned, on_revoke=revoked, on_lost=revoked
+            )
         except KafkaException as exc:
             raise _translated(f"subscribing to {', '.join(topics)}", exc) from None
 
@@ -193,12 +231,19 @@ class ConfluentConsumer:
         return {TP(p.topic, p.partition) for p in self._consumer.assignment()}
 
     def pause(self, partitions: Iterable[TP]) -> None:
-        self._consumer.pause([TopicPartition(t, p) for t, p in partitions])
+        chosen = [TopicPartition(t, p) for t, p in partitions]
+        if self._assigning is not None:
+            self._pausing.extend(chosen)
+            return
+        self._consumer.pause(chosen)
 
     def resume(self, partitions: Iterable[TP]) -> None:
         self._consumer.resume([TopicPartition(t, p) for t, p in partitions])
 
     def seek(self, tp: TP, offset: int) -> None:
+        if self._assigning is not None and tp in self._assigning:
+            self._assigning[tp] = TopicPartition(tp.topic, tp.partition, offset)
+            return
         try:
             self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
         except KafkaException as exc:
@@ -233,6 +278,22 @@ class ConfluentConsumer:
             raise _translated(f"reading the commit of {tp.topic}[{tp.partition}]", exc) from None
         return int(found.offset) if found.offset >= 0 else None
 
+    def unread(self, tp: TP) -> int | None:
+        if tp not in self._owned:
+            return 0
+        partition = TopicPartition(tp.topic, tp.partition)
+        try:
+            _, high = self._consumer.get_watermark_offsets(partition, cached=True)
+            [found] = self._consumer.position([partition])
+        except KafkaException:
+            return None
+        if high < 0 or found.offset < 0:
+            return None
+        return max(0, int(high) - int(found.offset))
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return _partitions(self._consumer, topic)
+
     def commit(self, offsets: Mapping[TP, int]) -> None:
         if not offsets:
             return
@@ -251,6 +312,8 @@ class ConfluentConsumer:
             self._consumer.close()
 
 
+QUEUE_FULL_S = 5.0
+"""How long a send waits for room in a full queue before it fails (retriable)."""
 TRANSACTION_TIMEOUT_S = 60.0
 """How long the broker lets a transaction stay open before aborting it itself."""
 
@@ -297,6 +360,7 @@ class ConfluentProducer:
         *,
         client_id: str = "driftline",
         transactional_id: str | None = None,
+        linger_ms: int = 5,
     ) -> None:
         config = {
             **librdkafka_config(bootstrap, security),
@@ -304,7 +368,7 @@ class ConfluentProducer:
             "acks": "all",
             "enable.idempotence": True,
             "partitioner": "murmur2_random",
-            "linger.ms": 5,
+            "linger.ms": linger_ms,
             # A send is never given up while the broker is away; flushes are bounded instead.
             "message.timeout.ms": 0,
             "logger": _LIBRDKAFKA_LOG,
@@ -341,15 +405,37 @@ class ConfluentProducer:
             options["partition"] = partition
         if timestamp_ms is not None:
             options["timestamp"] = timestamp_ms
-        while True:
+        produce = self._producer.produce
+        try:
+            produce(topic, value, key, **options)
+        except BufferError:
+            self._wait_for_room(topic, value, key, options)
+        except KafkaException as exc:
+            raise _translated(f"producing to {topic}", exc) from None
+        self._producer.poll(0)
+
+    def _wait_for_room(
+        self, topic: str, value: bytes | None, key: bytes | None, options: dict[str, Any]
+    ) -> None:
+        """The queue is full: let deliveries drain it for a few seconds, then say so."""
+        deadline = time.monotonic() + QUEUE_FULL_S
+        while time.monotonic() < deadline:
+            self._producer.poll(0.1)
             try:
                 self._producer.produce(topic, value, key, **options)
-                break
+                return
             except BufferError:
-                self._producer.poll(0.1)  # the queue is full: let deliveries drain it
+                continue
             except KafkaException as exc:
                 raise _translated(f"producing to {topic}", exc) from None
-        self._producer.poll(0)
+        raise KafkaError(
+            f"producing to {topic}: the producer's queue stayed full for {QUEUE_FULL_S:g} s "
+            "(the broker is away or slow)",
+            retriable=True,
+        )
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return _partitions(self._producer, topic)
 
     def flush(self, timeout_s: float) -> Flushed:
         pending = int(self._producer.flush(timeout_s))

@@ -27,6 +27,8 @@ from shared.io.kafka import (
     kafka_errors,
     make_consumer,
     make_producer,
+    restore_parked_records,
+    unread,
 )
 from shared.io.transport.base import TP, Assignor, Consumer, Flushed, Partitions, Record
 
@@ -63,8 +65,12 @@ class KafkaPythonConsumer:
         assignor: Assignor = "range",
         auto_offset_reset: str = "earliest",
         fetch_wait_ms: int = 500,
+        partition_fetch_bytes: int | None = None,
     ) -> None:
         self.group_id = group_id
+        fetch: dict[str, Any] = {}
+        if partition_fetch_bytes is not None:
+            fetch["max_partition_fetch_bytes"] = partition_fetch_bytes
         self._consumer = make_consumer(
             endpoint,
             group_id=group_id,
@@ -72,6 +78,7 @@ class KafkaPythonConsumer:
             auto_offset_reset=auto_offset_reset,
             partition_assignment_strategy=(_ASSIGNORS[assignor],),
             fetch_max_wait_ms=fetch_wait_ms,
+            **fetch,
         )
         self._closed = False
         self._subscribed: tuple[list[str], _Listener] | None = None
@@ -96,6 +103,7 @@ class KafkaPythonConsumer:
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
         if self._subscribed is not None:
             self._watchdog.check(bool(self._consumer.assignment()))
+        restore_parked_records(self._consumer)  # of partitions resumed since the last poll
         with kafka_errors("polling"):
             batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         return [
@@ -139,6 +147,13 @@ class KafkaPythonConsumer:
             found = self._consumer.committed(TopicPartition(*tp))
         return None if found is None else int(found)
 
+    def unread(self, tp: TP) -> int | None:
+        return unread(self._consumer, TopicPartition(*tp))
+
+    def partitions_for(self, topic: str) -> set[int]:
+        with kafka_errors(f"reading the metadata of {topic}"):
+            return set(self._consumer.partitions_for_topic(topic) or ())
+
     def commit(self, offsets: Mapping[TP, int]) -> None:
         if not offsets:
             return
@@ -164,9 +179,15 @@ class KafkaPythonProducer:
         *,
         client_id: str = "driftline",
         transactional_id: str | None = None,
+        linger_ms: int = 5,
+        batch_bytes: int = 64 * 1024,
     ) -> None:
         self._producer = make_producer(
-            endpoint, client_id=client_id, transactional_id=transactional_id
+            endpoint,
+            client_id=client_id,
+            transactional_id=transactional_id,
+            linger_ms=linger_ms,
+            batch_size=batch_bytes,
         )
         self._transactions = BoundedTransactions(self._producer)
         self._futures: list[tuple[str, Any]] = []
@@ -193,6 +214,10 @@ class KafkaPythonProducer:
         failed = [(t, str(f.exception)) for t, f in self._futures if f.is_done and f.failed()]
         self._futures = waiting
         return Flushed(len(waiting), failed)
+
+    def partitions_for(self, topic: str) -> set[int]:
+        with kafka_errors(f"reading the metadata of {topic}"):
+            return set(self._producer.partitions_for(topic) or ())
 
     def _bounded(self, action: str, step: Any, timeout_s: float) -> None:
         try:
