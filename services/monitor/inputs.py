@@ -169,7 +169,15 @@ class PacedInputs:
         watermark may, by a fetch's worth)."""
         first, second = self.align.topics
         other = TP(second if tp.topic == first else first, tp.partition)
-        return functools.cache(lambda: self._consumer.unread(other))
+        return functools.cache(lambda: self.backlog(other))
+
+    def backlog(self, tp: TP) -> int | None:
+        """Records of ``tp`` not processed yet: those still in Kafka, and those a poll handed
+        over before the partition was paused (one poll can hand over a partition's whole
+        backlog: librdkafka's prefetch). None while Kafka's part is unknown."""
+        left = self._consumer.unread(tp)
+        handed = self._handed.get((tp.topic, tp.partition))
+        return left if left is None or not handed else left + len(handed)
 
     def pause(self, tp: TP, rest: list[Record]) -> None:
         """Leave ``rest`` (already handed over by a poll) for when ``tp`` resumes."""
@@ -188,11 +196,10 @@ class PacedInputs:
         """Resume each paused partition whose other input has caught up; return it with the
         records it had been handed (to process before anything a later poll hands over)."""
 
-        def backlog(topic: str, partition: int) -> int | None:
-            return self._consumer.unread(TP(topic, partition))
-
         resumed = []
-        for topic, partition in self.align.resumable(backlog, pending):
+        for topic, partition in self.align.resumable(
+            lambda topic, partition: self.backlog(TP(topic, partition)), pending
+        ):
             rest = self._handed.pop((topic, partition), [])
             if partition not in owned:
                 continue  # revoked: its next owner reads from the checkpoint's offsets
@@ -210,7 +217,7 @@ class PacedInputs:
             return
         self._next_backlog_check = now + BACKLOG_CHECK_MS
         for partition in partitions:
-            if any(self._consumer.unread(TP(topic, partition)) != 0 for topic in self.align.topics):
+            if any(self.backlog(TP(topic, partition)) != 0 for topic in self.align.topics):
                 reorder.busy(partition, now)
 
     def forget(self, partitions: set[int]) -> None:

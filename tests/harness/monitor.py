@@ -187,7 +187,9 @@ def wait_joined(
         if last and last["join"]["joined"] >= count and (last["held"] == 0 or not settled):
             return last
         assert time.monotonic() < deadline, (
-            f"monitor joined {last and last['join']} of {count} in {timeout_s} s:\n"
+            f"monitor joined {last and last['join']} of {count} in {timeout_s} s (pending "
+            f"{last and last['pending']}, paused {last and last['paused']}, held "
+            f"{last and last['held']}):\n"
             f"{process.log()[-3000:]}"
         )
         time.sleep(0.5)
