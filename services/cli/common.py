@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import make_producer, require_topics
+from shared.io.kafka import require_topics
 from shared.io.keys import RedisKeys
 from shared.io.redis import Redis, connect_redis
+from shared.io.transport import open_producer
 from shared.registry.events import ModelEvents
 from shared.registry.store import Registry
 
@@ -47,7 +48,11 @@ def clients(settings: Settings, *, kafka: bool) -> Iterator[Clients]:
     if kafka:  # before anything is written: a missing topic would leave a half-done change
         require_topics(endpoints.kafka, [Topics(settings.topic_prefix).model_events])
     redis_client = connect_redis(endpoints.redis_url)
-    producer = make_producer(endpoints.kafka, client_id="driftline-cli") if kafka else None
+    producer = (
+        open_producer(settings.kafka_client, endpoints.kafka, client_id="driftline-cli")
+        if kafka
+        else None
+    )
     try:
         events = None
         if producer is not None:

@@ -128,6 +128,8 @@ def collect_status(settings: Settings, model: str | None, recent: int) -> dict[s
         alerts = list(read_alerts(endpoints.kafka, Topics(settings.topic_prefix).alerts))
         out: dict[str, Any] = {"models": []}
         for name in names:
+            predictors = _statuses(client, keys.predictor_status(name, "*"), "predictor")
+            predictors.sort(key=lambda p: p["member"])
             monitors = _statuses(client, keys.monitor_status(name, "*"), "monitor")
             trainers = _statuses(client, keys.trainer_status(name, "*"), "trainer")
             trainers.sort(key=lambda t: not t["leader"])
@@ -136,6 +138,7 @@ def collect_status(settings: Settings, model: str | None, recent: int) -> dict[s
                 {
                     "model": name,
                     "active_version": registry.active(name),
+                    "predictors": predictors,
                     "monitors": monitors,
                     "trainers": trainers,
                     "recent_alerts": [json.loads(a.encode()) for a in mine[-recent:]],
@@ -167,6 +170,11 @@ def run_status(settings: Settings, args: argparse.Namespace) -> int:
         print("no models registered (driftline train --promote ...)")
     for entry in found["models"]:
         print(f"{entry['model']}: active v{entry['active_version']}")
+        if not entry["predictors"]:
+            print("  no predictor running (driftline predictor --model NAME)")
+        for predictor in entry["predictors"]:
+            client_name = predictor.get("kafka_client") or "?"
+            print(f"  predictor {predictor['member']} ({client_name}): {predictor['status']}")
         if not entry["monitors"]:
             print("  no monitor running (driftline monitor --model NAME)")
         for monitor in entry["monitors"]:
@@ -174,7 +182,8 @@ def run_status(settings: Settings, args: argparse.Namespace) -> int:
             coverage = monitor["label_coverage"]
             lag = monitor["join_lag_s"]
             print(
-                f"  monitor on partitions {monitor['partitions']}: joined {joined['joined']}, "
+                f"  monitor ({monitor.get('kafka_client') or '?'}) on partitions "
+                f"{monitor['partitions']}: joined {joined['joined']}, "
                 f"expired {joined['expired']}, orphans {joined['orphans']}, late {joined['late']}, "
                 f"pending {monitor['pending']}, coverage "
                 f"{'-' if coverage is None else f'{coverage:.1%}'}, join lag p50/p99 "

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from shared.core.errors import (
     ArtifactRejected,
     ConfigError,
@@ -293,7 +295,10 @@ def run(
 
     def publish_status(current: MonitorStatus) -> None:
         # Published at each checkpoint, which slow ones space out (services.monitor.checkpoint).
-        status.publish(current, ttl_s=max(current.checkpoint_every_s * 3, 30))
+        status.publish(
+            msgspec.structs.replace(current, kafka_client=settings.kafka_client),
+            ttl_s=max(current.checkpoint_every_s * 3, 30),
+        )
 
     monitor = Monitor(
         model=model,

@@ -110,3 +110,5 @@ class MonitorStatus(msgspec.Struct, frozen=True, kw_only=True):
     checkpoint_every_s: float
     updated_at: int
     """Epoch milliseconds."""
+    kafka_client: str = ""
+    """The Kafka client the monitor runs (DRIFTLINE_KAFKA_CLIENT)."""

@@ -77,7 +77,7 @@ def add_command(
 
 
 def _publish(
-    status: StatusPublisher, member: str, watcher: PromotionWatcher, poll_s: float
+    status: StatusPublisher, member: str, watcher: PromotionWatcher, settings: Settings
 ) -> None:
     """What this predictor serves, for `driftline models list` and `driftline status`."""
     current = watcher.current()
@@ -87,8 +87,9 @@ def _publish(
             serving=None if current is None else current.version,
             status=watcher.status,
             refused=watcher.refused,
+            kafka_client=settings.kafka_client,
         ),
-        ttl_s=max(3 * poll_s, 10.0),
+        ttl_s=max(3 * settings.model_poll_s, 10.0),
     )
 
 
@@ -189,7 +190,7 @@ def run(
         poll_s=settings.model_poll_s,
         on_failure=on_failure,
         on_swap=on_swap,
-        on_tick=lambda: _publish(status, ids.member, watcher, settings.model_poll_s),
+        on_tick=lambda: _publish(status, ids.member, watcher, settings),
     )
     predictor = Predictor(
         model=model,

@@ -15,3 +15,5 @@ class PredictorStatus(msgspec.Struct, frozen=True, kw_only=True):
     """The model watcher's status line (serving, loading, refused and why)."""
     refused: list[int]
     """Versions that failed to load here."""
+    kafka_client: str = ""
+    """The Kafka client the predictor runs (DRIFTLINE_KAFKA_CLIENT)."""

@@ -15,7 +15,8 @@ import time
 from shared.core.errors import BadMessage, KafkaError
 from shared.core.messages import decode_examples
 from shared.core.topics import Topics
-from shared.io.kafka import KafkaConsumer, TopicPartition, kafka_errors, record_value
+from shared.io.kafka import record_value
+from shared.io.transport import TP, Consumer
 
 log = logging.getLogger(__name__)
 
@@ -23,33 +24,25 @@ PARTITIONS_WAIT_S = 60.0
 
 
 def position(
-    consumer: KafkaConsumer, topics: Topics, retrain: TopicPartition, window_count: int, model: str
+    consumer: Consumer, topics: Topics, retrain: TP, window_count: int, model: str
 ) -> int | None:
     """Assign and seek every input partition; return the retrain offset committed, if any."""
     deadline = time.monotonic() + PARTITIONS_WAIT_S
     while True:
-        with kafka_errors(f"reading the partitions of {topics.examples}"):
-            partitions = consumer.partitions_for_topic(topics.examples)
+        partitions = consumer.partitions_for(topics.examples)
         if partitions:
             break
         if time.monotonic() > deadline:
             raise KafkaError(f"topic {topics.examples} has no partitions; run `driftline infra up`")
         time.sleep(0.5)
-    examples = [TopicPartition(topics.examples, p) for p in sorted(partitions)]
-    with kafka_errors("assigning the trainer's partitions"):
-        ends = consumer.end_offsets(examples)
-        starts = consumer.beginning_offsets(examples)
-        back = {
-            tp: records_back(consumer, tp, starts[tp], ends[tp], window_count) for tp in examples
-        }
-        consumer.assign([*examples, retrain])
-        for tp in examples:
-            consumer.seek(tp, max(starts[tp], ends[tp] - back[tp]))
-        committed: int | None = consumer.committed(retrain)
-        if committed is None:
-            consumer.seek_to_beginning(retrain)
-        else:
-            consumer.seek(retrain, committed)
+    examples = [TP(topics.examples, p) for p in sorted(partitions)]
+    ends = consumer.end_offsets(examples)
+    starts = consumer.beginning_offsets([*examples, retrain])
+    back = {tp: records_back(consumer, tp, starts[tp], ends[tp], window_count) for tp in examples}
+    committed = consumer.committed(retrain)
+    offsets = {tp: max(starts[tp], ends[tp] - back[tp]) for tp in examples}
+    offsets[retrain] = starts[retrain] if committed is None else committed
+    consumer.assign(offsets)
     log.info(
         "trainer for %s reading %s (%d partitions) and %s from offset %s",
         model,
@@ -61,17 +54,14 @@ def position(
     return committed
 
 
-def records_back(
-    consumer: KafkaConsumer, tp: TopicPartition, start: int, end: int, window_count: int
-) -> int:
+def records_back(consumer: Consumer, tp: TP, start: int, end: int, window_count: int) -> int:
     """Records of ``tp`` to read back for ``window_count`` examples."""
     if end <= start:
         return 0
-    consumer.assign([tp])  # alone: a poll returns nothing else, and moves nothing else
-    consumer.seek(tp, end - 1)
+    consumer.assign({tp: end - 1})  # alone: a poll returns nothing else, and moves nothing else
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        newest = consumer.poll(timeout_ms=200, max_records=1).get(tp)
+        newest = [r for r in consumer.poll(0.2, 1) if (r.topic, r.partition) == tp]
         if newest:
             try:
                 per_record = len(decode_examples(record_value(newest[-1])))

@@ -15,15 +15,10 @@ from services.trainer.window import ExampleWindow
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import (
-    DeadLetterWriter,
-    close_clients,
-    make_consumer,
-    make_producer,
-    require_topics,
-)
+from shared.io.kafka import DeadLetterWriter, require_topics
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
+from shared.io.transport import open_consumer, open_producer
 from shared.models.algorithms import ALGORITHMS, parse_params
 from shared.models.signing import load_signer, load_verifier
 from shared.registry.events import ModelEvents
@@ -134,11 +129,12 @@ def run(
     registry.claim(settings.topic_prefix)
     ids = ServiceIds.of(topics.group("trainer", model), instance_id=settings.instance_id)
     group, instance = ids.group, ids.member
-    producer = make_producer(endpoints.kafka, client_id=ids.client_id)
+    log.info("Kafka client: %s", settings.kafka_client)
+    producer = open_producer(settings.kafka_client, endpoints.kafka, client_id=ids.client_id)
     # Assigned, not subscribed: every trainer reads every partition. The group id only holds the
     # leader's committed retrain offset.
-    consumer = make_consumer(
-        endpoints.kafka, group_id=group, client_id=ids.client_id, max_poll_records=5_000
+    consumer = open_consumer(
+        settings.kafka_client, endpoints.kafka, group_id=group, client_id=ids.client_id
     )
     metrics = TrainerMetrics.create(model)
     status = StatusPublisher(client, keys.trainer_status(model, instance), "trainer")
@@ -187,7 +183,8 @@ def run(
     try:
         trainer.run(timeout_s=timeout_s)
     finally:
-        close_clients(consumer, producer)
+        consumer.close()
+        producer.close(5.0)
         http.stop()
         status.clear()
         client.close()

@@ -16,13 +16,8 @@ import msgspec
 from services.trainer.metrics import TrainerMetrics
 from shared.core.errors import KafkaError
 from shared.core.messages import RetrainRequest
-from shared.io.kafka import (
-    KafkaConsumer,
-    TopicPartition,
-    kafka_errors,
-    offsets_to_commit,
-)
 from shared.io.redis import Redis, redis_errors
+from shared.io.transport import TP, Consumer
 from shared.registry.store import Registry
 
 log = logging.getLogger(__name__)
@@ -75,8 +70,8 @@ class Requests:
         model: str,
         request_log: RequestLog,
         registry: Registry,
-        consumer: KafkaConsumer,
-        partition: TopicPartition,
+        consumer: Consumer,
+        partition: TP,
         metrics: TrainerMetrics,
     ) -> None:
         self.model = model
@@ -115,10 +110,8 @@ class Requests:
         """Done with ``pending``: drop it and commit the retrain offset past it."""
         self.pending.remove(pending)
         self._metrics.pending.labels(self.model).set(len(self.pending))
-        offsets = offsets_to_commit({self.partition: pending.offset + 1})
         try:
-            with kafka_errors("committing the retrain offset"):
-                self._consumer.commit(offsets=offsets)
+            self._consumer.commit({self.partition: pending.offset + 1})
         except KafkaError as exc:
             # The request log in Redis stops a replay from training again.
             log.warning("retrain offset commit failed (%s); the request log stands", exc)

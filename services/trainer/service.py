@@ -34,13 +34,8 @@ from shared.core.errors import BadMessage, DriftlineError, RedisError
 from shared.core.kinds import Task
 from shared.core.messages import DEFAULT_MAX_BYTES, Example, RetrainRequest, decode_examples
 from shared.core.topics import Topics
-from shared.io.kafka import (
-    ConsumerRecord,
-    DeadLetterWriter,
-    KafkaConsumer,
-    TopicPartition,
-    record_value,
-)
+from shared.io.kafka import DeadLetterWriter, record_value
+from shared.io.transport import TP, Consumer, Record
 from shared.models.serving import ServingModel
 from shared.models.signing import Signer, Verifier
 from shared.models.targets import LabelCheck
@@ -48,7 +43,7 @@ from shared.registry.claims import release_claim
 from shared.registry.events import ModelEvents
 from shared.registry.loading import load_version
 from shared.registry.store import Registry
-from shared.runtime.outage import Outages, backoff_s, poll
+from shared.runtime.outage import Outages, backoff_s, poll_records
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +61,7 @@ class Trainer:
         self,
         *,
         model: str,
-        consumer: KafkaConsumer,
+        consumer: Consumer,
         topics: Topics,
         registry: Registry,
         events: ModelEvents,
@@ -105,7 +100,7 @@ class Trainer:
             request_log=requests,
             registry=registry,
             consumer=consumer,
-            partition=TopicPartition(topics.retrain, 0),
+            partition=TP(topics.retrain, 0),
             metrics=metrics,
         )
         self._promotion = Promotion(
@@ -181,22 +176,22 @@ class Trainer:
                     break
                 self.last_loop = time.monotonic()
                 self._lead()
-                polled = poll(
+                polled = poll_records(
                     self._consumer,
                     self.outages,
                     self._stop,
                     "polling examples and retrain requests",
-                    timeout_ms=200,
+                    timeout_s=0.2,
                     max_records=5_000,
                 )
                 if polled is None:
                     continue
-                for tp, records in polled.items():
-                    for record in records:
-                        if tp.topic == self._topics.retrain:
-                            self._on_request(record)
-                        else:
-                            self._on_examples(record)
+                retrain = self._topics.retrain
+                for record in polled:
+                    if record.topic == retrain:
+                        self._on_request(record)
+                    else:
+                        self._on_examples(record)
                 self._metrics.window.labels(self.model).set(len(self.window))
                 self._work()
         finally:
@@ -244,7 +239,7 @@ class Trainer:
 
     # ---- records ---------------------------------------------------------------------------
 
-    def _on_examples(self, record: ConsumerRecord) -> None:
+    def _on_examples(self, record: Record) -> None:
         """A record of ``examples``: one example, or the monitor's batch of them."""
         try:
             examples = decode_examples(record_value(record), max_bytes=self._max_bytes)
@@ -255,7 +250,7 @@ class Trainer:
             if example.model == self.model:
                 self._on_example(example, record)
 
-    def _on_example(self, example: Example, record: ConsumerRecord) -> None:
+    def _on_example(self, example: Example, record: Record) -> None:
         check = self._label_check()
         if check is not None:
             try:
@@ -309,7 +304,7 @@ class Trainer:
                 log.warning("cannot read the active version to check labels: %s", exc)
         return self._label_check_of
 
-    def _skip(self, example: Example, record: ConsumerRecord, reason: str, exc: Exception) -> None:
+    def _skip(self, example: Example, record: Record, reason: str, exc: Exception) -> None:
         """An example that cannot be used is counted and logged (at most once a minute), never
         kept: a bad one in ``examples`` must not stop the trainer on every restart."""
         self._metrics.skipped.labels(self.model, reason).inc()
@@ -325,7 +320,7 @@ class Trainer:
                 exc,
             )
 
-    def _on_request(self, record: ConsumerRecord) -> None:
+    def _on_request(self, record: Record) -> None:
         try:
             request = RetrainRequest.decode(record_value(record), max_bytes=self._max_bytes)
         except BadMessage as exc:
@@ -343,7 +338,7 @@ class Trainer:
             request.since_ts,
         )
 
-    def _dead_letter(self, record: ConsumerRecord, exc: BadMessage, noun: str) -> None:
+    def _dead_letter(self, record: Record, exc: BadMessage, noun: str) -> None:
         log.warning("%s record at offset %d refused: %s", noun, record.offset, exc)
         try:
             self._dead_letters.write(record, str(exc)).get(timeout=30)

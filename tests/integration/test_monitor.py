@@ -58,6 +58,7 @@ def test_concept_flip_raises_one_alert_and_one_retrain_request(deployment: Deplo
     [entry] = shown["models"]
     assert entry["active_version"] == version
     assert entry["monitors"][0]["join"]["joined"] == len(scored.events)
+    assert entry["monitors"][0]["kafka_client"] == "confluent"  # the default, said by the monitor
     assert entry["monitors"][0]["versions"][0]["metrics"]["accuracy"] is not None
     assert [a["kind"] for a in entry["recent_alerts"]] == ["concept_drift"]
     listed = _cli(deployment, "alerts", "--model", deployment.model).splitlines()

@@ -179,3 +179,54 @@ def test_a_record_too_large_is_refused_with_a_driftline_error(
     assert not refused.value.retriable and topic in str(refused.value)
     producer.send(topic, b"fine", key=b"ok")  # the producer goes on
     assert producer.flush(TIMEOUT_S).ok
+
+
+def test_seek_and_pause_inside_on_assign_unread_and_assign(
+    servers: Servers, topic: str, unique: str, client: ClientName, closing: Callable
+) -> None:
+    """What the monitor and the trainer lean on: a seek and a pause asked for inside
+    ``on_assign`` take effect as the partitions are assigned (librdkafka can do neither on a
+    partition not assigned yet); unread() counts what is left; assign() reads chosen partitions
+    from chosen offsets; the partitions and both ends of each are known."""
+    producer = open_producer(client, servers.bootstrap)
+    closing(producer)
+    keys = [f"event-{i}" for i in range(90)]
+    _produce(producer, topic, keys)
+    assert producer.partitions_for(topic) == {0, 1, 2}
+    per_partition = {p: sum(key_partition(k.encode(), 3) == p for k in keys) for p in range(3)}
+
+    consumer = open_consumer(client, servers.bootstrap, group_id=f"g{unique}")
+    closing(consumer)
+    assert consumer.partitions_for(topic) == {0, 1, 2}
+
+    def on_assign(partitions: list[TP]) -> None:
+        for tp in partitions:
+            consumer.seek(tp, per_partition[tp.partition] - 2)  # the last two of each
+        consumer.pause([TP(topic, 2)])
+
+    consumer.subscribe([topic], on_assign=on_assign)
+    records = _consume(consumer, 4)
+    time.sleep(1.0)
+    records += consumer.poll(0.5)
+    assert sorted((r.partition, r.offset) for r in records) == [
+        (p, per_partition[p] - n) for p in (0, 1) for n in (2, 1)
+    ]
+    assert consumer.unread(TP(topic, 0)) == 0
+    assert consumer.unread(TP(topic, 2)) in (None, 2)  # paused: never fetched, or two left
+    consumer.resume([TP(topic, 2)])
+    assert sorted(r.offset for r in _consume(consumer, 2)) == [
+        per_partition[2] - 2,
+        per_partition[2] - 1,
+    ]
+    assert consumer.unread(TP("no-such-topic", 0)) == 0
+
+    reader = open_consumer(client, servers.bootstrap, group_id=f"r{unique}")
+    closing(reader)
+    partitions = [TP(topic, p) for p in range(3)]
+    assert consumer.beginning_offsets(partitions) == dict.fromkeys(partitions, 0)
+    assert reader.end_offsets(partitions) == {TP(topic, p): n for p, n in per_partition.items()}
+    reader.assign({TP(topic, 1): per_partition[1] - 3})
+    got = _consume(reader, 3)
+    assert [(r.partition, r.offset) for r in got] == [
+        (1, per_partition[1] - 3 + n) for n in range(3)
+    ]

@@ -308,9 +308,9 @@ def _first_model(
     """Train and promote a first version unless the model has an active one; that version."""
     from services.cli.demo.synthetic import SyntheticStream  # noqa: PLC0415
     from shared.core.topics import Topics  # noqa: PLC0415
-    from shared.io.kafka import make_producer  # noqa: PLC0415
     from shared.io.keys import RedisKeys  # noqa: PLC0415
     from shared.io.redis import connect_redis  # noqa: PLC0415
+    from shared.io.transport import open_producer  # noqa: PLC0415
     from shared.models.algorithms import algorithm  # noqa: PLC0415
     from shared.models.signing import create_key_pair, load_signer  # noqa: PLC0415
     from shared.models.training import train  # noqa: PLC0415
@@ -330,7 +330,7 @@ def _first_model(
     signer = load_signer(settings.signing_key_path, settings.secret)
     data = SyntheticStream(scenario, seed=99).dataset(4_000)
     candidate = train(data, model=model, algo=algorithm(algo), signer=signer, task=scenario.task)
-    producer = make_producer(endpoints.kafka, client_id="driftline-demo")
+    producer = open_producer(settings.kafka_client, endpoints.kafka, client_id="driftline-demo")
     try:
         events = ModelEvents(producer, Topics(settings.topic_prefix).model_events)
         version = registry.register(candidate).version

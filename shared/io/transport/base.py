@@ -75,6 +75,11 @@ class Consumer(Protocol):
         take effect as they are assigned."""
         ...
 
+    def assign(self, offsets: Mapping[TP, int]) -> None:
+        """Read exactly these partitions, each from its offset, outside the group's rebalancing
+        (the group id still holds commits); replaces any assignment."""
+        ...
+
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
         """Up to ``max_records`` records, oldest first within each partition."""
         ...
@@ -91,6 +96,10 @@ class Consumer(Protocol):
 
     def position(self, tp: TP) -> int:
         """The offset the next record of ``tp`` will have."""
+        ...
+
+    def beginning_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+        """Each partition's first offset still stored."""
         ...
 
     def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:

@@ -171,6 +171,12 @@ class ConfluentConsumer:
                 consumer.assign(chosen)
             self._owned |= set(gained)
             pausing, self._pausing = self._pausing, []
+            # librdkafka keeps a partition paused by the application across a rebalance; a new
+            # assignment starts unpaused here (as in kafka-python) unless the callback paused it.
+            held = {(p.topic, p.partition) for p in pausing}
+            running = [p for p in chosen if (p.topic, p.partition) not in held]
+            if running:
+                consumer.resume(running)
             if pausing:
                 consumer.pause(pausing)
 
@@ -186,6 +192,13 @@ class ConfluentConsumer:
             )
         except KafkaException as exc:
             raise _translated(f"subscribing to {', '.join(topics)}", exc) from None
+
+    def assign(self, offsets: Mapping[TP, int]) -> None:
+        try:
+            self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+        except KafkaException as exc:
+            raise _translated("assigning partitions", exc) from None
+        self._owned = set(offsets)
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
         try:
@@ -259,17 +272,25 @@ class ConfluentConsumer:
         low, _ = self._consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition))
         return int(low)
 
-    def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+    def _watermarks(self, partitions: Iterable[TP], which: int) -> dict[TP, int]:
         found = {}
         for tp in partitions:
             try:
-                _, high = self._consumer.get_watermark_offsets(
+                marks = self._consumer.get_watermark_offsets(
                     TopicPartition(tp.topic, tp.partition), timeout=10.0, cached=False
                 )
             except KafkaException as exc:
-                raise _translated(f"reading the end of {tp.topic}[{tp.partition}]", exc) from None
-            found[tp] = int(high)
+                raise _translated(f"reading the ends of {tp.topic}[{tp.partition}]", exc) from None
+            if marks is None:
+                raise KafkaError(f"reading the ends of {tp.topic}[{tp.partition}]: no answer")
+            found[tp] = int(marks[which])
         return found
+
+    def beginning_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+        return self._watermarks(partitions, 0)
+
+    def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+        return self._watermarks(partitions, 1)
 
     def committed(self, tp: TP) -> int | None:
         try:

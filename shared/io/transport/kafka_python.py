@@ -100,6 +100,13 @@ class KafkaPythonConsumer:
         with kafka_errors(f"subscribing to {', '.join(topics)}"):
             self._resubscribe()
 
+    def assign(self, offsets: Mapping[TP, int]) -> None:
+        self._subscribed = None
+        with kafka_errors("assigning partitions"):
+            self._consumer.assign([TopicPartition(*tp) for tp in offsets])
+            for tp, offset in offsets.items():
+                self._consumer.seek(TopicPartition(*tp), offset)
+
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
         if self._subscribed is not None:
             self._watchdog.check(bool(self._consumer.assignment()))
@@ -135,6 +142,12 @@ class KafkaPythonConsumer:
     def position(self, tp: TP) -> int:
         with kafka_errors(f"reading the position of {tp.topic}[{tp.partition}]"):
             return int(self._consumer.position(TopicPartition(*tp)))
+
+    def beginning_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+        wanted = [TopicPartition(*tp) for tp in partitions]
+        with kafka_errors("reading the start of partitions"):
+            found = self._consumer.beginning_offsets(wanted)
+        return {TP(p.topic, p.partition): int(o) for p, o in found.items()}
 
     def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
         wanted = [TopicPartition(*tp) for tp in partitions]
