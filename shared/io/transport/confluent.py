@@ -138,6 +138,9 @@ class ConfluentConsumer:
             raise _translated(f"connecting consumer group {group_id}", exc) from None
         self._closed = False
         self._owned: set[TP] = set()
+        self._starts: dict[TP, int] = {}
+        """Where each partition was assigned or sought to: its position until a record of it
+        is handed over (librdkafka knows a position only from then on)."""
         self._assigning: dict[TP, TopicPartition] | None = None
         """While ``on_assign`` runs: the partitions being assigned, with a seek's offset."""
         self._pausing: list[TopicPartition] = []
@@ -170,6 +173,7 @@ class ConfluentConsumer:
             else:
                 consumer.assign(chosen)
             self._owned |= set(gained)
+            self._learn_starts(chosen)
             pausing, self._pausing = self._pausing, []
             # librdkafka keeps a partition paused by the application across a rebalance; a new
             # assignment starts unpaused here (as in kafka-python) unless the callback paused it.
@@ -183,6 +187,8 @@ class ConfluentConsumer:
         def revoked(consumer: Any, partitions: list[TopicPartition]) -> None:
             lost = [TP(p.topic, p.partition) for p in partitions]
             self._owned -= set(lost)
+            for tp in lost:
+                self._starts.pop(tp, None)
             if on_revoke is not None:
                 on_revoke(lost)
 
@@ -199,6 +205,30 @@ class ConfluentConsumer:
         except KafkaException as exc:
             raise _translated("assigning partitions", exc) from None
         self._owned = set(offsets)
+        self._starts = dict(offsets)
+
+    def _learn_starts(self, partitions: list[TopicPartition]) -> None:
+        """Where newly assigned partitions start: the offset sought, else the group's commit,
+        else (auto.offset.reset earliest) the partition's first offset. Best effort: what the
+        broker does not say now stays unknown."""
+        unknown = []
+        for p in partitions:
+            if p.offset >= 0:
+                self._starts[TP(p.topic, p.partition)] = int(p.offset)
+            else:
+                unknown.append(TopicPartition(p.topic, p.partition))
+        if not unknown:
+            return
+        try:
+            for found in self._consumer.committed(unknown, 10.0):
+                tp = TP(found.topic, found.partition)
+                if found.offset >= 0:
+                    self._starts[tp] = int(found.offset)
+                else:
+                    low, _ = self._consumer.get_watermark_offsets(found, timeout=5.0)
+                    self._starts[tp] = int(low)
+        except KafkaException as exc:
+            _LOG.warning("could not learn where the assigned partitions start: %s", exc)
 
     def poll(self, timeout_s: float, max_records: int = 500) -> list[Record]:
         try:
@@ -257,6 +287,7 @@ class ConfluentConsumer:
         if self._assigning is not None and tp in self._assigning:
             self._assigning[tp] = TopicPartition(tp.topic, tp.partition, offset)
             return
+        self._starts[tp] = offset
         try:
             self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
         except KafkaException as exc:
@@ -308,9 +339,10 @@ class ConfluentConsumer:
             [found] = self._consumer.position([partition])
         except KafkaException:
             return None
-        if high < 0 or found.offset < 0:
+        at = int(found.offset) if found.offset >= 0 else self._starts.get(tp)
+        if high < 0 or at is None:
             return None
-        return max(0, int(high) - int(found.offset))
+        return max(0, int(high) - at)
 
     def partitions_for(self, topic: str) -> set[int]:
         return _partitions(self._consumer, topic)
