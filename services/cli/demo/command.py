@@ -352,6 +352,7 @@ def _service_env(settings: Settings, endpoints: Endpoints, algo: str, task: str)
         DRIFTLINE_TOPIC_PREFIX=settings.topic_prefix,
         DRIFTLINE_REDIS_PREFIX=settings.redis_prefix,
         DRIFTLINE_LOG_LEVEL="INFO",
+        DRIFTLINE_KAFKA_CLIENT=settings.kafka_client,
         DRIFTLINE_TRAINER_ALGORITHM=algo,
         DRIFTLINE_TRAINER_TASK=task,
         DRIFTLINE_TRAINER_MIN_EXAMPLES="1000",
