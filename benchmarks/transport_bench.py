@@ -40,6 +40,7 @@ from shared.infra.stack import Infra
 from shared.io.kafka import DeadLetterWriter, ensure_topics
 from shared.io.transport import TP, ClientName, open_consumer, open_producer
 from shared.models.algorithms import Scorer, algorithm, fit
+from shared.models.pipelines import remember_pandas_is_absent
 from shared.models.serving import ServingModel
 
 FEATURES = [f"f{i}" for i in range(10)]
@@ -199,6 +200,7 @@ def predictor(
 
 
 def _child(queue: Any, job: Callable[..., tuple[float, float]], *args: Any) -> None:
+    remember_pandas_is_absent()  # as the service's loading of a version does
     queue.put(job(*args))
 
 
@@ -213,6 +215,7 @@ def in_child(job: Callable[..., tuple[float, float]], *args: Any) -> tuple[float
 
 
 def model_for_bench() -> ServingModel:
+    remember_pandas_is_absent()  # as the service's loading of a version does
     rng = np.random.default_rng(1)
     X = rng.normal(size=(5_000, len(FEATURES)))
     y = (X @ rng.normal(size=len(FEATURES)) > 0).astype(int).tolist()
