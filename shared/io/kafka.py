@@ -52,7 +52,6 @@ __all__ = [
     "decode_or_dead_letter",
     "delete_topics",
     "ensure_topics",
-    "has_unread",
     "kafka_errors",
     "make_consumer",
     "make_producer",
@@ -197,7 +196,7 @@ def make_producer(
         "max_in_flight_requests_per_connection": 5,
         # A send is never given up while the broker is away (the client's default fails it after
         # 2 minutes, and the service would have to replay): flushes are bounded instead
-        # (flush_within), and a send blocks at most 10 s for metadata or buffer space.
+        # (in bounded attempts), and a send blocks at most 10 s for metadata or buffer space.
         "delivery_timeout_ms": 7 * 24 * 3_600_000,
         "max_block_ms": 10_000,
     }
@@ -206,36 +205,6 @@ def make_producer(
     config.update(overrides)
     with kafka_errors("connecting a producer", endpoint):
         return KafkaProducer(**config)
-
-
-def close_clients(
-    consumer: KafkaConsumer | None, *producers: KafkaProducer, timeout_s: float = 5.0
-) -> None:
-    """Close a service's clients when it stops, each within ``timeout_s``: a flush of what is
-    still buffered (with the broker away, it is given up: nothing was committed for it), and the
-    consumer without committing (the service commits only what it delivered)."""
-    if consumer is not None:
-        try:
-            consumer.close(autocommit=False, timeout_ms=int(timeout_s * 1000))
-        except Exception as exc:  # stopping: say it, never hang or mask the exit
-            log.warning("closing the consumer: %s", exc)
-    for producer in producers:
-        if not flush_within(producer, timeout_s):
-            log.warning("the broker did not take the last sends in %.0f s; not waiting", timeout_s)
-        try:
-            producer.close(timeout=timeout_s)
-        except Exception as exc:
-            log.warning("closing a producer: %s", exc)
-
-
-def flush_within(producer: KafkaProducer, timeout_s: float) -> bool:
-    """Flush for at most ``timeout_s``; True when everything sent so far is delivered (or has
-    failed: check the futures), False when the broker has not answered in time."""
-    try:
-        producer.flush(timeout=timeout_s)
-    except kafka.errors.KafkaTimeoutError:
-        return False
-    return True
 
 
 class BoundedTransactions:
@@ -498,18 +467,6 @@ def decode_or_dead_letter(
         return None
 
 
-def offsets_to_commit(
-    positions: Mapping[TopicPartition, int],
-) -> dict[TopicPartition, OffsetAndMetadata]:
-    """What a consumer commits so that it resumes at ``positions``: per partition, the next offset
-    to read (one past the last record processed).
-
-    >>> offsets_to_commit({TopicPartition("t", 0): 8})[TopicPartition("t", 0)].offset
-    8
-    """
-    return {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in positions.items()}
-
-
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
 _WORDS = [struct.Struct(f"<{n}I") for n in range(64)]
@@ -580,13 +537,6 @@ def record_value(record: _Consumed, expected: str = "a message") -> bytes:
     if record.value is None:
         raise BadMessage("$", f"empty record (a tombstone) where {expected} was expected")
     return bytes(record.value)
-
-
-def has_unread(consumer: KafkaConsumer, tp: TopicPartition) -> bool:
-    """Whether ``tp`` may hold records this consumer has not been handed yet (:func:`unread` is not
-    0: some are known to be unread, or nothing is known yet). False for a partition not assigned
-    here."""
-    return unread(consumer, tp) != 0
 
 
 def unread(consumer: KafkaConsumer, tp: TopicPartition) -> int | None:

@@ -23,10 +23,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from shared.core.errors import KafkaError
-from shared.io.kafka import KafkaConsumer, kafka_errors
 from shared.io.transport import Consumer, Record
 
 log = logging.getLogger(__name__)
@@ -116,30 +114,6 @@ class Outages:
                 return False
 
 
-def poll(
-    consumer: KafkaConsumer,
-    outages: Outages,
-    stop: threading.Event,
-    action: str,
-    **kwargs: Any,
-) -> dict[Any, Any] | None:
-    """One ``consumer.poll(**kwargs)``. A retriable Kafka error is an outage (said, then a pause
-    of a second, or less when ``stop`` is set): None, and the caller goes round again. Records
-    mean the broker answers: a Kafka outage is over. Any other error is raised."""
-    try:
-        with kafka_errors(action):
-            polled: dict[Any, Any] = consumer.poll(**kwargs)
-    except KafkaError as exc:
-        if not exc.retriable:
-            raise
-        outages.down("kafka", exc)
-        stop.wait(1.0)
-        return None
-    if polled and outages.is_down("kafka"):
-        outages.up("kafka")  # records came: the broker is back
-    return polled
-
-
 def poll_records(
     consumer: Consumer,
     outages: Outages,
@@ -149,7 +123,9 @@ def poll_records(
     timeout_s: float,
     max_records: int,
 ) -> list[Record] | None:
-    """:func:`poll` for a consumer of the Kafka boundary (:mod:`shared.io.transport`)."""
+    """One ``consumer.poll``. A retriable Kafka error is an outage (said, then a pause of a
+    second, or less when ``stop`` is set): None, and the caller goes round again. Records mean
+    the broker answers: a Kafka outage is over. Any other error is raised."""
     try:
         records = consumer.poll(timeout_s, max_records)
     except KafkaError as exc:
