@@ -36,8 +36,20 @@ class _Absent:
         self.name = name
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == self.name:
+        """Stop an ``import`` of the module at once; to anyone else who asks (such as River's
+        ``importlib.util.find_spec("pandas")``, whose answer must be None), say nothing here
+        and let the other finders answer."""
+        if name == self.name and _importing():
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+def _importing() -> bool:
+    """Whether the finder is asked by an import statement (CPython's ``_find_and_load``), not
+    by ``importlib.util.find_spec``; on an interpreter whose import machinery is laid out
+    otherwise, False: the import is then merely slow."""
+    frame = sys._getframe(2)  # 0: here, 1: find_spec, 2: importlib's _find_spec
+    caller = frame.f_back
+    return caller is not None and caller.f_code.co_name == "_find_and_load_unlocked"
 
 
 def remember_pandas_is_absent() -> None:
