@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from shared.core.errors import ConfigError
 from shared.core.kinds import Task
 from shared.core.schema import Schema, numeric_schema
+from shared.models.compiled import CompiledPipeline, compile_pipeline
 from shared.models.pipelines import remember_pandas_is_absent, river_pipeline, sklearn_pipeline
 
 Family = Literal["sklearn", "river"]
@@ -209,9 +210,11 @@ class Scorer:
         self._task = task
         self._features = list(features)
         self._positive = sorted(classes)[-1] if classes and len(classes) == 2 else None
+        self._proba = self._decision = False
         if family == "sklearn" and task == "classification":
             self._proba = hasattr(model, "predict_proba") and _has_proba(model)
             self._decision = hasattr(model, "decision_function")
+        self._compiled: CompiledPipeline | None = None
 
     @property
     def task(self) -> Task:
@@ -226,8 +229,33 @@ class Scorer:
     def family(self) -> Family:
         return self._family
 
+    @property
+    def compiled(self) -> bool:
+        """Whether batches are scored by the compiled form of the pipeline."""
+        return self._compiled is not None
+
+    def compile(self, X: NDArray[Any]) -> bool:
+        """Score with the pipeline's compiled form from now on, if it has one and it computes
+        what scikit-learn computes on the rows of ``X`` (:mod:`shared.models.compiled`)."""
+        if self._family != "sklearn":
+            return False
+        classes = getattr(self._model, "classes_", None)
+        if self._positive is not None and (classes is None or classes[-1] != self._positive):
+            return False  # the compiled form scores the last of the model's classes
+        compiled = compile_pipeline(self._model, proba=self._proba, decision=self._decision)
+        if compiled is not None and compiled.agrees(self._model, X):
+            self._compiled = compiled
+        return self._compiled is not None
+
     def score(self, X: NDArray[Any]) -> tuple[list[Any], list[float] | None]:
         """Predictions and scores of the rows of ``X`` (as :meth:`Schema.matrix` lays them out)."""
+        if self._compiled is not None:
+            predictions, scores = self._compiled.predict(X)
+            if self._task == "regression":
+                return predictions.astype(float).tolist(), None
+            if self._positive is None:
+                return predictions.tolist(), None
+            return predictions.tolist(), None if scores is None else scores.tolist()
         if self._family == "sklearn":
             return self._score_sklearn(X)
         return self._score_river(X)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from numpy.typing import NDArray
 
 from shared.core.errors import ArtifactRejected, BadMessage
@@ -65,8 +66,11 @@ def load_serving_model(record: ModelVersion, artifact: bytes, verifier: Verifier
 
 
 def warm_up(serving: ServingModel, record: ModelVersion) -> None:
-    """Score a batch of reference rows: a model that fails or returns the wrong shape is refused."""
+    """Compile the version's pipeline where it can be (checked against scikit-learn on the
+    warm-up rows and on rows of gaps and unseen categories), then score a batch of reference
+    rows: a model that fails or returns the wrong shape is refused."""
     X = warm_up_rows(record)
+    serving.scorer.compile(np.vstack([X, odd_rows(serving.schema)]))
     try:
         predictions, scores = serving.score(X)
     except Exception as exc:
@@ -105,6 +109,18 @@ def warm_up_rows(record: ModelVersion) -> NDArray[Any]:
         else:
             columns.append([gap] * size)
     return schema.matrix([list(row) for row in zip(*columns, strict=True)])
+
+
+def odd_rows(schema: Schema) -> NDArray[Any]:
+    """Rows a compiled pipeline must also get right: every feature missing (where the version
+    imputes), and every category one no version has seen."""
+    unseen: list[Value] = [
+        "(a category never seen)" if spec.kind == "categorical" else 1.0 for spec in schema.features
+    ]
+    rows = [unseen]
+    if schema.missing:
+        rows.append([None] * len(schema.features))
+    return schema.matrix(rows)
 
 
 def to_rows(

@@ -207,4 +207,12 @@ def test_a_csv_with_text_columns_and_blanks_trains_serves_and_meets_new_categori
     assert len(predictions) == 2
     if task == "classification":
         assert set(predictions) <= {0, 1}
+    # scikit-learn versions serve through their compiled form, which scores what they score
+    assert serving.scorer.compiled == (algo.family == "sklearn")
+    plain = Scorer(serving.scorer.model, algo.family, task, candidate.features, candidate.classes)
+    fast, slow = serving.score(data.X), plain.score(data.X)
+    assert fast[0] == slow[0]
+    assert (fast[1] is None) == (slow[1] is None)
+    if fast[1] is not None and slow[1] is not None:
+        assert np.allclose(fast[1], slow[1], rtol=1e-9, atol=1e-12)
     assert load_verified(candidate.artifact, record, Verifier.hmac(b"sixteen-byte-key")) is not None
