@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from services.predictor.codec import PredictionEncoder, RowDecoder
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.quality import FeatureWatch, refused_feature
 from services.predictor.scoring import ScoredBatch, handle
@@ -83,6 +84,10 @@ class Predictor:
         self._stop = threading.Event()
         self._partitions: set[TP] = set()
         self._serving_version: int | None = None
+        self._coded: ServingModel | None = None
+        """The version the decoder and encoder are for (made once per version)."""
+        self._decoder: RowDecoder | None = None
+        self._encoder: PredictionEncoder | None = None
         self.last_loop = time.monotonic()
         """When the loop last went round: /healthz reports a loop stuck for too long."""
         self.waiting_reason = "starting"
@@ -186,15 +191,27 @@ class Predictor:
             self._serving_version = model.version
             self._metrics.active_version.set(model.version)
             self._metrics.swaps.inc()
+        if self._coded is not model:
+            self._coded = model
+            self._decoder = RowDecoder(model.schema)
+            self._encoder = PredictionEncoder(model.name, model.version, model.features)
         self._batches += 1
-        outcome = handle(records, model, received_at, self._max_bytes, times=self._times)
+        outcome = handle(
+            records,
+            model,
+            received_at,
+            self._max_bytes,
+            times=self._times,
+            decoder=self._decoder,
+            encoder=self._encoder,
+        )
         self._metrics.events_in.inc(len(records))
         offsets = _next_offsets(records)
         if self._exactly_once:
             self._deliver_transactionally(outcome, offsets, records)
         else:
             self._deliver(outcome, offsets, records)
-        self._metrics.predicted(model.version, len(outcome.predictions))
+        self._metrics.predicted(model.version, len(outcome.encoded))
         for _, category, _ in outcome.refused:
             self._metrics.dead_lettered(category)
         self._watch_features(model, outcome)
@@ -223,8 +240,8 @@ class Predictor:
     def _send_all(self, outcome: ScoredBatch) -> None:
         topic = self._topics.predictions
         send = self._producer.send
-        for prediction, value in zip(outcome.predictions, outcome.encoded, strict=True):
-            send(topic, value, prediction.event_id.encode())
+        for key, value in zip(outcome.keys, outcome.encoded, strict=True):
+            send(topic, value, key)
         for record, _, reason in outcome.refused:
             self._dead_letters.write(record, reason)
 

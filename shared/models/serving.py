@@ -3,23 +3,20 @@
 :func:`load_serving_model` does everything that can fail or take time (sha256, signature,
 deserialize, feature check, warm-up batch), so that the predictor's loop only swaps a reference;
 the caller fetches the record and the artifact (``shared.registry.loading`` from the registry).
-:func:`to_rows` checks feature events against the version's schema and lays out the rows the model
-reads, setting aside each event with a value of the wrong kind (or missing where the version cannot
-impute it) with the feature and the reason.
+The warm-up also compiles a scikit-learn version's pipeline where it can
+(:mod:`shared.models.compiled`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.core.errors import ArtifactRejected, BadMessage
+from shared.core.errors import ArtifactRejected
 from shared.core.kinds import Task
-from shared.core.messages import FeatureEvent
 from shared.core.schema import Schema, Value
 from shared.models.algorithms import Family, Scorer
 from shared.models.artifacts import load_verified
@@ -121,24 +118,3 @@ def odd_rows(schema: Schema) -> NDArray[Any]:
     if schema.missing:
         rows.append([None] * len(schema.features))
     return schema.matrix(rows)
-
-
-def to_rows(
-    events: Sequence[FeatureEvent], schema: Schema
-) -> tuple[NDArray[Any], list[int], list[tuple[int, str]], list[list[Value]]]:
-    """``(X, kept, refused, rows)``: the model's rows of the events whose features check against
-    ``schema``, the indices of those events, ``(index, reason)`` for the others, and each kept
-    event's checked values (what its prediction records). Extra features are never looked at.
-    """
-    rows: list[list[Value]] = []
-    kept: list[int] = []
-    refused: list[tuple[int, str]] = []
-    check = schema.row
-    for index, event in enumerate(events):
-        try:
-            rows.append(check(event.features))
-        except BadMessage as exc:
-            refused.append((index, str(exc)))
-            continue
-        kept.append(index)
-    return schema.matrix(rows), kept, refused, rows

@@ -15,9 +15,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from services.cli.external import external_candidate
-from shared.core.errors import ArtifactRejected
+from shared.core.errors import ArtifactRejected, BadMessage
 from shared.core.messages import FeatureEvent
-from shared.models.serving import load_serving_model, to_rows
+from shared.models.serving import load_serving_model
 from shared.models.signing import Signer, Verifier
 from shared.models.training import Dataset, load_dataset
 from shared.models.version import ModelVersion
@@ -58,8 +58,7 @@ def test_a_users_pipeline_is_registered_and_serves_new_categories_and_gaps(sampl
     }
     serving = _serve(candidate)
     event = FeatureEvent(event_id="e", features={"zurich-class": "new!", "area": None})
-    X, kept, refused, _ = to_rows([event], serving.schema)
-    assert kept == [0] and refused == []
+    X = serving.schema.matrix([serving.schema.row(event.features)])
     assert serving.score(X)[0][0] in (0, 1)
 
 
@@ -77,8 +76,8 @@ def test_a_model_that_cannot_take_gaps_gets_a_schema_that_refuses_them() -> None
     candidate = external_candidate(artifact, data, model="plain", signer=SIGNER)
     assert not candidate.schema.missing and candidate.params == {"estimator": "LogisticRegression"}
     serving = _serve(candidate)
-    _, kept, refused, _ = to_rows([FeatureEvent(event_id="e", features={"a": 1})], serving.schema)
-    assert kept == [] and "features.b: missing" in refused[0][1]
+    with pytest.raises(BadMessage, match=r"features\.b: missing"):
+        serving.schema.row({"a": 1})
 
 
 def test_a_model_that_cannot_score_the_sample_is_refused_with_the_fix(sample: Dataset) -> None:

@@ -9,10 +9,9 @@ import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
 from services.predictor.scoring import handle
-from shared.core.messages import FeatureEvent
 from shared.core.schema import FeatureSpec, Schema, numeric_schema
 from shared.models.algorithms import Scorer, algorithm, fit
-from shared.models.serving import ServingModel, to_rows
+from shared.models.serving import ServingModel
 
 
 def _record(offset: int, value: bytes | None, ts: int = 1_000) -> ConsumerRecord:
@@ -116,10 +115,9 @@ def test_a_non_finite_prediction_is_refused_not_sent() -> None:
 
 
 def test_rows_follow_the_model_feature_order() -> None:
-    events = [FeatureEvent(event_id="x", features={"b": 2.0, "a": 1, "c": "unused"})]
-    X, kept, refused, rows = to_rows(events, numeric_schema(["a", "b"]))
-    assert X.tolist() == [[1.0, 2.0]] and kept == [0] and refused == []
-    assert rows == [[1, 2.0]]
+    schema = numeric_schema(["a", "b"])
+    row = schema.row({"b": 2.0, "a": 1, "c": "unused"})
+    assert row == [1, 2.0] and schema.matrix([row]).tolist() == [[1.0, 2.0]]
 
 
 def test_a_mixed_event_is_scored_and_its_prediction_records_what_the_model_saw() -> None:

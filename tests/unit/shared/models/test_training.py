@@ -148,7 +148,7 @@ def test_a_csv_with_text_columns_and_blanks_trains_serves_and_meets_new_categori
 
     from shared.core.messages import FeatureEvent  # noqa: PLC0415
     from shared.models.artifacts import load_verified  # noqa: PLC0415
-    from shared.models.serving import load_serving_model, to_rows  # noqa: PLC0415
+    from shared.models.serving import load_serving_model  # noqa: PLC0415
     from shared.models.signing import Verifier  # noqa: PLC0415
     from shared.models.version import ModelVersion  # noqa: PLC0415
 
@@ -201,8 +201,7 @@ def test_a_csv_with_text_columns_and_blanks_trains_serves_and_meets_new_categori
             features={"zurich-class": "never-seen", "largest-spot-size": "Q", "activity": 9},
         ),
     ]
-    X, kept, refused, _ = to_rows(events, serving.schema)
-    assert kept == [0, 1] and refused == []
+    X = serving.schema.matrix([serving.schema.row(event.features) for event in events])
     predictions, _ = serving.score(X)
     assert len(predictions) == 2
     if task == "classification":
