@@ -238,20 +238,6 @@ class Prediction(Message, frozen=True, kw_only=True):
     latency_ms: Annotated[float, msgspec.Meta(ge=0)]
     features: Features | None = None
 
-    def encode_model_output(self) -> bytes:
-        """:meth:`encode`, checking only what the model computed (``prediction``, ``score``) to
-        be finite: the predictor's ``features`` are values a schema checked, finite by then.
-
-        >>> Prediction(event_id="e", ts=1, model="m", version=1, prediction=float("nan"),
-        ...            latency_ms=0.0).encode_model_output()
-        Traceback (most recent call last):
-        ...
-        shared.core.errors.BadMessage: prediction: must be a finite number, got nan
-        """
-        _require_finite("prediction", self.prediction)
-        _require_finite("score", self.score)
-        return _ENCODER.encode(self)
-
 
 class Example(Message, frozen=True, kw_only=True):
     """A prediction joined with its label, by the monitor to ``examples``, for the trainer.
