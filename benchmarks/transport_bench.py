@@ -3,7 +3,7 @@ raw pass-through and against the loop a user would write by hand. Prints a table
 
     driftline infra up && python benchmarks/transport_bench.py [--events 100000 --rounds 3]
 
-Every loop drains the same preloaded topic (``--events`` feature events of 10 features, about 350
+The predictor's loops drain the same preloaded topic (``--events`` feature events of 10 features, about 350
 bytes each, over 3 partitions) with a fresh consumer group, in a fresh process, in interleaved
 rounds. The figure is the CPU time of that process (all its threads: librdkafka's count) from its
 first record to its last, per event, so start-up and other processes' load are left out;
@@ -16,6 +16,13 @@ events/s beside it is wall time over the same span.
 - ``hand-written``: :func:`hand_written`, the confluent-kafka + orjson micro-batching loop a user
   would write instead of running driftline (decode, score the batch, encode, produce, commit),
   without validation, dead letters, metrics or hot swap.
+
+The monitor's loops read ``--events`` predictions and their labels (each label up to 500 events
+after its prediction, co-partitioned by event id), per joined event:
+
+- ``monitor raw read``: :func:`raw_read`, both topics read and committed, nothing decoded;
+- ``monitor``: driftline's monitor (:class:`services.monitor.service.Monitor`): decode, join,
+  examples out, data, prediction and concept drift, rolling error, checkpoints to Redis.
 """
 
 from __future__ import annotations
@@ -31,13 +38,22 @@ from typing import Any
 
 import numpy as np
 
+from services.monitor.analytics.config import MonitorConfig
+from services.monitor.main import FETCH
+from services.monitor.metrics import MonitorMetrics
+from services.monitor.retrain import LocalClaim
+from services.monitor.service import Monitor
+from services.monitor.state import MonitorStateStore
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.service import Predictor
+from shared.core.messages import Label, Prediction
 from shared.core.schema import numeric_schema
 from shared.core.settings import load_settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
 from shared.io.kafka import DeadLetterWriter, ensure_topics
+from shared.io.keys import RedisKeys
+from shared.io.redis import connect_redis
 from shared.io.transport import TP, ClientName, open_consumer, open_producer
 from shared.models.algorithms import Scorer, algorithm, fit
 from shared.models.pipelines import remember_pandas_is_absent
@@ -56,6 +72,44 @@ def preload(bootstrap: str, topic: str, count: int) -> None:
             "features": dict(zip(FEATURES, row, strict=True)),
         }
         producer.send(topic, json.dumps(event).encode(), f"e{index:08d}".encode())
+    while producer.flush(10.0).pending:
+        pass
+    producer.close()
+
+
+def preload_joined(bootstrap: str, topics: Topics, count: int) -> None:
+    """``count`` predictions of the benchmark's model and their labels, each label written up to
+    500 events after its prediction, keyed by event id (co-partitioned, as the monitor reads)."""
+    producer = open_producer("confluent", bootstrap, client_id="bench-load")
+    rng = np.random.default_rng(2)
+    rows = rng.normal(size=(count, len(FEATURES))).round(5).tolist()
+    scores = rng.random(count).tolist()
+    late = rng.integers(0, 500, size=count).tolist()
+    due = sorted((index + late[index], index) for index in range(count))
+    now = int(time.time() * 1000) - 3_600_000
+    labelled = 0
+
+    def label(index: int) -> None:
+        value = Label(event_id=f"e{index:08d}", ts=now + index, label=int(scores[index] > 0.4))
+        producer.send(topics.labels, value.encode(), f"e{index:08d}".encode())
+
+    for index in range(count):
+        prediction = Prediction(
+            event_id=f"e{index:08d}",
+            ts=now + index,
+            model="bench",
+            version=1,
+            prediction=int(scores[index] > 0.5),
+            score=scores[index],
+            latency_ms=0.5,
+            features=dict(zip(FEATURES, rows[index], strict=True)),
+        )
+        producer.send(topics.predictions, prediction.encode(), f"e{index:08d}".encode())
+        while labelled < count and due[labelled][0] <= index:
+            label(due[labelled][1])
+            labelled += 1
+    for _, index in due[labelled:]:
+        label(index)
     while producer.flush(10.0).pending:
         pass
     producer.close()
@@ -103,6 +157,91 @@ def raw(
         consumer.commit(_next_offsets(records))
         span.events += len(records)
     result = span.result()
+    consumer.close()
+    producer.close()
+    return result
+
+
+def raw_read(client: ClientName, bootstrap: str, topics: Topics, count: int) -> tuple[float, float]:
+    """The monitor's floor: read its two inputs (a prediction and a label per event) and commit,
+    nothing decoded; per event, so two records each."""
+    consumer = open_consumer(
+        client,
+        bootstrap,
+        group_id=f"rawmon-{uuid.uuid4().hex[:8]}",
+        assignor="range",
+        fetch_wait_ms=50,
+        partition_fetch_bytes=FETCH["max_partition_fetch_bytes"],
+    )
+    consumer.subscribe([topics.predictions, topics.labels])
+    span = _Span()
+    records_read = 0
+    while records_read < 2 * count:
+        records = consumer.poll(0.05, 1_000)
+        if not records:
+            continue
+        span.first()
+        consumer.commit(_next_offsets(records))
+        records_read += len(records)
+    span.events = count
+    result = span.result()
+    consumer.close()
+    return result
+
+
+class _MeasuredMonitor(Monitor):
+    span: _Span
+    target: int
+
+    def _process(self, tp: TP, records: list[Any]) -> None:
+        self.span.first()
+        super()._process(tp, records)
+        joined = sum(state.join.counts["joined"] for state in self.state.partitions.values())
+        if joined >= self.target:
+            self.span.events = joined
+            self.stop()
+
+
+def monitor(
+    client: ClientName, bootstrap: str, redis_url: str, topics: Topics, count: int
+) -> tuple[float, float]:
+    """driftline's monitor on the benchmark's predictions and labels, per joined event: decode,
+    join, examples out, drift and error analytics, checkpoints to Redis."""
+    from services.monitor.analytics.config import VersionInfo  # noqa: PLC0415
+    from shared.stats.profile import build_profile  # noqa: PLC0415
+
+    rng = np.random.default_rng(3)
+    reference_rows = rng.normal(size=(4_000, len(FEATURES)))
+    reference = build_profile(reference_rows, FEATURES, rng.random(4_000))
+    info = VersionInfo(1, "classification", FEATURES, reference, [0, 1])
+    group = f"mon-{uuid.uuid4().hex[:8]}"
+    consumer = open_consumer(
+        client,
+        bootstrap,
+        group_id=group,
+        assignor="range",
+        fetch_wait_ms=50,
+        partition_fetch_bytes=FETCH["max_partition_fetch_bytes"],
+    )
+    producer = open_producer(client, bootstrap, client_id="bench-mon", linger_ms=50)
+    store = MonitorStateStore(connect_redis(redis_url), RedisKeys(f"bench:{group}:"), "bench")
+    config = MonitorConfig()
+    measured = _MeasuredMonitor(
+        model="bench",
+        consumer=consumer,
+        producer=producer,
+        topics=topics,
+        store=store,
+        describe=lambda _version: info,
+        config=config,
+        dead_letters=DeadLetterWriter(producer, topics.dlq, "bench"),
+        metrics=MonitorMetrics.create("bench"),
+        retrain_claim=LocalClaim(config.retrain_timeout_ms),
+        active_version=lambda: 1,
+    )
+    measured.span, measured.target = _Span(), count
+    measured.run(timeout_s=600)
+    result = measured.span.result()
     consumer.close()
     producer.close()
     return result
@@ -243,36 +382,44 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--only", nargs="*", help="loops to run (default all)")
     args = parser.parse_args()
-    bootstrap = Infra(load_settings()).endpoints().bootstrap
-    prefix = f"tbench{uuid.uuid4().hex[:6]}."
-    topics = Topics(prefix)
-    ensure_topics(bootstrap, topics.specs(3))
-    print(f"preloading {args.events:,} events ...", flush=True)
-    preload(bootstrap, topics.features, args.events)
+    endpoints = Infra(load_settings()).endpoints()
+    bootstrap, redis_url = endpoints.bootstrap, endpoints.redis_url
+    prefix = f"tbench{uuid.uuid4().hex[:6]}"
+    topics, joined = Topics(f"{prefix}."), Topics(f"{prefix}m.")
+    events = args.events
     loops: dict[str, tuple[Callable[..., tuple[float, float]], tuple[Any, ...]]] = {
         "raw kafka-python": (
             raw,
-            ("kafka-python", bootstrap, topics.features, topics.predictions, args.events),
+            ("kafka-python", bootstrap, topics.features, topics.predictions, events),
         ),
         "raw confluent": (
             raw,
-            ("confluent", bootstrap, topics.features, topics.predictions, args.events),
+            ("confluent", bootstrap, topics.features, topics.predictions, events),
         ),
-        "predictor kafka-python": (
-            predictor,
-            ("kafka-python", bootstrap, topics, args.events, MODEL),
-        ),
-        "predictor confluent": (predictor, ("confluent", bootstrap, topics, args.events, MODEL)),
+        "predictor kafka-python": (predictor, ("kafka-python", bootstrap, topics, events, MODEL)),
+        "predictor confluent": (predictor, ("confluent", bootstrap, topics, events, MODEL)),
         "hand-written confluent + orjson": (
             hand_written,
-            (bootstrap, topics.features, topics.predictions, args.events, MODEL),
+            (bootstrap, topics.features, topics.predictions, events, MODEL),
         ),
+        "monitor raw read kafka-python": (raw_read, ("kafka-python", bootstrap, joined, events)),
+        "monitor raw read confluent": (raw_read, ("confluent", bootstrap, joined, events)),
+        "monitor kafka-python": (monitor, ("kafka-python", bootstrap, redis_url, joined, events)),
+        "monitor confluent": (monitor, ("confluent", bootstrap, redis_url, joined, events)),
     }
     chosen = {
         name: loop
         for name, loop in loops.items()
         if not args.only or any(o in name for o in args.only)
     }
+    if any(not name.startswith("monitor") for name in chosen):
+        ensure_topics(bootstrap, topics.specs(3))
+        print(f"preloading {events:,} feature events ...", flush=True)
+        preload(bootstrap, topics.features, events)
+    if any(name.startswith("monitor") for name in chosen):
+        ensure_topics(bootstrap, joined.specs(3))
+        print(f"preloading {events:,} predictions and their labels ...", flush=True)
+        preload_joined(bootstrap, joined, events)
     figures: dict[str, list[tuple[float, float]]] = {name: [] for name in chosen}
     for round_ in range(args.rounds):
         for name, (job, job_args) in chosen.items():
