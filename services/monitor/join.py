@@ -133,6 +133,11 @@ class JoinBuffer:
     def pending(self) -> int:
         return len(self._pending)
 
+    def awaits_label(self, event_id: str) -> bool:
+        """Whether the prediction of ``event_id`` is here, waiting for its label."""
+        entry = self._pending.get(event_id)
+        return entry is not None and entry.prediction is not None
+
     def add_features(
         self, event_id: str, ts: int, features: dict[str, FeatureValue]
     ) -> list[Scored | Joined]:

@@ -29,9 +29,10 @@ class TP(NamedTuple):
     partition: int
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed record: where it was, its key and value, and its timestamp (epoch ms)."""
+class Record(NamedTuple):
+    """One consumed record: where it was, its key and value, and its timestamp (epoch ms).
+
+    A named tuple: made for every record consumed, it costs a fifth of a frozen dataclass."""
 
     topic: str
     partition: int
