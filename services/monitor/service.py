@@ -263,9 +263,7 @@ class Monitor:
                         label = self._checked(label)
                         # A label whose prediction waits here is on its partition: only the
                         # others need their key hashed (pure-Python murmur2, 5% of the CPU).
-                        if not join.awaits_label(label.event_id) and self._misrouted(
-                            record, label
-                        ):
+                        if not join.awaits_label(label.event_id) and self._misrouted(record, label):
                             continue
                         self._completed(partition, join.add_label(label), now)
                         continue

@@ -93,7 +93,9 @@ def handle(
     outcome = ScoredBatch()
     if decoder is None or decoder.schema != model.schema:
         decoder = RowDecoder(model.schema)
-    accepted = _accept(records, decoder, max_bytes, times, outcome)
+    accepted = _accept(records, decoder, max_bytes, outcome)
+    if times is not None and not times.all_within(accepted.stamps, _stamps(accepted.sources)):
+        accepted = _in_time(accepted, times, outcome)
     if not accepted.rows:
         return outcome
     try:
@@ -129,7 +131,6 @@ def _accept(
     records: list[Record],
     decoder: RowDecoder,
     max_bytes: int,
-    times: EventTimes | None,
     outcome: ScoredBatch,
 ) -> _Accepted:
     """Decode and check each record: the fast way where it can, else the general way, which
@@ -149,17 +150,33 @@ def _accept(
             if decoded is None:
                 continue
         event_id, ts, row = decoded
-        if times is not None:
-            try:
-                times(ts, record.timestamp)
-            except BadMessage as exc:
-                outcome.refused.append(Refusal(record, "bad_time", str(exc)))
-                continue
         accepted.ids.append(event_id)
         accepted.stamps.append(ts)
         accepted.rows.append(row)
         accepted.sources.append(record)
     return accepted
+
+
+def _stamps(records: list[Record]) -> list[int]:
+    return [record.timestamp for record in records]
+
+
+def _in_time(accepted: _Accepted, times: EventTimes, outcome: ScoredBatch) -> _Accepted:
+    """The accepted events whose ``ts`` is within ``times``; the others refused (``bad_time``)."""
+    kept = _Accepted()
+    for event_id, ts, row, record in zip(
+        accepted.ids, accepted.stamps, accepted.rows, accepted.sources, strict=True
+    ):
+        try:
+            times(ts, record.timestamp)
+        except BadMessage as exc:
+            outcome.refused.append(Refusal(record, "bad_time", str(exc)))
+            continue
+        kept.ids.append(event_id)
+        kept.stamps.append(ts)
+        kept.rows.append(row)
+        kept.sources.append(record)
+    return kept
 
 
 def _general(

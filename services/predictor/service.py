@@ -365,8 +365,9 @@ class Predictor:
 
 def _next_offsets(records: list[Record]) -> dict[TP, int]:
     """The offsets to commit after ``records``: one past the last record of each partition."""
-    last: dict[TP, int] = {}
+    last: dict[tuple[str, int], int] = {}
+    get = last.get
     for record in records:
-        tp = TP(record.topic, record.partition)
-        last[tp] = max(last.get(tp, -1), record.offset)
-    return {tp: offset + 1 for tp, offset in last.items()}
+        tp = record.topic, record.partition
+        last[tp] = max(get(tp, -1), record.offset)
+    return {TP(*tp): offset + 1 for tp, offset in last.items()}

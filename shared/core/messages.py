@@ -31,11 +31,13 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 import msgspec
+import numpy as np
 
 from shared.core.errors import BadMessage
 
@@ -178,6 +180,28 @@ class EventTimes:
     """
 
     max_skew_ms: int = 86_400_000
+
+    def all_within(self, stamps: Sequence[int], record_stamps: Sequence[int]) -> bool:
+        """Whether every ``ts`` of ``stamps`` passes (with the record timestamps beside them),
+        checked a batch at a time; False also when they do not fit 64-bit arrays (then call
+        the check per event, for the reasons).
+
+        >>> EventTimes(3_600_000).all_within([1_700_000_000_000], [1_700_000_000_000])
+        True
+        >>> EventTimes(3_600_000).all_within([1_700_000_000], [1_700_000_000_000])
+        False
+        """
+        try:
+            ts = np.asarray(stamps, dtype=np.int64)
+            records = np.asarray(record_stamps, dtype=np.int64)
+        except OverflowError:
+            return False
+        if ts.size and int(ts.min()) < EARLIEST_TS:
+            return False
+        if not self.max_skew_ms:
+            return True
+        checked = records >= 0
+        return not bool((np.abs(ts - records)[checked] > self.max_skew_ms).any())
 
     def __call__(self, ts: int, record_ts: int) -> None:
         if ts < EARLIEST_TS:

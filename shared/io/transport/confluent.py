@@ -470,7 +470,10 @@ class ConfluentProducer:
         if timestamp_ms is not None:
             options["timestamp"] = timestamp_ms
         try:
-            self._producer.produce(topic, value, key, **options)
+            if options:
+                self._producer.produce(topic, value, key, **options)
+            else:
+                self._producer.produce(topic, value, key)
         except BufferError:
             self._wait_for_room(topic, value, key, options)
         except KafkaException as exc:

@@ -9,6 +9,7 @@ import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
 from services.predictor.scoring import handle
+from shared.core.messages import EventTimes
 from shared.core.schema import FeatureSpec, Schema, numeric_schema
 from shared.models.algorithms import Scorer, algorithm, fit
 from shared.models.serving import ServingModel
@@ -204,3 +205,26 @@ def test_extra_features_stay_out_of_the_prediction(model: ServingModel) -> None:
     )
     outcome = handle([record], model, received_at=0.0, max_bytes=1 << 20)
     assert outcome.refused == [] and outcome.predictions[0].features == {"a": 1, "b": 2}
+
+
+def test_event_times_are_checked_a_batch_at_a_time_and_each_bad_one_refused_alone(
+    model: ServingModel,
+) -> None:
+    now = 1_700_000_000_000
+
+    def at(event_id: str, ts: int) -> bytes:
+        return json.dumps({"event_id": event_id, "ts": ts, "features": {"a": 1, "b": 2}}).encode()
+
+    good = [_record(i, at(f"g{i}", now + i), ts=now) for i in range(5)]
+    assert handle(good, model, 0.0, 1 << 20, times=EventTimes()).refused == []
+    bad = {
+        "year-3000": 32_503_680_000_000,
+        "seconds": 1_700_000_000,
+        "past-int64": 2**70,
+        "a-day-and-more-away": now + 86_400_001,
+    }
+    records = good + [_record(9, at(name, ts), ts=now) for name, ts in bad.items()]
+    outcome = handle(records, model, 0.0, 1 << 20, times=EventTimes())
+    assert sorted(p.event_id for p in outcome.predictions) == [f"g{i}" for i in range(5)]
+    refused = {json.loads(r.record.value)["event_id"]: r.category for r in outcome.refused}
+    assert refused == dict.fromkeys(bad, "bad_time")
