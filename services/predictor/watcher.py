@@ -147,10 +147,11 @@ class PromotionWatcher:
         self._changed.set()
         self.status = f"serving {self._model} v{target}"
         log.info(
-            "loaded %s v%d in %.0f ms; serving it from the next batch",
+            "loaded %s v%d in %.0f ms (%s); serving it from the next batch",
             self._model,
             target,
             (time.monotonic() - started) * 1000,
+            _scored_by(loaded),
             extra={"model": self._model, "version": target},
         )
         if self._on_swap is not None:
@@ -199,3 +200,12 @@ class PromotionWatcher:
         if self._redis_down_since is not None:
             log.info("Redis is back after %.1f s", time.monotonic() - self._redis_down_since)
             self._redis_down_since = None
+
+
+def _scored_by(serving: ServingModel) -> str:
+    """How the version's batches are scored, for its load message."""
+    if serving.scorer.compiled:
+        return "scored by its compiled pipeline, checked against scikit-learn"
+    if serving.scorer.family == "sklearn":
+        return "scored by scikit-learn: its pipeline has no compiled form"
+    return "scored by River, one row at a time"

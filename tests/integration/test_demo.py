@@ -91,6 +91,9 @@ def test_demo_fast_closes_the_loop_and_loses_nothing(
     assert summary["events_lost"] == 0 and summary["dead_letters"] == 0, summary
     logs = "".join(f.read_text(errors="replace") for f in Path(summary["logs"]).rglob("*.log"))
     assert logs.count("Kafka client: confluent") >= 2 and "Kafka client: kafka-python" not in logs
+    # every version the predictor loaded (the first, and each retrained one) scored compiled
+    loaded = re.findall(r"loaded \S+ v\d+ in \d+ ms \(([^)]*)\)", logs)
+    assert len(loaded) >= 2 and all("compiled pipeline" in how for how in loaded), loaded
 
     # What is behind it, read from the registry and the topics.
     model, prefix = summary["model"], summary["topic_prefix"]
@@ -216,3 +219,5 @@ def test_demo_of_a_category_shift_names_the_category(
     assert summary["events_lost"] == 0 and summary["dead_letters"] == 0, summary
     logs = "".join(f.read_text(errors="replace") for f in Path(summary["logs"]).rglob("*.log"))
     assert logs.count("Kafka client: kafka-python") >= 2 and "Kafka client: confluent" not in logs
+    loaded = re.findall(r"loaded \S+ v\d+ in \d+ ms \(([^)]*)\)", logs)  # categories too
+    assert loaded and all("compiled pipeline" in how for how in loaded), loaded
