@@ -44,7 +44,7 @@ from shared.core.messages import (
     Prediction,
 )
 from shared.core.topics import Topics
-from shared.io.kafka import DeadLetterWriter, key_partition, record_value
+from shared.io.kafka import DeadLetterWriter, key_partition, key_partitions, record_value
 from shared.io.transport import TP, Consumer, Producer, Record
 from shared.models.targets import LabelCheck
 from shared.runtime.outage import Outages, poll_records
@@ -235,6 +235,7 @@ class Monitor:
         # event time once per batch: a live stream pays next to nothing for it.
         min_pending = align.min_pending
         latest = -(2**62)
+        rights: list[int] | None = None  # each label record's partition by its key, once needed
         try:
             for index, record in enumerate(records):
                 state.offsets[topic] = record.offset + 1
@@ -263,8 +264,11 @@ class Monitor:
                         label = self._checked(label)
                         # A label whose prediction waits here is on its partition: only the
                         # others need their key hashed (pure-Python murmur2, 5% of the CPU).
-                        if not join.awaits_label(label.event_id) and self._misrouted(record, label):
-                            continue
+                        if not join.awaits_label(label.event_id):
+                            if rights is None:  # the batch's keys hashed at once, when needed
+                                rights = self._key_partitions(records)
+                            if self._misrouted(record, label, rights[index] if rights else None):
+                                continue
                         self._completed(partition, join.add_label(label), now)
                         continue
                     if prediction.model != self.model:
@@ -298,7 +302,21 @@ class Monitor:
         for tp, rest in self._inputs.resume_caught_up(pending, self.partitions):
             self._process(tp, rest)  # before anything a later poll hands over
 
-    def _misrouted(self, record: Record, label: Label) -> bool:
+    def _label_partition_count(self) -> int | None:
+        if self._label_partitions is None:
+            found = self._consumer.partitions_for(self._topics.labels)
+            if found:
+                self._label_partitions = len(found)
+        return self._label_partitions
+
+    def _key_partitions(self, records: list[Record]) -> list[int]:
+        """The partition each record's key belongs to (empty while the count is unknown)."""
+        partitions = self._label_partition_count()
+        if partitions is None:
+            return []
+        return key_partitions([record.key or b"" for record in records], partitions)
+
+    def _misrouted(self, record: Record, label: Label, right: int | None = None) -> bool:
         """Forward a label found on another partition than its ``event_id``'s to that partition,
         where its prediction is; True when it was forwarded (and is not joined here).
 
@@ -307,14 +325,12 @@ class Monitor:
         confluent-kafka: crc32) lands elsewhere for most keys, where it would wait for a prediction
         that never comes. Forwarded, it joins once (a second copy after a crash counts as a
         duplicate); each is counted, and a ``data_quality`` alert names the fix."""
-        partitions = self._label_partitions
+        partitions = self._label_partition_count()
         if partitions is None:
-            found = self._consumer.partitions_for(self._topics.labels)
-            if not found:
-                return False
-            partitions = self._label_partitions = len(found)
+            return False
         key = label.event_id.encode()
-        right = key_partition(key, partitions)
+        if right is None or record.key != key:  # ``right`` is the record key's partition
+            right = key_partition(key, partitions)
         if right == record.partition:
             return False
         self._send(

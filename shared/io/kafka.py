@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import kafka.errors
+import numpy as np
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
@@ -508,6 +509,48 @@ def key_partition(key: bytes, partitions: int) -> int:
     [0, 0, 0, 0, 1, 0]
     """
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def key_partitions(keys: list[bytes], partitions: int) -> list[int]:
+    """:func:`key_partition` of each of ``keys``, computed a column of bytes at a time with numpy
+    over the keys of each length (the monitor checks a poll's labels at once: a Python murmur2 per
+    label was 5% of its CPU).
+
+    >>> keys = [f"e{i}".encode() for i in range(6)] + [b"", "é-ü".encode()]
+    >>> key_partitions(keys, 3) == [key_partition(key, 3) for key in keys]
+    True
+    """
+    out = [0] * len(keys)
+    by_length: dict[int, list[int]] = {}
+    for index, key in enumerate(keys):
+        by_length.setdefault(len(key), []).append(index)
+    m = np.uint32(_M)
+    for length, indices in by_length.items():
+        rows = np.frombuffer(b"".join(keys[i] for i in indices), dtype=np.uint8)
+        rows = rows.reshape(len(indices), length)
+        h = np.full(len(indices), (0x9747B28C ^ length) & _MASK, dtype=np.uint32)
+        count = length >> 2
+        if count:
+            words = np.ascontiguousarray(rows[:, : count * 4]).view("<u4")
+            for column in range(count):
+                k = words[:, column] * m
+                k ^= k >> np.uint32(24)
+                h = (h * m) ^ (k * m)
+        tail = length & 3
+        at = count << 2
+        if tail == 3:
+            h ^= rows[:, at + 2].astype(np.uint32) << np.uint32(16)
+        if tail >= 2:
+            h ^= rows[:, at + 1].astype(np.uint32) << np.uint32(8)
+        if tail:
+            h = (h ^ rows[:, at].astype(np.uint32)) * m
+        h ^= h >> np.uint32(13)
+        h = h * m
+        h ^= h >> np.uint32(15)
+        found = ((h & np.uint32(0x7FFFFFFF)) % np.uint32(partitions)).tolist()
+        for index, partition in zip(indices, found, strict=True):
+            out[index] = partition
+    return out
 
 
 class _Consumed(Protocol):
