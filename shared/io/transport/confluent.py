@@ -238,11 +238,6 @@ class ConfluentConsumer:
             )
         except KafkaException as exc:
             raise _translated("polling", exc) from None
-        if messages:
-            self._errors.all_down = None
-        elif self._errors.all_down is not None:
-            down, self._errors.all_down = self._errors.all_down, None
-            raise KafkaError(f"polling: {down}", retriable=True)
         records: list[Record] = []
         append = records.append
         for message in messages:
@@ -261,10 +256,18 @@ class ConfluentConsumer:
                     _headers(pairs) if pairs else (),
                 )
             )
+        # Only a record shows the cluster answers: a poll can hand over nothing but error events
+        # (a broker's connection refused), and clearing the outage on those hid it for good.
+        if records:
+            self._errors.all_down = None
+        elif self._errors.all_down is not None:
+            down, self._errors.all_down = self._errors.all_down, None
+            raise KafkaError(f"polling: {down}", retriable=True)
         return records
 
-    @staticmethod
-    def _message_error(error: Any) -> None:
+    def _message_error(self, error: Any) -> None:
+        if error.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:
+            self._errors.all_down = error.str()
         if error.fatal():
             raise KafkaError(f"polling: {error.str()}", retriable=False)
         # Anything else is news the consumer recovers from by itself: a poll interval exceeded

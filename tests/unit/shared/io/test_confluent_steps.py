@@ -93,3 +93,42 @@ def test_a_step_that_returns_in_time_is_not_given_up(producer: ConfluentProducer
     producer.abort_transaction(1.0)
     assert client.calls == ["send_offsets", "abort"]
     assert len(_Client.made) == 1
+
+
+class _Event:
+    """A consumed librdkafka event that carries only an error (as ``consume()`` hands them)."""
+
+    def __init__(self, code: int) -> None:
+        self._error = confluent.confluent_kafka.KafkaError(code)
+
+    def error(self) -> Any:
+        return self._error
+
+
+class _Polled(ConfluentConsumer):
+    """The boundary's poll over a librdkafka consumer that hands over ``events``."""
+
+    def __init__(self, events: list[_Event]) -> None:
+        self._consumer = self
+        self._errors = confluent._Errors()
+        self.events = events
+
+    def consume(self, num_messages: int, timeout: float) -> list[_Event]:
+        return self.events
+
+
+def test_a_poll_of_error_events_only_does_not_hide_a_lost_cluster() -> None:
+    """A poll can hand over nothing but error events while the broker is away; those are not
+    the cluster answering, and clearing the lost-cluster report on them hid the outage (the
+    monitor, idle, never said Kafka was away)."""
+    transport = confluent.confluent_kafka.KafkaError._TRANSPORT
+    polled = _Polled([_Event(transport)])
+    polled._errors.all_down = "all brokers down"
+    with pytest.raises(KafkaError) as raised:
+        polled.poll(0.1)
+    assert raised.value.retriable and "all brokers down" in str(raised.value)
+    # the lost cluster reported as an event of the poll itself counts too
+    polled = _Polled([_Event(confluent.confluent_kafka.KafkaError._ALL_BROKERS_DOWN)])
+    with pytest.raises(KafkaError, match="polling"):
+        polled.poll(0.1)
+    assert _Polled([_Event(transport)]).poll(0.1) == []  # a broker away alone is no outage yet
