@@ -116,7 +116,7 @@ def compile_pipeline(pipeline: Any, *, proba: bool, decision: bool) -> CompiledP
         if len(steps) != 2 or type(steps[0][1]).__name__ != "ColumnTransformer":
             return None
         prepare = _compile_columns(steps[0][1])
-    except (AttributeError, TypeError, ValueError, IndexError):
+    except Exception:  # a pipeline that cannot be compiled is scored as it is
         return None
     if prepare is None:
         return None

@@ -121,3 +121,12 @@ def test_a_pipeline_of_another_shape_is_not_compiled() -> None:
     assert compile_pipeline(other, proba=True, decision=True) is None
     scorer = Scorer(other, "sklearn", "classification", ["a", "b"], [0, 1])
     assert not scorer.compile(X) and scorer.score(X)[0] == other.predict(X).tolist()
+
+
+def test_a_pipeline_that_fails_to_compile_in_any_way_is_scored_as_it_is() -> None:
+    class Odd:
+        @property
+        def steps(self) -> list[Any]:
+            raise RuntimeError("a transformer of a library driftline does not know")
+
+    assert compile_pipeline(Odd(), proba=True, decision=True) is None
