@@ -39,6 +39,8 @@ from shared.core.messages import SCHEMA_VERSION, EventId, Int64, Millis, Predict
 from shared.core.schema import MAX_CATEGORY, FeatureKind, Schema, Value
 
 _Category = Annotated[str, msgspec.Meta(max_length=MAX_CATEGORY)]
+MISSES_BEFORE_REST = 64
+REST = 4_096
 _KINDS: dict[FeatureKind, Any] = {
     "numeric": Int64 | float,
     "boolean": bool,
@@ -75,14 +77,31 @@ class RowDecoder:
         )
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(event)
         self._astuple = msgspec.structs.astuple
+        self._misses = 0
+        """Events in a row that the fast way did not take."""
+        self._resting = 0
+        """Events left to send straight the general way."""
 
     def decode(self, data: bytes, default_ts: int) -> tuple[str, int, list[Value]] | None:
         """``(event_id, ts, row)`` of an event in the schema's own terms, ``default_ts`` where
-        it has no ``ts``; None for anything else (the general path decides about it)."""
+        it has no ``ts``; None for anything else (the general path decides about it).
+
+        A producer that writes every event in other terms (numbers as strings) would pay a
+        failed fast decode per event, a third more than the general path alone: after
+        :data:`MISSES_BEFORE_REST` misses in a row the next :data:`REST` events go the general
+        way at once, then the fast way is tried again.
+        """
+        if self._resting:
+            self._resting -= 1
+            return None
         try:
             event = self._decoder.decode(data)
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            self._misses += 1
+            if self._misses >= MISSES_BEFORE_REST:
+                self._misses, self._resting = 0, REST
             return None
+        self._misses = 0
         ts = event.ts
         return event.event_id, default_ts if ts is None else ts, list(self._astuple(event.features))
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from services.predictor.codec import PredictionEncoder, RowDecoder
+from services.predictor.codec import MISSES_BEFORE_REST, REST, PredictionEncoder, RowDecoder
 from shared.core.errors import BadMessage
 from shared.core.messages import FeatureEvent, Prediction
 from shared.core.schema import FeatureSpec, Schema
@@ -188,3 +188,20 @@ def test_an_output_that_is_not_json_is_refused_alone() -> None:
         ["e0", "e1"], [1, 1], [1, object()], None, 0.0, [[1.0], [2.0]]
     )
     assert isinstance(written[0], bytes) and isinstance(written[1], BadMessage)
+
+
+def test_a_stream_of_other_terms_rests_the_fast_way_and_tries_it_again() -> None:
+    """Numbers written as strings, event after event: the fast way stops being tried for a
+    while (each failed try cost a third more than the general path), then is tried again."""
+    decoder = RowDecoder(SCHEMAS["numeric, every feature required"])
+    strings = b'{"event_id": "e", "features": {"a": "1", "b": "2"}}'
+    plain = b'{"event_id": "e", "features": {"a": 1, "b": 2}}'
+    for _ in range(MISSES_BEFORE_REST):
+        assert decoder.decode(strings, 1) is None
+    assert decoder.decode(plain, 1) is None  # resting: the general path takes it, as well
+    for _ in range(REST - 1):
+        decoder.decode(strings, 1)
+    assert decoder.decode(plain, 1) == ("e", 1, [1, 2])  # tried again
+    for _ in range(MISSES_BEFORE_REST - 1):
+        assert decoder.decode(strings, 1) is None
+    assert decoder.decode(plain, 1) == ("e", 1, [1, 2])  # a hit resets the count
