@@ -7,6 +7,10 @@ The ``servers`` session fixture gives a real Kafka broker and a real Redis, chos
 3. local processes started by driftline's own ``Infra`` in a temporary DRIFTLINE_HOME
    (``DRIFTLINE_TEST_SERVERS=local`` forces it). This is what CI and a laptop without Docker use.
 
+Under pytest-xdist (``-n 2`` in pyproject.toml's addopts) every worker has servers of its own on
+ports the kernel picks. Tests that start servers with driftline's default ports (9092 when free)
+are marked ``xdist_group("default-ports")`` and so run one after another on one worker.
+
 A server that cannot start is an error of every test that needs it, never a skip; and when ``CI``
 is set, any skipped test fails the run.
 """
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 import pytest
 
 from shared.core.settings import Settings
+from shared.infra.ports import free_port
 from shared.infra.stack import Infra
 
 _skipped: list[str] = []
@@ -61,7 +66,14 @@ def _containers() -> Iterator[Servers]:
 
 @contextlib.contextmanager
 def _local(home: str) -> Iterator[Servers]:
-    settings = Settings(home=home, kafka_bootstrap=None, redis_url=None)
+    ports: dict[str, int] = {}
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Each pytest-xdist worker starts servers of its own, all at once: ports the kernel picks
+        # keep them apart. The preferred 9092 and 6379 stay free for the tests that start
+        # servers with driftline's defaults, which run in one group on one worker.
+        kafka, controller, redis = _distinct_free_ports(3)
+        ports = {"kafka_port": kafka, "kafka_controller_port": controller, "redis_port": redis}
+    settings = Settings(home=home, kafka_bootstrap=None, redis_url=None, **ports)
     infra = Infra(settings)
     infra.up()
     try:
@@ -69,6 +81,15 @@ def _local(home: str) -> Iterator[Servers]:
         yield Servers(endpoints.bootstrap, endpoints.redis_url, "local processes", home)
     finally:
         infra.down()
+
+
+def _distinct_free_ports(count: int) -> list[int]:
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = free_port()
+        if port not in chosen and port not in (9092, 6379):
+            chosen.append(port)
+    return chosen
 
 
 @pytest.fixture(scope="session")

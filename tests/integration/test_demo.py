@@ -33,6 +33,9 @@ from tests.harness.predictor import (
     versions_never_go_backwards,
 )
 
+# Starts servers with driftline's default ports: one at a time (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("default-ports")
+
 
 @pytest.fixture(scope="module")
 def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Endpoints, Path]]:

@@ -22,7 +22,8 @@ from shared.io.kafka import AssignmentWatchdog, make_consumer
 from shared.io.redis import redact
 from tests.conftest import Servers
 
-pytestmark = pytest.mark.integration
+# Starts servers with driftline's default ports: one at a time (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("default-ports")]
 
 CLI_TIMEOUT_S = 240
 

@@ -31,7 +31,8 @@ from tests.harness.monitor import produce, register_model, score, start_monitor,
 from tests.harness.predictor import ServiceProcess, Stream, make_deployment, wait_for_predictions
 from tests.harness.trainer import start_trainer, trainer_status, wait_for
 
-pytestmark = pytest.mark.integration
+# Starts servers with driftline's default ports: one at a time (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("default-ports")]
 
 OUTAGE_S = int(os.environ.get("DRIFTLINE_TEST_OUTAGE_S", "20"))
 """Longer than every client timeout that applies: a Redis socket timeout of 2-5 s, a flush or a
