@@ -8,8 +8,8 @@ The ``servers`` session fixture gives a real Kafka broker and a real Redis, chos
    (``DRIFTLINE_TEST_SERVERS=local`` forces it). This is what CI and a laptop without Docker use.
 
 Under pytest-xdist (``-n 2`` in pyproject.toml's addopts) every worker has servers of its own on
-ports the kernel picks. Tests that start servers with driftline's default ports (9092 when free)
-are marked ``xdist_group("default-ports")`` and so run one after another on one worker.
+ports the kernel picks (:func:`kernel_ports`), as has every test that starts servers of its own.
+The tests of driftline's default ports (9092 when free) hold :func:`default_ports`, one at a time.
 
 A server that cannot start is an error of every test that needs it, never a skip; and when ``CI``
 is set, any skipped test fails the run.
@@ -18,6 +18,7 @@ is set, any skipped test fails the run.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import uuid
 from collections.abc import Iterator
@@ -66,13 +67,9 @@ def _containers() -> Iterator[Servers]:
 
 @contextlib.contextmanager
 def _local(home: str) -> Iterator[Servers]:
-    ports: dict[str, int] = {}
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        # Each pytest-xdist worker starts servers of its own, all at once: ports the kernel picks
-        # keep them apart. The preferred 9092 and 6379 stay free for the tests that start
-        # servers with driftline's defaults, which run in one group on one worker.
-        kafka, controller, redis = _distinct_free_ports(3)
-        ports = {"kafka_port": kafka, "kafka_controller_port": controller, "redis_port": redis}
+    # Each pytest-xdist worker starts servers of its own, all at once: ports the kernel picks keep
+    # them apart, and 9092 and 6379 free for the tests that check driftline's defaults.
+    ports = kernel_ports() if os.environ.get("PYTEST_XDIST_WORKER") else {}
     settings = Settings(home=home, kafka_bootstrap=None, redis_url=None, **ports)
     infra = Infra(settings)
     infra.up()
@@ -83,13 +80,29 @@ def _local(home: str) -> Iterator[Servers]:
         infra.down()
 
 
-def _distinct_free_ports(count: int) -> list[int]:
+def kernel_ports() -> dict[str, int]:
+    """Settings that put a local broker and Redis on ports the kernel picks, never on the
+    defaults (9092, 6379) that another worker's test of ``driftline infra up`` may take."""
     chosen: list[int] = []
-    while len(chosen) < count:
+    while len(chosen) < 3:
         port = free_port()
         if port not in chosen and port not in (9092, 6379):
             chosen.append(port)
-    return chosen
+    kafka, controller, redis = chosen
+    return {"kafka_port": kafka, "kafka_controller_port": controller, "redis_port": redis}
+
+
+@pytest.fixture
+def default_ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Held by a test that starts servers on driftline's default ports: one such test at a time
+    across all pytest-xdist workers (a lock file in the directory the workers share)."""
+    shared = tmp_path_factory.getbasetemp().parent
+    with open(shared / "default-ports.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")

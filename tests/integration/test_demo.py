@@ -26,6 +26,7 @@ from shared.infra import redis as local_redis
 from shared.infra.stack import Endpoints, Infra
 from shared.io.keys import RedisKeys
 from shared.registry.store import Registry
+from tests.conftest import kernel_ports
 from tests.harness.predictor import (
     Deployment,
     make_deployment,
@@ -33,15 +34,12 @@ from tests.harness.predictor import (
     versions_never_go_backwards,
 )
 
-# Starts servers with driftline's default ports: one at a time (tests/conftest.py).
-pytestmark = pytest.mark.xdist_group("default-ports")
-
 
 @pytest.fixture(scope="module")
 def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Endpoints, Path]]:
     """A broker with only a SASL_SSL listener for clients, and a password-only Redis."""
     home = tmp_path_factory.mktemp("secure-servers")
-    infra = Infra(Settings(home=home, infra_secure=True))
+    infra = Infra(Settings(home=home, infra_secure=True, **kernel_ports()))
     status = infra.up()
     try:
         assert status.kafka.security == "SASL_SSL" and status.redis.security == "password"

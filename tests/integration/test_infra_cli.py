@@ -22,8 +22,8 @@ from shared.io.kafka import AssignmentWatchdog, make_consumer
 from shared.io.redis import redact
 from tests.conftest import Servers
 
-# Starts servers with driftline's default ports: one at a time (tests/conftest.py).
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("default-ports")]
+# Starts servers on driftline's default ports: one such test at a time (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("default_ports")]
 
 CLI_TIMEOUT_S = 240
 

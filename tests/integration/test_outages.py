@@ -26,13 +26,12 @@ from shared.infra.stack import Infra
 from shared.models.algorithms import algorithm
 from shared.models.signing import load_signer
 from shared.models.training import train
-from tests.conftest import Servers
+from tests.conftest import Servers, kernel_ports
 from tests.harness.monitor import produce, register_model, score, start_monitor, wait_joined
 from tests.harness.predictor import ServiceProcess, Stream, make_deployment, wait_for_predictions
 from tests.harness.trainer import start_trainer, trainer_status, wait_for
 
-# Starts servers with driftline's default ports: one at a time (tests/conftest.py).
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("default-ports")]
+pytestmark = pytest.mark.integration
 
 OUTAGE_S = int(os.environ.get("DRIFTLINE_TEST_OUTAGE_S", "20"))
 """Longer than every client timeout that applies: a Redis socket timeout of 2-5 s, a flush or a
@@ -156,7 +155,9 @@ def test_redis_away_mid_stream_is_waited_out_by_every_service(
 
 @pytest.fixture
 def own_servers(tmp_path: Path) -> Iterator[Infra]:
-    infra = Infra(Settings(home=tmp_path / "servers", kafka_bootstrap=None, redis_url=None))
+    infra = Infra(
+        Settings(home=tmp_path / "servers", kafka_bootstrap=None, redis_url=None, **kernel_ports())
+    )
     assert infra.up().ok
     yield infra
     infra.down()
