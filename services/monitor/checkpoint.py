@@ -125,6 +125,7 @@ class Checkpointer:
         claim: RetrainClaim,
         label_window_ms: int,
         max_pending: int,
+        partition_idle_ms: int = 2_000,
     ) -> None:
         self.model = model
         self._store = store
@@ -136,6 +137,7 @@ class Checkpointer:
         self._claim = claim
         self._label_window_ms = label_window_ms
         self._max_pending = max_pending
+        self._partition_idle_ms = partition_idle_ms
 
     def due(self) -> bool:
         return self.pacer.due(time.monotonic())
@@ -209,6 +211,7 @@ class Checkpointer:
         elif analytics is not None:
             log.warning("%s since the checkpoint: analytics start afresh", changed)
             state.watch, state.reorder = None, Reorder()
+        state.reorder.idle_ms = self._partition_idle_ms  # this start's setting, not the saved one
         state.reorder.assign(set(state.partitions), monotonic_ms())
         return Restored(sorted(state.partitions), analytics is not None)
 

@@ -315,6 +315,7 @@ def run(
         publish_status=publish_status,
         label_window_ms=int(settings.monitor_label_window_s * 1000),
         max_pending=settings.monitor_max_pending,
+        partition_idle_ms=int(settings.monitor_partition_idle_s * 1000),
         checkpoint_s=settings.monitor_checkpoint_s,
         max_bytes=settings.max_message_bytes,
         times=EventTimes(int(settings.max_event_skew_s * 1000)),

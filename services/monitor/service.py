@@ -72,6 +72,7 @@ class Monitor:
         publish_status: Callable[[MonitorStatus], None] = lambda status: None,
         label_window_ms: int = 3_600_000,
         max_pending: int = 100_000,
+        partition_idle_ms: int = 2_000,
         checkpoint_s: float = 5.0,
         batch_max: int = 1_000,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -92,6 +93,7 @@ class Monitor:
         self._times = times or EventTimes()
         self._stop = threading.Event()
         self.state = MonitorState()
+        self.state.reorder.idle_ms = partition_idle_ms
         """What a checkpoint saves: the partitions owned, the analytics, the reorder."""
         self._examples = ExampleBatcher(model)
         """Joined events not yet sent to ``examples``: sent once per poll, and before a checkpoint."""
@@ -107,6 +109,7 @@ class Monitor:
             claim=retrain_claim,
             label_window_ms=label_window_ms,
             max_pending=max_pending,
+            partition_idle_ms=partition_idle_ms,
         )
         """Checkpoints every ``checkpoint_s``, or at most 1/21 of the time when they are slow."""
         self._checkpoints.pacer.start(time.monotonic())

@@ -277,6 +277,15 @@ class Settings(BaseSettings):
         ge=0,
         description="Event time before a resolved alert may fire again; concept drift resolves after it.",
     )
+    monitor_partition_idle_s: float = Field(
+        default=2.0,
+        gt=0,
+        description=(
+            "Wall time after which a caught-up partition that sends nothing stops holding the "
+            "others' events back (the analytics take events in event-time order across "
+            "partitions); raise it for partitions that pause longer between bursts."
+        ),
+    )
     monitor_checkpoint_s: float = Field(
         default=5.0,
         gt=0,

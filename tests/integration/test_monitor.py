@@ -171,7 +171,9 @@ def test_restart_mid_stream_matches_an_uninterrupted_run(deployment: Deployment)
         ("predictions", "junk", b'{"event_id": 1}'),
         ("predictions", "f0", json.dumps({**unfeatured, "latency_ms": 1.0}).encode()),
     ]
-    env = {"DRIFTLINE_MONITOR_METRICS_WINDOW": "100000"}
+    # Identical alerts need identical event order: on a loaded machine, a partition's records may
+    # come more than the default 2 s after the others', and be analysed out of order.
+    env = {"DRIFTLINE_MONITOR_METRICS_WINDOW": "100000", "DRIFTLINE_MONITOR_PARTITION_IDLE_S": "30"}
     steady = start_monitor(deployment, model=a, env=env)
     interrupted = start_monitor(deployment, model=b, env=env)
     feed = threading.Thread(
