@@ -450,7 +450,9 @@ class ConfluentProducer:
             raise _translated("connecting a producer", exc) from None
         self._stuck = False
         self._initialising = False
-        self._abandoned: list[Any] = []
+        self._abandoned: list[tuple[Any, _Step]] = []
+        """Clients replaced while one of their calls had not returned, with that call: each is
+        closed once its call returns (before, closing it would wait on the same stuck call)."""
         self._failed: list[tuple[str, str]] = []
         self._closed = False
         self._step: _Step | None = None
@@ -556,12 +558,19 @@ class ConfluentProducer:
         )
 
     def _replace(self) -> None:
-        """A new librdkafka client in place of one stuck in a transaction step (kept, never
-        destroyed: its thread is still inside it)."""
-        _LOG.warning(
-            "replacing the transactional producer stuck in %s", self._step and self._step.action
-        )
-        self._abandoned.append(self._producer)
+        """A new librdkafka client in place of one stuck in a transaction step (kept until that
+        step returns: its thread is still inside it)."""
+        step = self._step
+        _LOG.warning("replacing the transactional producer stuck in %s", step and step.action)
+        self._release_abandoned()
+        if step is not None:
+            self._abandoned.append((self._producer, step))
+        if len(self._abandoned) > 1:
+            _LOG.warning(
+                "%d replaced transactional producers are still inside librdkafka calls; each is "
+                "closed when its call returns (restart the service if this count keeps rising)",
+                len(self._abandoned),
+            )
         self._step = None
         self._producer = confluent_kafka.Producer(self._config)
         self._stuck = False
@@ -570,7 +579,33 @@ class ConfluentProducer:
     def init_transactions(self, timeout_s: float) -> None:
         self._call("initialising transactions", self._producer.init_transactions, timeout_s)
 
+    @property
+    def abandoned(self) -> int:
+        """Replaced clients whose stuck call has not returned yet."""
+        self._release_abandoned()
+        return len(self._abandoned)
+
+    def _release_abandoned(self) -> None:
+        """Close each replaced client whose stuck call has returned since (its threads and
+        sockets go with it); say how many are still held."""
+        if not self._abandoned:
+            return
+        held = []
+        for client, step in self._abandoned:
+            if not step.wait(0):
+                held.append((client, step))
+                continue
+            close = getattr(client, "close", None)  # confluent-kafka 2.6 and later
+            if close is not None:
+                with contextlib.suppress(KafkaException, RuntimeError):
+                    close()
+        if len(held) != len(self._abandoned):
+            _LOG.info("closed %d replaced producers", len(self._abandoned) - len(held))
+        self._abandoned = held
+
     def begin_transaction(self) -> None:
+        if self._abandoned:
+            self._release_abandoned()
         self._call("beginning a transaction", self._producer.begin_transaction)
 
     def send_offsets_to_transaction(
@@ -602,6 +637,7 @@ class ConfluentProducer:
         if self._closed:
             return
         self._closed = True
+        self._release_abandoned()  # those still stuck go with the process
         self._producer.flush(timeout_s)
         close = getattr(self._producer, "close", None)  # confluent-kafka 2.6 and later
         if close is not None:

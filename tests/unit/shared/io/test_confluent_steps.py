@@ -6,6 +6,7 @@ boundary waits on a call that does not return, and replaces the client that made
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, ClassVar
 
 import pytest
@@ -24,6 +25,7 @@ class _Client:
         self.config = config
         self.release = threading.Event()
         self.calls: list[str] = []
+        self.closed = False
         _Client.made.append(self)
 
     def send_offsets_to_transaction(self, *args: Any) -> None:
@@ -41,6 +43,9 @@ class _Client:
 
     def flush(self, timeout_s: float) -> int:
         return 0
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class _Consumer(ConfluentConsumer):
@@ -83,7 +88,14 @@ def test_a_step_that_does_not_return_is_waited_on_in_slices_then_given_up(
     assert fresh.config == stuck.config  # the same transactional id
     producer.commit_transaction(1.0)
     assert fresh.calls == ["init", "commit"]
+    assert producer.abandoned == 1  # the stuck client is held while its call is inside it
+    assert not stuck.closed
     stuck.release.set()
+    deadline = time.monotonic() + 5
+    while producer.abandoned and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert producer.abandoned == 0 and stuck.closed  # closed once its call returned
+    assert not fresh.closed
 
 
 def test_a_step_that_returns_in_time_is_not_given_up(producer: ConfluentProducer) -> None:
