@@ -35,17 +35,6 @@ OTHER = "(other)"
 metric's label set stays bounded, whatever producers send)."""
 
 
-def refused_feature(reason: str) -> str | None:
-    """The feature a refusal names (``features.NAME: ...``), else None.
-
-    >>> refused_feature("features.age: expected a number"), refused_feature("$: invalid JSON")
-    ('age', None)
-    """
-    if reason.startswith("features.") and ": " in reason:
-        return reason.removeprefix("features.").split(": ", 1)[0]
-    return None
-
-
 class FeatureWatch:
     """Refused values and unknown features per window of read events, as alerts."""
 

@@ -19,11 +19,12 @@ from collections.abc import Callable
 
 from services.predictor.codec import PredictionEncoder, RowDecoder
 from services.predictor.metrics import PredictorMetrics
-from services.predictor.quality import FeatureWatch, refused_feature
+from services.predictor.quality import FeatureWatch
 from services.predictor.scoring import ScoredBatch, handle
 from shared.core.clock import now_ms
 from shared.core.errors import KafkaError
 from shared.core.messages import DEFAULT_MAX_BYTES, DriftAlert, EventTimes
+from shared.core.schema import refused_feature
 from shared.core.topics import Topics
 from shared.io.kafka import DeadLetterWriter
 from shared.io.transport import TP, Consumer, Producer, Record

@@ -204,6 +204,18 @@ def _what(value: Any) -> str:
 # ---- inferring a schema from training data -----------------------------------------------------
 
 
+def refused_feature(reason: str) -> str | None:
+    """The feature a refusal names (the checks here say ``features.NAME: ...``), else None: what
+    the predictor counts per feature, and ``driftline report`` reads back from dead letters.
+
+    >>> refused_feature("features.age: expected a number"), refused_feature("$: invalid JSON")
+    ('age', None)
+    """
+    if reason.startswith("features.") and ": " in reason:
+        return reason.removeprefix("features.").split(": ", 1)[0]
+    return None
+
+
 def is_missing(value: Any) -> bool:
     """A CSV's empty cell (or ``NaN``, as some writers spell a gap), JSON null: no value.
 

@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shared.core.messages import DriftAlert, Example, ModelEvent
+from shared.core.schema import refused_feature
 from shared.stats.drift import category_drift, psi
 from shared.stats.loss import event_losses
 from shared.stats.profile import ReferenceProfile
+from shared.stats.quality import as_number, category_quality, numeric_quality
 
 ERROR_WINDOW = 500
 """Examples per version in each point of the rolling error."""
@@ -175,7 +177,7 @@ def drift_curves(
     step = max(1, (len(examples) - window) // max(points - 1, 1))
     features = sorted({name for e in examples for name in e.features})
     columns = {
-        name: np.array([_number(e.features.get(name)) for e in examples], dtype=float)
+        name: np.array([as_number(e.features.get(name)) for e in examples], dtype=float)
         for name in features
     }
     texts = {
@@ -207,12 +209,6 @@ def drift_curves(
             ts[name].append(examples[end - 1].ts)
             values[name].append(psi(profile.quantiles, column, profile.shares))
     return {name: Curve(ts[name], values[name]) for name in features if ts[name]}
-
-
-def _number(value: object) -> float:
-    """A feature value as a number for a numeric drift curve; NaN when it is missing or a
-    category (booleans count as 0/1)."""
-    return float(value) if isinstance(value, int | float) else float("nan")
 
 
 def category_shares(
@@ -269,27 +265,28 @@ def quality_rows(
     rows = []
     for name in sorted({*reference.features, *reference.categories}):
         values = [e.features.get(name) for e in recent]
-        missing = sum(v is None for v in values) / len(values)
-        out, unseen = None, None
         if name in reference.categories:
             kind = "categorical"
-            known = set(reference.categories[name].categories)
-            present = [v for v in values if v is not None]
-            unseen = sum(str(v) not in known for v in present) / len(present) if present else 0.0
+            texts = [None if v is None else str(v) for v in values]
+            found = category_quality(name, texts, reference.categories[name])
         else:
-            profile = reference.features[name]
             kind = "boolean" if any(isinstance(v, bool) for v in values) else "numeric"
-            numbers = np.array([_number(v) for v in values if v is not None], dtype=float)
-            low, high = profile.quantiles[0], profile.quantiles[-1]
-            out = float(np.mean((numbers < low) | (numbers > high))) if numbers.size else 0.0
+            missing = np.array([v is None for v in values], dtype=bool)
+            numbers = np.array([as_number(v) for v in values], dtype=float)[~missing]
+            profile = reference.features[name]
+            found = numeric_quality(
+                name, numbers, missing, profile, reference.missing.get(name, 0.0)
+            )
+        if found is None:
+            continue
         rows.append(
             QualityRow(
                 feature=name,
                 kind=kind,
-                missing=missing,
-                missing_reference=reference.missing.get(name, 0.0),
-                out_of_range=out,
-                unseen=unseen,
+                missing=found.missing,
+                missing_reference=found.missing_reference,
+                out_of_range=found.out_of_range,
+                unseen=found.unseen,
                 refused=refused.get(name, 0),
             )
         )
@@ -302,10 +299,7 @@ def refused_by_feature(errors: Iterable[str]) -> dict[str, int]:
     >>> refused_by_feature(["features.age: expected a number", "$: invalid JSON", "features.age: x"])
     {'age': 2}
     """
-    counts: Counter[str] = Counter()
-    for error in errors:
-        if error.startswith("features.") and ":" in error:
-            counts[error.removeprefix("features.").split(":", 1)[0]] += 1
+    counts = Counter(name for name in map(refused_feature, errors) if name is not None)
     return dict(counts)
 
 

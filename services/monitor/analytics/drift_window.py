@@ -26,6 +26,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from shared.stats.quality import as_number
+
 _EMPTY = np.empty(0, dtype=float)
 _NONE = np.empty(0, dtype=bool)
 
@@ -164,11 +166,7 @@ def _block(rows: list[Mapping[str, Any]], names: list[str]) -> np.ndarray:
     try:
         return np.array([[row.get(name) for name in names] for row in rows], dtype=float)
     except (TypeError, ValueError):
-        return np.array([[_number(row.get(name)) for name in names] for row in rows])
-
-
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) else float("nan")
+        return np.array([[as_number(row.get(name)) for name in names] for row in rows])
 
 
 class CategoryWindows:

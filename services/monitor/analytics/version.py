@@ -33,7 +33,6 @@ from services.monitor.analytics.drift_window import (
     DriftWindows,
     WindowsState,
 )
-from services.monitor.analytics.quality import FeatureQuality, category_quality, numeric_quality
 from services.monitor.join import Joined, Scored
 from services.monitor.status import (
     FeatureDriftStatus,
@@ -52,6 +51,7 @@ from shared.stats.concept import (
 from shared.stats.drift import SCORE, FeatureDrift, ReferenceSet, category_drift
 from shared.stats.loss import event_error
 from shared.stats.profile import DistributionProfile, ReferenceProfile
+from shared.stats.quality import FeatureQuality, category_quality, numeric_quality
 from shared.stats.rolling import RollingMetrics, RollingState, restore_rolling, rolling_state
 
 PERFORMANCE_EVERY = 20
@@ -432,7 +432,9 @@ class VersionWatch:
                 fired = Retrain(concept[0], detection.since_ts, supersedes)
         performance = self._check_performance(now)
         alerts.extend(performance)
-        breach = next((a for a in performance if a.state == "firing"), None)
+        breach = (
+            next((a for a in performance if a.state == "firing"), None) if performance else None
+        )
         if fired is None and breach is not None:
             # Train after the last detected change if there was one, else on the whole window.
             since = self.last_detection.since_ts if self.last_detection else None

@@ -1,4 +1,5 @@
-"""Data quality of a version's features over the recent window, against its training data.
+"""Data quality of a version's features over the recent window, against its training data: what
+the monitor's ``data_quality`` alerts judge, and what ``driftline report`` tabulates.
 
 Per feature, three shares of the last window, each next to what training had: the share of events
 missing the feature (a feature that stops arriving is missing from every event); for a number,
@@ -84,6 +85,16 @@ class FeatureQuality:
             )
         rest = [text for name, text in words.items() if name != check]
         return "; ".join([words[check], *rest])
+
+
+def as_number(value: object) -> float:
+    """A feature value as a number to measure: a number (or boolean) as a float, anything else
+    (missing, a category another writer put where a number belongs) NaN.
+
+    >>> as_number(2), as_number(True), as_number("x"), as_number(None)
+    (2.0, 1.0, nan, nan)
+    """
+    return float(value) if isinstance(value, int | float) else float("nan")
 
 
 def numeric_quality(
