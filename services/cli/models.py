@@ -185,28 +185,16 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         holdout=args.holdout,
         source=str(args.data),
     )
-    with clients(settings, kafka=True) as found:
-        registry, events = found.registry, found.events
-        assert events is not None  # noqa: S101 - asked for with kafka=True
-        parent = registry.active(args.model)
-        record = registry.register(candidate, parent=parent)
-        events.publish(args.model, record.version, "registered", candidate.metrics)
-        if args.promote:
-            registry.promote(args.model, record.version)
-            events.publish(args.model, record.version, "promoted", candidate.metrics)
+    version = register.add_version(settings, args.model, candidate, promote=args.promote)
     if args.json:
-        print(
-            json.dumps(
-                {"model": args.model, "version": record.version, "metrics": candidate.metrics}
-            )
-        )
+        print(json.dumps({"model": args.model, "version": version, "metrics": candidate.metrics}))
     else:
         state = (
             "promoted (active)"
             if args.promote
             else "registered (promote with `driftline models promote`)"
         )
-        print(f"{args.model} v{record.version}: {algo.name}, {candidate.task}, {state}")
+        print(f"{args.model} v{version}: {algo.name}, {candidate.task}, {state}")
         print(
             "hold-out metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in candidate.metrics.items())
         )

@@ -17,7 +17,7 @@ from services.cli.external import external_candidate
 from shared.core.errors import ConfigError
 from shared.core.settings import Settings
 from shared.models.signing import load_signer
-from shared.models.training import load_dataset
+from shared.models.training import Candidate, load_dataset
 
 
 def add_action(
@@ -80,25 +80,28 @@ def _register(settings: Settings, args: argparse.Namespace) -> int:
         task=args.task,
         source=str(args.file),
     )
-    with clients(settings, kafka=True) as found:
-        registry, events = found.registry, found.events
-        assert events is not None  # noqa: S101 - asked for with kafka=True
-        record = registry.register(candidate, parent=registry.active(args.model))
-        events.publish(args.model, record.version, "registered", candidate.metrics)
-        if args.promote:
-            registry.promote(args.model, record.version)
-            events.publish(args.model, record.version, "promoted", candidate.metrics)
+    version = add_version(settings, args.model, candidate, promote=args.promote)
     if args.json:
-        print(
-            json.dumps(
-                {"model": args.model, "version": record.version, "metrics": candidate.metrics}
-            )
-        )
+        print(json.dumps({"model": args.model, "version": version, "metrics": candidate.metrics}))
     else:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in candidate.metrics.items())
         state = "active" if args.promote else "registered"
         print(
-            f"{args.model} v{record.version} {state}: {candidate.params['estimator']} "
+            f"{args.model} v{version} {state}: {candidate.params['estimator']} "
             f"({candidate.schema.describe()}); on the sample: {shown}"
         )
     return EXIT_OK
+
+
+def add_version(settings: Settings, model: str, candidate: Candidate, *, promote: bool) -> int:
+    """Register ``candidate`` as ``model``'s next version (its parent the active one), say so on
+    the model-events topic, and promote it when asked; return its version number."""
+    with clients(settings, kafka=True) as found:
+        registry, events = found.registry, found.events
+        assert events is not None  # noqa: S101 - asked for with kafka=True
+        record = registry.register(candidate, parent=registry.active(model))
+        events.publish(model, record.version, "registered", candidate.metrics)
+        if promote:
+            registry.promote(model, record.version)
+            events.publish(model, record.version, "promoted", candidate.metrics)
+    return record.version
