@@ -133,8 +133,13 @@ def _ks_rows(
     n, m = a.shape[1], b.shape[1]
     b_at, b_below = np.empty(a.shape, dtype=np.int64), np.empty(a.shape, dtype=np.int64)
     for row, (keys, values) in enumerate(zip(a, b, strict=True)):
-        b_at[row] = np.searchsorted(values, keys, side="right")
-        b_below[row] = np.searchsorted(values, keys, side="left")
+        below = b_below[row] = np.searchsorted(values, keys, side="left")
+        # Counts at and below differ only where a key is among the values: with no such tie
+        # (continuous data) the second search is not needed.
+        if (values[np.minimum(below, m - 1)] == keys).any():
+            b_at[row] = np.searchsorted(values, keys, side="right")
+        else:
+            b_at[row] = below
     gap = np.maximum(
         np.abs(m * a_at - n * b_at).max(axis=1), np.abs(m * a_below - n * b_below).max(axis=1)
     )

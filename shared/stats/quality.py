@@ -111,12 +111,12 @@ def numeric_quality(
     out, bounds = None, None
     if profile is not None and present.size and len(profile.quantiles) >= 2:
         low, high = float(profile.quantiles[0]), float(profile.quantiles[-1])
-        out = float(np.mean((present < low) | (present > high)))
+        out = float(np.count_nonzero((present < low) | (present > high)) / present.size)
         bounds = (low, high)
     return FeatureQuality(
         feature=name,
         events=int(missing.size),
-        missing=float(missing.mean()),
+        missing=float(np.count_nonzero(missing) / missing.size),
         missing_reference=missing_reference,
         out_of_range=out,
         range=bounds,

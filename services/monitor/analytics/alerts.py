@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -96,19 +97,24 @@ class AlertBook:
         *,
         samples: int,
         ts: int,
-        evidence: Evidence | None,
+        evidence: Evidence | Callable[[], Evidence] | None,
     ) -> DriftAlert | None:
         """Feed ``value`` to ``gate``; return the alert that fired or resolved, if one did.
 
         A firing alert carries ``evidence``; a resolved one its statistic (or, without evidence,
         the statistic it fired with). A gate that would fire without evidence does not.
+        ``evidence`` may be a function that makes it, called only when the gate fires or
+        resolves: most updates change nothing, and their sentences would be written for nobody.
         """
         transition = gate.update(value, samples=samples, ts_ms=ts)
+        if transition is None:
+            return None
         key = (kind, feature)
-        if transition == "fire" and evidence is not None:
-            return self._fire(key, kind, feature, ts, evidence)
+        made = evidence() if callable(evidence) else evidence
+        if transition == "fire" and made is not None:
+            return self._fire(key, kind, feature, ts, made)
         if transition == "resolve" and key in self.firing:
-            return self.resolve(key, ts, statistic=None if evidence is None else evidence.statistic)
+            return self.resolve(key, ts, statistic=None if made is None else made.statistic)
         return None
 
     def _fire(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import msgspec
@@ -323,15 +324,18 @@ class VersionWatch:
         gate = self.alerts.gate(kind, feature, threshold, min_samples=self.config.drift_window)
         subject = f"feature {feature}" if feature else "the prediction distribution"
         severity: Severity = "critical" if evidence.psi > 2 * threshold else "warning"
-        why = Evidence(
-            detector=f"psi+{evidence.test}",
-            statistic=evidence.psi,
-            threshold=threshold,
-            window=samples,
-            severity=severity,
-            message=f"{subject} drifted: {self._drift_words(evidence, threshold)}, over the last "
-            f"{samples} events",
-        )
+
+        def why() -> Evidence:  # written only when the gate fires or resolves
+            return Evidence(
+                detector=f"psi+{evidence.test}",
+                statistic=evidence.psi,
+                threshold=threshold,
+                window=samples,
+                severity=severity,
+                message=f"{subject} drifted: {self._drift_words(evidence, threshold)}, over the "
+                f"last {samples} events",
+            )
+
         statistic = self._drift_statistic(evidence)
         return self.alerts.judge(
             gate, kind, feature, statistic, samples=samples, ts=ts, evidence=why
@@ -361,15 +365,6 @@ class VersionWatch:
             self.quality[quality.feature] = quality
             check, excess = quality.worst()
             gate = self.alerts.gate("data_quality", quality.feature, threshold, min_samples=window)
-            stopped = check == "missing" and quality.missing >= 1.0
-            why = Evidence(
-                detector=f"quality:{check}",
-                statistic=excess,
-                threshold=threshold,
-                window=quality.events,
-                severity="critical" if stopped or excess > 2 * threshold else "warning",
-                message=f"feature {quality.feature}: {quality.describe()}",
-            )
             alert = self.alerts.judge(
                 gate,
                 "data_quality",
@@ -377,7 +372,7 @@ class VersionWatch:
                 excess,
                 samples=quality.events,
                 ts=ts,
-                evidence=why,
+                evidence=partial(_quality_evidence, quality, check, excess, threshold),
             )
             if alert is not None:
                 alerts.append(alert)
@@ -711,6 +706,21 @@ class VersionState(msgspec.Struct, frozen=True, kw_only=True):
     predecessor: tuple[int, float] | None
     recovered: bool
     after: tuple[int, float] = (0, 0.0)
+
+
+def _quality_evidence(
+    quality: FeatureQuality, check: str, excess: float, threshold: float
+) -> Evidence:
+    """A ``data_quality`` alert's evidence, written when its gate fires or resolves."""
+    stopped = check == "missing" and quality.missing >= 1.0
+    return Evidence(
+        detector=f"quality:{check}",
+        statistic=excess,
+        threshold=threshold,
+        window=quality.events,
+        severity="critical" if stopped or excess > 2 * threshold else "warning",
+        message=f"feature {quality.feature}: {quality.describe()}",
+    )
 
 
 def _in_unit_interval(profile: DistributionProfile) -> bool:
