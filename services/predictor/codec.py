@@ -165,5 +165,5 @@ def _finite(values: list[Any]) -> bool:
     """Whether no value is a NaN or an infinity (one C-level sum, for a list of numbers)."""
     try:
         return math.isfinite(math.fsum(values))
-    except (TypeError, OverflowError):
+    except (TypeError, OverflowError, ValueError):  # ValueError: fsum of inf and -inf
         return all(not (type(value) is float and not math.isfinite(value)) for value in values)
