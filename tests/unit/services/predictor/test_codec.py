@@ -183,6 +183,15 @@ def test_the_encoder_writes_what_prediction_encode_writes_and_refuses_non_finite
             assert isinstance(out, BadMessage) and "finite" in str(out)
 
 
+def test_outputs_of_both_infinities_in_one_batch_are_each_refused() -> None:
+    """``math.fsum`` raises on ``inf + -inf`` (found by the test above): still one refusal each."""
+    written = PredictionEncoder("m", 1, ("a",)).encode(
+        ["e0", "e1", "e2"], [1, 1, 1], [1, 0, 1], [0.5, math.inf, -math.inf], 0.0, [[1.0]] * 3
+    )
+    assert isinstance(written[0], bytes)
+    assert all(isinstance(out, BadMessage) and "finite" in str(out) for out in written[1:])
+
+
 def test_an_output_that_is_not_json_is_refused_alone() -> None:
     written = PredictionEncoder("m", 1, ("a",)).encode(
         ["e0", "e1"], [1, 1], [1, object()], None, 0.0, [[1.0], [2.0]]
