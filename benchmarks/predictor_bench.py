@@ -34,10 +34,11 @@ from services.predictor.service import Predictor
 from shared.core.settings import load_settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import DeadLetterWriter, ensure_topics, make_consumer, make_producer
+from shared.io.kafka import DeadLetterWriter, make_consumer, make_producer
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.io.transport import open_consumer, open_producer
+from shared.io.transport.admin import ensure_topics
 from shared.models.algorithms import Scorer, algorithm, fit
 from shared.models.serving import ServingModel
 from shared.models.signing import Signer, Verifier

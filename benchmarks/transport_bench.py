@@ -51,10 +51,11 @@ from shared.core.schema import numeric_schema
 from shared.core.settings import load_settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import DeadLetterWriter, ensure_topics
+from shared.io.kafka import DeadLetterWriter
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.io.transport import TP, ClientName, open_consumer, open_producer
+from shared.io.transport.admin import ensure_topics
 from shared.models.algorithms import Scorer, algorithm, fit
 from shared.models.pipelines import remember_pandas_is_absent
 from shared.models.serving import ServingModel

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import require_topics
 from shared.io.keys import RedisKeys
 from shared.io.redis import Redis, connect_redis
 from shared.io.transport import open_producer
+from shared.io.transport.admin import require_topics
 from shared.registry.events import ModelEvents
 from shared.registry.store import Registry
 
@@ -46,7 +46,8 @@ def clients(settings: Settings, *, kafka: bool) -> Iterator[Clients]:
     """The registry, and (with ``kafka``) a model-events writer, closed when the command ends."""
     endpoints = Infra(settings).endpoints()
     if kafka:  # before anything is written: a missing topic would leave a half-done change
-        require_topics(endpoints.kafka, [Topics(settings.topic_prefix).model_events])
+        needed = [Topics(settings.topic_prefix).model_events]
+        require_topics(endpoints.kafka, needed, client=settings.kafka_client)
     redis_client = connect_redis(endpoints.redis_url)
     producer = (
         open_producer(settings.kafka_client, endpoints.kafka, client_id="driftline-cli")

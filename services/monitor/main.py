@@ -26,10 +26,11 @@ from shared.core.messages import EventTimes
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import DeadLetterWriter, KafkaEndpoint, require_topics
+from shared.io.kafka import DeadLetterWriter, KafkaEndpoint
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.io.transport import ClientName, Consumer, Producer, open_consumer, open_producer
+from shared.io.transport.admin import require_topics
 from shared.models.signing import Verifier, load_verifier
 from shared.models.version import verify_record
 from shared.registry.store import Registry
@@ -261,6 +262,7 @@ def run(
             topics.retrain,
             topics.dlq,
         ],
+        client=settings.kafka_client,
     )
     verifier = load_verifier(settings.verify_key_path, settings.secret)
     keys = RedisKeys(settings.redis_prefix)

@@ -21,10 +21,11 @@ from shared.core.messages import DriftAlert, EventTimes
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import DeadLetterWriter, KafkaEndpoint, require_topics
+from shared.io.kafka import DeadLetterWriter, KafkaEndpoint
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.io.transport import Consumer, Producer, open_consumer, open_producer
+from shared.io.transport.admin import require_topics
 from shared.models.serving import ServingModel
 from shared.models.signing import load_verifier
 from shared.registry.loading import load_version
@@ -133,7 +134,9 @@ def run(
     endpoints = Infra(settings).endpoints()
     topics = Topics(settings.topic_prefix)
     require_topics(
-        endpoints.kafka, [topics.features, topics.predictions, topics.alerts, topics.dlq]
+        endpoints.kafka,
+        [topics.features, topics.predictions, topics.alerts, topics.dlq],
+        client=settings.kafka_client,
     )
     verifier = load_verifier(settings.verify_key_path, settings.secret)
     client = connect_redis(endpoints.redis_url, timeout_s=2.0, check=False)

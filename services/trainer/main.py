@@ -15,10 +15,11 @@ from services.trainer.window import ExampleWindow
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
-from shared.io.kafka import DeadLetterWriter, require_topics
+from shared.io.kafka import DeadLetterWriter
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
 from shared.io.transport import open_consumer, open_producer
+from shared.io.transport.admin import require_topics
 from shared.models.algorithms import ALGORITHMS, parse_params
 from shared.models.signing import load_signer, load_verifier
 from shared.registry.events import ModelEvents
@@ -121,7 +122,9 @@ def run(
     endpoints = Infra(settings).endpoints()
     topics = Topics(settings.topic_prefix)
     require_topics(
-        endpoints.kafka, [topics.examples, topics.retrain, topics.model_events, topics.dlq]
+        endpoints.kafka,
+        [topics.examples, topics.retrain, topics.model_events, topics.dlq],
+        client=settings.kafka_client,
     )
     keys = RedisKeys(settings.redis_prefix)
     client = connect_redis(endpoints.redis_url, timeout_s=5.0)

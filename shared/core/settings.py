@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     kafka_client: Literal["confluent", "kafka-python"] = Field(
         default="confluent",
         description="Kafka client behind driftline's transport boundary: confluent (librdkafka) "
-        "or kafka-python (pure Python). The demo's feed and the predictor's alerts use it; the "
-        "services' main loops still run kafka-python.",
+        "or kafka-python (pure Python). Every service, topic administration and the CLI's "
+        "model-events writer run on it; the CLI's topic readers use kafka-python.",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = (
         Field(

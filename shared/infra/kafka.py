@@ -22,7 +22,8 @@ from pathlib import Path
 from shared.core.errors import InfraError, KafkaError
 from shared.infra.process import is_running, start_detached, tail
 from shared.infra.tls import TlsFiles
-from shared.io.kafka import Kafka, KafkaEndpoint, cluster_id, security_options
+from shared.io.kafka import Kafka, KafkaEndpoint, security_options
+from shared.io.transport.admin import cluster_id
 
 log = logging.getLogger(__name__)
 

@@ -26,14 +26,9 @@ from shared.infra import redis as local_redis
 from shared.infra.ports import HOST, choose_port, port_is_free
 from shared.infra.process import is_running, stop
 from shared.infra.tls import TlsFiles, ensure_tls
-from shared.io.kafka import (
-    KafkaEndpoint,
-    add_scram_user,
-    cluster_id,
-    ensure_topics,
-    security_options,
-)
+from shared.io.kafka import KafkaEndpoint, security_options
 from shared.io.redis import connect_redis, redact
+from shared.io.transport.admin import add_scram_user, cluster_id, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +120,9 @@ class Infra:
                 redis_status = self._up_redis(state, redis_server, started)
                 kafka_status = self._up_kafka(state, java, started)
                 topics = Topics(self._settings.topic_prefix).specs(self._settings.partitions)
-                created = ensure_topics(self._kafka_endpoint(state), topics)
+                created = ensure_topics(
+                    self._kafka_endpoint(state), topics, client=self._settings.kafka_client
+                )
             except BaseException:
                 self._stop_started(state, started)
                 raise
@@ -248,7 +245,13 @@ class Infra:
         )
         if secure is not None:
             password = local_redis.credentials(kafka_dir, "credentials.json").driftline
-            add_scram_user(probe, local_kafka.DRIFTLINE_USER, password, local_kafka.SCRAM)
+            add_scram_user(
+                probe,
+                local_kafka.DRIFTLINE_USER,
+                password,
+                local_kafka.SCRAM,
+                client=self._settings.kafka_client,
+            )
             local_kafka.wait_ready(
                 self._kafka_endpoint(state), pid, marker, kafka_dir / "kafka.log", 30.0
             )
@@ -259,7 +262,7 @@ class Infra:
 
     def _check_external_kafka(self, bootstrap: str) -> ServerStatus:
         try:
-            cluster_id(self._kafka_endpoint({}), timeout_s=10.0)
+            cluster_id(self._kafka_endpoint({}), timeout_s=10.0, client=self._settings.kafka_client)
         except KafkaError as exc:
             raise InfraError(
                 f"DRIFTLINE_KAFKA_BOOTSTRAP={bootstrap} does not answer: {exc}. Check the address, "

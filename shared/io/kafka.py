@@ -1,4 +1,5 @@
-"""Kafka I/O: producers, consumers, topic creation and the dead-letter writer.
+"""Kafka I/O on kafka-python: producers, consumers, the CLI's topic readers and the dead-letter
+writer (topic administration, on either client, is :mod:`shared.io.transport.admin`).
 
 The only module that imports kafka-python (``pyproject.toml``'s import contracts enforce it): the
 client types services handle are re-exported here under kafka-python's names. Its errors leave it
@@ -10,7 +11,6 @@ commits only offsets whose outputs are flushed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import struct
 import time
@@ -32,7 +32,6 @@ from kafka.structs import OffsetAndMetadata
 from shared.core.clock import now_ms
 from shared.core.errors import BadMessage, ConfigError, KafkaError
 from shared.core.messages import DEFAULT_MAX_BYTES, DeadLetter, Message
-from shared.core.topics import CO_PARTITIONED, TopicSpec
 
 __all__ = [
     "AssignmentWatchdog",
@@ -48,11 +47,7 @@ __all__ = [
     "OffsetAndMetadata",
     "RangePartitionAssignor",
     "TopicPartition",
-    "add_scram_user",
-    "cluster_id",
     "decode_or_dead_letter",
-    "delete_topics",
-    "ensure_topics",
     "kafka_errors",
     "make_consumer",
     "make_producer",
@@ -297,109 +292,6 @@ def _admin(
         request_timeout_ms=int(timeout_s * 1000),
         bootstrap_timeout_ms=int(timeout_s * 1000),
     )
-
-
-def ensure_topics(
-    kafka_at: Kafka, specs: Iterable[TopicSpec], timeout_s: float = 30.0
-) -> list[str]:
-    """Create the topics that do not exist yet; return the names created (idempotent).
-
-    Existing topics are left as they are, but the co-partitioned ones (features, labels,
-    predictions) must agree on their partition count, else the monitor's join would be wrong:
-    that raises :class:`ConfigError`.
-    """
-    wanted = list(specs)
-    with kafka_errors("creating topics", kafka_at):
-        admin = _admin(kafka_at, timeout_s)
-        try:
-            existing = set(admin.list_topics())
-            missing = [spec for spec in wanted if spec.name not in existing]
-            if missing:
-                # Another process may create a topic between list and create: that is the goal.
-                with contextlib.suppress(kafka.errors.TopicAlreadyExistsError):
-                    admin.create_topics(
-                        {
-                            spec.name: {"num_partitions": spec.partitions, "replication_factor": -1}
-                            for spec in missing
-                        },
-                        timeout_ms=int(timeout_s * 1000),
-                        wait_for_metadata=True,
-                    )
-            counts = _partition_counts(admin, [spec.name for spec in wanted], timeout_s)
-        finally:
-            admin.close()
-    joined = {name: count for name, count in counts.items() if name.endswith(CO_PARTITIONED)}
-    if len(set(joined.values())) > 1:
-        raise ConfigError(
-            "features, labels and predictions must have the same number of partitions for the "
-            f"monitor's join, but the broker has {joined}. Recreate them with one count "
-            "(DRIFTLINE_PARTITIONS) or use a new DRIFTLINE_TOPIC_PREFIX."
-        )
-    created = [spec.name for spec in missing]
-    if created:
-        log.info("created topics %s", ", ".join(created))
-    return created
-
-
-def require_topics(kafka_at: Kafka, names: Iterable[str], timeout_s: float = 10.0) -> None:
-    """Raise :class:`ConfigError` naming each of ``names`` the broker does not have, and the
-    command that creates them: at once, rather than after a client's 60 s wait for metadata."""
-    wanted = list(names)
-    with kafka_errors("listing topics", kafka_at):
-        admin = _admin(kafka_at, timeout_s)
-        try:
-            existing = set(admin.list_topics())
-        finally:
-            admin.close()
-    missing = [name for name in wanted if name not in existing]
-    if missing:
-        raise ConfigError(
-            f"Kafka at {kafka_at} has no topic {', '.join(missing)}; create driftline's topics "
-            "with `driftline infra up` (with the same DRIFTLINE_TOPIC_PREFIX, or --topic-prefix), "
-            "or point DRIFTLINE_TOPIC_PREFIX at the deployment whose topics exist"
-        )
-
-
-def delete_topics(kafka_at: Kafka, prefix: str, timeout_s: float = 30.0) -> list[str]:
-    """Delete every topic whose name starts with ``prefix``; return the names deleted."""
-    if not prefix:
-        raise ValueError("an empty prefix would delete every topic")
-    with kafka_errors(f"deleting the topics {prefix}*", kafka_at):
-        admin = _admin(kafka_at, timeout_s)
-        try:
-            names = sorted(name for name in admin.list_topics() if name.startswith(prefix))
-            if names:
-                admin.delete_topics(names, timeout_ms=int(timeout_s * 1000))
-        finally:
-            admin.close()
-    return names
-
-
-def _partition_counts(
-    admin: KafkaAdminClient, names: list[str], timeout_s: float
-) -> dict[str, int]:
-    """Partition counts as the broker reports them, waiting for freshly created topics to appear."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        described = admin.describe_topics(names)
-        counts = {
-            item["name"]: len(item["partitions"])
-            for item in described
-            if item.get("error_code", 0) == 0 and item["partitions"]
-        }
-        if len(counts) == len(names) or time.monotonic() > deadline:
-            return counts
-        time.sleep(0.1)
-
-
-def cluster_id(kafka_at: Kafka, timeout_s: float = 5.0) -> str:
-    """The cluster id of the broker at ``kafka_at``: proof that it answers metadata requests."""
-    with kafka_errors("asking Kafka for metadata", kafka_at):
-        admin = _admin(kafka_at, timeout_s, client_id="driftline-probe")
-        try:
-            return str(admin.describe_cluster()["cluster_id"])
-        finally:
-            admin.close()
 
 
 class DeadLetterWriter:
@@ -663,26 +555,6 @@ def plain_consumer(kafka_at: Kafka, **options: Any) -> KafkaConsumer:
 def plain_admin(kafka_at: Kafka, timeout_s: float = 10.0) -> KafkaAdminClient:
     """An admin client of ``kafka_at`` (the caller closes it)."""
     return _admin(kafka_at, timeout_s)
-
-
-def add_scram_user(kafka_at: Kafka, user: str, password: str, mechanisms: Iterable[str]) -> None:
-    """Create (or reset) ``user``'s SCRAM credentials through Kafka's admin API (the password
-    goes to the broker over the connection, never on a command line)."""
-    from kafka.admin import UserScramCredentialUpsertion  # noqa: PLC0415
-
-    failed: dict[str, str] = {}
-    with kafka_errors(f"creating the SCRAM user {user}", kafka_at):
-        admin = _admin(kafka_at, 30.0)
-        try:  # one request per mechanism: Kafka refuses two alterations of a user in one
-            for mechanism in mechanisms:
-                errors = admin.alter_user_scram_credentials(
-                    [UserScramCredentialUpsertion(user, mechanism, password)]
-                )
-                failed.update({name: error for name, error in (errors or {}).items() if error})
-        finally:
-            admin.close()
-    if failed:
-        raise KafkaError(f"Kafka did not create the SCRAM user {user}: {failed}")
 
 
 class AssignmentWatchdog:

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 from kafka import KafkaProducer
 
-from shared.io.kafka import Kafka, KafkaEndpoint, ensure_topics, make_producer, read_to_end
+from shared.io.kafka import Kafka, KafkaEndpoint, make_producer, read_to_end
 from shared.io.keys import RedisKeys
 from shared.io.redis import connect_redis
+from shared.io.transport.admin import ensure_topics
 from shared.models.algorithms import algorithm
 from shared.models.signing import create_key_pair, load_signer
 from shared.models.training import Candidate, Dataset, train

@@ -7,20 +7,19 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 
-from shared.core.errors import ConfigError, KafkaError
+from shared.core.errors import KafkaError
 from shared.core.messages import DeadLetter, FeatureEvent
-from shared.core.topics import Topics, TopicSpec
+from shared.core.topics import Topics
 from shared.io.kafka import (
     AssignmentWatchdog,
     DeadLetterWriter,
     decode_or_dead_letter,
-    delete_topics,
-    ensure_topics,
     make_consumer,
     make_producer,
 )
+from shared.io.transport.admin import ensure_topics
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -207,40 +206,6 @@ def test_oversized_and_empty_records_are_dead_lettered(
         reader.close()
     assert letters[b"big"].error == "$: payload is 5002 bytes, over the 1000 byte limit"
     assert letters[b"tomb"].error.startswith("$: empty record")
-
-
-def test_ensure_topics_is_idempotent(servers: Servers, unique: str) -> None:
-    names = Topics(f"t{unique}.")
-    first = ensure_topics(servers.bootstrap, names.specs(partitions=4))
-    second = ensure_topics(servers.bootstrap, names.specs(partitions=4))
-    assert sorted(first) == sorted(spec.name for spec in names.specs(4))
-    assert second == []
-
-
-def test_delete_topics_deletes_the_prefix_and_nothing_else(servers: Servers, unique: str) -> None:
-    ours, theirs = Topics(f"t{unique}.a."), Topics(f"t{unique}.b.")
-    ensure_topics(servers.bootstrap, [*ours.specs(partitions=1), *theirs.specs(partitions=1)])
-    deleted = delete_topics(servers.bootstrap, ours.prefix)
-    assert deleted == sorted(spec.name for spec in ours.specs(1))
-    admin = KafkaAdminClient(bootstrap_servers=servers.bootstrap)
-    try:
-        deadline = time.monotonic() + 30
-        while any(name in admin.list_topics() for name in deleted):
-            assert time.monotonic() < deadline, "deleted topics still listed after 30 s"
-            time.sleep(0.2)
-        left = set(admin.list_topics())
-    finally:
-        admin.close()
-    assert {spec.name for spec in theirs.specs(1)} <= left
-    with pytest.raises(ValueError, match="every topic"):
-        delete_topics(servers.bootstrap, "")
-
-
-def test_co_partitioned_topics_that_disagree_are_refused(servers: Servers, unique: str) -> None:
-    names = Topics(f"t{unique}.")
-    ensure_topics(servers.bootstrap, [TopicSpec(names.features, 2)])
-    with pytest.raises(ConfigError, match="same number of partitions"):
-        ensure_topics(servers.bootstrap, names.specs(partitions=3))
 
 
 def test_unreachable_broker_is_a_translated_retriable_error() -> None:

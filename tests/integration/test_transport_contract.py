@@ -1,6 +1,7 @@
 """The Kafka boundary's contract, the same tests against both clients on the real broker: round
 trip with murmur2 partitioning, a group resuming from its commit, rebalance callbacks,
-pause/resume, transactions seen through ``read_committed``, and failures surfaced."""
+pause/resume, transactions seen through ``read_committed``, topic administration, and failures
+surfaced."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from shared.core.errors import KafkaError
-from shared.core.topics import TopicSpec
-from shared.io.kafka import ensure_topics, key_partition
+from shared.core.errors import ConfigError, KafkaError
+from shared.core.topics import Topics, TopicSpec
+from shared.io.kafka import key_partition
 from shared.io.transport import TP, ClientName, Consumer, Producer, open_consumer, open_producer
+from shared.io.transport.admin import (
+    cluster_id,
+    delete_topics,
+    ensure_topics,
+    open_admin,
+    require_topics,
+)
 from tests.conftest import Servers
 
 pytestmark = pytest.mark.integration
@@ -250,3 +258,75 @@ def test_seek_and_pause_inside_on_assign_unread_and_assign(
     assert [(r.partition, r.offset) for r in got] == [
         (1, per_partition[1] - 3 + n) for n in range(3)
     ]
+
+
+# ---- topic administration ------------------------------------------------------------------
+
+
+def test_ensure_topics_creates_once_and_counts_partitions(
+    servers: Servers, unique: str, client: ClientName
+) -> None:
+    names = Topics(f"t{unique}.")
+    first = ensure_topics(servers.bootstrap, names.specs(partitions=4), client=client)
+    second = ensure_topics(servers.bootstrap, names.specs(partitions=4), client=client)
+    assert sorted(first) == sorted(spec.name for spec in names.specs(4))
+    assert second == []
+    admin = open_admin(servers.bootstrap, client=client)
+    try:
+        assert admin.partition_counts([names.features, names.labels]) == {
+            names.features: 4,
+            names.labels: 4,
+        }
+        assert admin.partition_counts([f"t{unique}.none"]) == {}
+    finally:
+        admin.close()
+    require_topics(servers.bootstrap, [names.features], client=client)
+    with pytest.raises(ConfigError, match=f"no topic t{unique}.none; create"):
+        require_topics(servers.bootstrap, [names.features, f"t{unique}.none"], client=client)
+
+
+def test_co_partitioned_topics_that_disagree_are_refused(
+    servers: Servers, unique: str, client: ClientName
+) -> None:
+    names = Topics(f"t{unique}.")
+    ensure_topics(servers.bootstrap, [TopicSpec(names.features, 2)], client=client)
+    with pytest.raises(ConfigError, match="same number of partitions"):
+        ensure_topics(servers.bootstrap, names.specs(partitions=3), client=client)
+
+
+def test_delete_topics_deletes_the_prefix_and_nothing_else(
+    servers: Servers, unique: str, client: ClientName
+) -> None:
+    ours, theirs = Topics(f"t{unique}.a."), Topics(f"t{unique}.b.")
+    specs = [*ours.specs(partitions=1), *theirs.specs(partitions=1)]
+    ensure_topics(servers.bootstrap, specs, client=client)
+    deleted = delete_topics(servers.bootstrap, ours.prefix, client=client)
+    assert deleted == sorted(spec.name for spec in ours.specs(1))
+    admin = open_admin(servers.bootstrap, client=client)
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while any(name in admin.topics() for name in deleted):
+            assert time.monotonic() < deadline, "deleted topics still listed"
+            time.sleep(0.2)
+        left = admin.topics()
+        admin.delete(deleted)  # gone already: no error
+    finally:
+        admin.close()
+    assert {spec.name for spec in theirs.specs(1)} <= left
+    with pytest.raises(ValueError, match="every topic"):
+        delete_topics(servers.bootstrap, "", client=client)
+
+
+def test_the_cluster_id_is_the_same_through_both_clients(servers: Servers) -> None:
+    found = {client: cluster_id(servers.bootstrap, client=client) for client in CLIENTS}
+    assert len(set(found.values())) == 1 and all(found.values()), found
+
+
+def test_an_admin_without_a_broker_is_a_retriable_error_with_the_fix(client: ClientName) -> None:
+    started = time.monotonic()
+    with pytest.raises(KafkaError) as caught:
+        cluster_id("127.0.0.1:1", timeout_s=1.5, client=client)
+    assert caught.value.retriable is True
+    assert "no Kafka broker answered at 127.0.0.1:1" in str(caught.value)
+    assert "driftline infra up" in str(caught.value)
+    assert time.monotonic() - started < 10  # bounded by the timeout, not librdkafka's minute

@@ -390,10 +390,12 @@ def _run_settings(settings: Settings, run_id: str) -> Settings:
 def _delete_topics(settings: Settings, endpoints: Endpoints) -> None:
     """The run's topics go when it ends (its report holds what they showed): demo runs would
     otherwise pile up topics on a long-lived Kafka."""
-    from shared.io.kafka import delete_topics  # noqa: PLC0415
+    from shared.io.transport.admin import delete_topics  # noqa: PLC0415
 
     try:
-        deleted = delete_topics(endpoints.kafka, settings.topic_prefix)
+        deleted = delete_topics(
+            endpoints.kafka, settings.topic_prefix, client=settings.kafka_client
+        )
     except DriftlineError as exc:
         progress(f"this run's topics {settings.topic_prefix}* were not deleted: {exc}")
         return
@@ -404,9 +406,10 @@ def _delete_topics(settings: Settings, endpoints: Endpoints) -> None:
 
 def _create_topics(settings: Settings, endpoints: Endpoints) -> None:
     from shared.core.topics import Topics  # noqa: PLC0415
-    from shared.io.kafka import ensure_topics  # noqa: PLC0415
+    from shared.io.transport.admin import ensure_topics  # noqa: PLC0415
 
-    ensure_topics(endpoints.kafka, Topics(settings.topic_prefix).specs(settings.partitions))
+    specs = Topics(settings.topic_prefix).specs(settings.partitions)
+    ensure_topics(endpoints.kafka, specs, client=settings.kafka_client)
     progress(f"this run streams on its own topics: {settings.topic_prefix}*")
 
 

@@ -2,7 +2,8 @@
 
 :func:`open_consumer` and :func:`open_producer` make a client of the chosen implementation behind
 the :class:`~shared.io.transport.base.Consumer` and :class:`~shared.io.transport.base.Producer`
-protocols, with driftline's delivery guarantees in both (:mod:`shared.io.transport.base`).
+protocols, with driftline's delivery guarantees in both (:mod:`shared.io.transport.base`);
+:mod:`shared.io.transport.admin` administers topics through either.
 The same contract tests run against both (``tests/integration/test_transport_contract.py``).
 """
 

@@ -167,3 +167,38 @@ class Producer(Protocol):
     def close(self, timeout_s: float = 5.0) -> None:
         """Flush what it can within ``timeout_s`` and release the client; safe twice."""
         ...
+
+
+class Admin(Protocol):
+    """Topic administration: what ``driftline infra up`` and every service's start ask of the
+    cluster. Each call waits at most the timeout the admin was opened with; errors are
+    :class:`~shared.core.errors.KafkaError`, a broker that does not answer a retriable one."""
+
+    def topics(self) -> set[str]:
+        """The names of the cluster's topics."""
+        ...
+
+    def create(self, partitions: Mapping[str, int]) -> None:
+        """Create each topic with its partition count and the broker's replication factor; a
+        topic that exists already (another process made it meanwhile) is no error."""
+        ...
+
+    def partition_counts(self, names: Sequence[str]) -> dict[str, int]:
+        """Each topic's partition count as the broker reports it; a topic the broker does not
+        (yet) report is left out."""
+        ...
+
+    def delete(self, names: Sequence[str]) -> None:
+        """Delete the topics; one already gone is no error."""
+        ...
+
+    def cluster_id(self) -> str:
+        """The cluster's id: proof that a broker answers metadata requests."""
+        ...
+
+    def upsert_scram_user(self, user: str, password: str, mechanism: str) -> str | None:
+        """Create or reset ``user``'s SCRAM credentials for ``mechanism`` (``SCRAM-SHA-256`` or
+        ``SCRAM-SHA-512``); the broker's error, None when it took them."""
+        ...
+
+    def close(self) -> None: ...

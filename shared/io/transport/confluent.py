@@ -10,6 +10,7 @@ asked for. Errors are translated here, with librdkafka's ``retriable`` flag.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -19,6 +20,13 @@ from typing import Any
 
 import confluent_kafka
 from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported, not in __all__
+    AdminClient,
+    NewTopic,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 
 from shared.core.errors import KafkaError
 from shared.io.transport.base import TP, Assignor, Consumer, Flushed, Partitions, Record
@@ -49,6 +57,9 @@ def librdkafka_config(bootstrap: str, security: Mapping[str, Any]) -> dict[str, 
         config[_SECURITY[name]] = value
     return config
 
+
+SCRAM_ITERATIONS = 8192
+"""PBKDF2 iterations of a SCRAM credential this admin creates (Kafka takes 4,096 at least)."""
 
 _LOG = logging.getLogger(__name__)
 _LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
@@ -643,3 +654,153 @@ class ConfluentProducer:
         if close is not None:
             with contextlib.suppress(KafkaException, RuntimeError):
                 close()
+
+
+_UNANSWERED = (
+    confluent_kafka.KafkaError._TRANSPORT,
+    confluent_kafka.KafkaError._TIMED_OUT,
+    confluent_kafka.KafkaError._ALL_BROKERS_DOWN,
+)
+"""librdkafka's errors for a broker that did not answer (absent, or refusing the handshake)."""
+
+
+class ConfluentAdmin:
+    """:class:`~shared.io.transport.base.Admin` on librdkafka's ``AdminClient``. Each request
+    waits at most ``timeout_s``; its future, at most as long again (librdkafka answers every
+    request by its timeout, so the second bound only guards against one that never does)."""
+
+    def __init__(
+        self, bootstrap: str, security: Mapping[str, Any], *, client_id: str, timeout_s: float
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._secured = security.get("security_protocol", "PLAINTEXT") != "PLAINTEXT"
+        self._timeout_s = timeout_s
+        config = librdkafka_config(bootstrap, security)
+        config.update({"client.id": client_id, "error_cb": self._error, "logger": _LIBRDKAFKA_LOG})
+        self._seen_error: str | None = None
+        try:
+            self._admin = AdminClient(config)
+        except KafkaException as exc:
+            raise _translated("connecting to Kafka", exc) from None
+
+    def _error(self, error: Any) -> None:
+        self._seen_error = error.str()  # the last connection error, for a timeout's message
+
+    def _failed(self, action: str, exc: BaseException) -> KafkaError:
+        error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        unanswered = isinstance(exc, concurrent.futures.TimeoutError) or (
+            isinstance(error, confluent_kafka.KafkaError) and error.code() in _UNANSWERED
+        )
+        if unanswered:
+            hint = (
+                " If it runs, it refused this client's TLS or SASL handshake: check "
+                "DRIFTLINE_KAFKA_SECURITY_PROTOCOL, DRIFTLINE_KAFKA_SASL_USERNAME/_PASSWORD/"
+                "_MECHANISM and DRIFTLINE_KAFKA_SSL_CA_FILE."
+                if self._secured
+                else ""
+            )
+            seen = f" (librdkafka: {self._seen_error})" if self._seen_error else ""
+            return KafkaError(
+                f"{action}: no Kafka broker answered at {self._bootstrap} in "
+                f"{self._timeout_s:g} s{seen}. Start one with `driftline infra up`, or set "
+                f"DRIFTLINE_KAFKA_BOOTSTRAP to a running broker.{hint}",
+                retriable=True,
+            )
+        if isinstance(exc, KafkaException):
+            return _translated(action, exc)
+        return KafkaError(f"{action}: {exc}")
+
+    def _result(self, action: str, future: Any, ignore: tuple[int, ...] = ()) -> Any:
+        try:
+            return future.result(timeout=2 * self._timeout_s + 1)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, confluent_kafka.KafkaError) and error.code() in ignore:
+                return None
+            raise self._failed(action, exc) from None
+        except concurrent.futures.TimeoutError as exc:
+            raise self._failed(action, exc) from None
+
+    def _metadata(self, action: str) -> Any:
+        try:
+            return self._admin.list_topics(timeout=self._timeout_s)
+        except KafkaException as exc:
+            raise self._failed(action, exc) from None
+
+    def topics(self) -> set[str]:
+        return set(self._metadata("listing topics").topics)
+
+    def create(self, partitions: Mapping[str, int]) -> None:
+        if not partitions:
+            return
+        new = [NewTopic(name, num_partitions=count) for name, count in partitions.items()]
+        try:
+            futures = self._admin.create_topics(
+                new, operation_timeout=self._timeout_s, request_timeout=self._timeout_s
+            )
+        except KafkaException as exc:
+            raise self._failed("creating topics", exc) from None
+        exists = (confluent_kafka.KafkaError.TOPIC_ALREADY_EXISTS,)
+        for name, future in futures.items():
+            self._result(f"creating the topic {name}", future, ignore=exists)
+
+    def partition_counts(self, names: Sequence[str]) -> dict[str, int]:
+        found = self._metadata("describing topics").topics
+        counts = {}
+        for name in names:
+            topic = found.get(name)
+            if topic is not None and topic.error is None and topic.partitions:
+                counts[name] = len(topic.partitions)
+        return counts
+
+    def delete(self, names: Sequence[str]) -> None:
+        if not names:
+            return
+        try:
+            futures = self._admin.delete_topics(
+                list(names), operation_timeout=self._timeout_s, request_timeout=self._timeout_s
+            )
+        except KafkaException as exc:
+            raise self._failed("deleting topics", exc) from None
+        gone = (confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART,)
+        for name, future in futures.items():
+            self._result(f"deleting the topic {name}", future, ignore=gone)
+
+    def cluster_id(self) -> str:
+        try:
+            future = self._admin.describe_cluster(request_timeout=self._timeout_s)
+        except KafkaException as exc:
+            raise self._failed("asking Kafka for metadata", exc) from None
+        return str(self._result("asking Kafka for metadata", future).cluster_id)
+
+    def upsert_scram_user(self, user: str, password: str, mechanism: str) -> str | None:
+        kinds = {
+            "SCRAM-SHA-256": ScramMechanism.SCRAM_SHA_256,
+            "SCRAM-SHA-512": ScramMechanism.SCRAM_SHA_512,
+        }
+        if mechanism not in kinds:
+            raise KafkaError(f"unknown SCRAM mechanism {mechanism!r}; one of {', '.join(kinds)}")
+        upsert = UserScramCredentialUpsertion(
+            user, ScramCredentialInfo(kinds[mechanism], SCRAM_ITERATIONS), password.encode()
+        )
+        action = f"creating the SCRAM user {user}"
+        try:
+            futures = self._admin.alter_user_scram_credentials(
+                [upsert], request_timeout=self._timeout_s
+            )
+        except KafkaException as exc:
+            raise self._failed(action, exc) from None
+        try:
+            for future in futures.values():
+                future.result(timeout=2 * self._timeout_s + 1)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, confluent_kafka.KafkaError) and not error.retriable():
+                return error.str()
+            raise self._failed(action, exc) from None
+        except concurrent.futures.TimeoutError as exc:
+            raise self._failed(action, exc) from None
+        return None
+
+    def close(self) -> None:
+        """An admin client has nothing to flush; librdkafka frees it with the last reference."""

@@ -12,7 +12,8 @@ import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kafka import TopicPartition
+import kafka.errors
+from kafka import KafkaAdminClient, TopicPartition
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaTimeoutError
@@ -275,3 +276,74 @@ class KafkaPythonProducer:
         self._closed = True
         with contextlib.suppress(Exception):  # closing: what was not flushed was never committed
             self._producer.close(timeout=timeout_s)
+
+
+class KafkaPythonAdmin:
+    """:class:`~shared.io.transport.base.Admin` on kafka-python's ``KafkaAdminClient``."""
+
+    def __init__(self, endpoint: KafkaEndpoint, *, client_id: str, timeout_s: float) -> None:
+        self._endpoint = endpoint
+        self._timeout_ms = int(timeout_s * 1000)
+        with kafka_errors("connecting to Kafka", endpoint):
+            self._admin = KafkaAdminClient(
+                **endpoint.config(),
+                client_id=client_id,
+                request_timeout_ms=self._timeout_ms,
+                bootstrap_timeout_ms=self._timeout_ms,
+            )
+
+    def topics(self) -> set[str]:
+        with kafka_errors("listing topics", self._endpoint):
+            return set(self._admin.list_topics())
+
+    def create(self, partitions: Mapping[str, int]) -> None:
+        if not partitions:
+            return
+        with (
+            kafka_errors("creating topics", self._endpoint),
+            contextlib.suppress(kafka.errors.TopicAlreadyExistsError),
+        ):
+            self._admin.create_topics(
+                {
+                    name: {"num_partitions": count, "replication_factor": -1}
+                    for name, count in partitions.items()
+                },
+                timeout_ms=self._timeout_ms,
+                wait_for_metadata=True,
+            )
+
+    def partition_counts(self, names: Sequence[str]) -> dict[str, int]:
+        with kafka_errors("describing topics", self._endpoint):
+            described = self._admin.describe_topics(list(names))
+        return {
+            item["name"]: len(item["partitions"])
+            for item in described
+            if item.get("error_code", 0) == 0 and item["partitions"]
+        }
+
+    def delete(self, names: Sequence[str]) -> None:
+        if not names:
+            return
+        with (
+            kafka_errors("deleting topics", self._endpoint),
+            contextlib.suppress(kafka.errors.UnknownTopicOrPartitionError),
+        ):
+            self._admin.delete_topics(list(names), timeout_ms=self._timeout_ms)
+
+    def cluster_id(self) -> str:
+        with kafka_errors("asking Kafka for metadata", self._endpoint):
+            return str(self._admin.describe_cluster()["cluster_id"])
+
+    def upsert_scram_user(self, user: str, password: str, mechanism: str) -> str | None:
+        from kafka.admin import UserScramCredentialUpsertion  # noqa: PLC0415
+
+        with kafka_errors(f"creating the SCRAM user {user}", self._endpoint):
+            errors = self._admin.alter_user_scram_credentials(
+                [UserScramCredentialUpsertion(user, mechanism, password)]
+            )
+        failed = [str(error) for error in (errors or {}).values() if error]
+        return "; ".join(failed) or None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._admin.close()
