@@ -164,14 +164,19 @@ class _Window:
     def add(
         self, ts: int, y_true: Any, y_pred: Any, score: float | None, term: float | None
     ) -> None:
-        self.events.append((ts, y_true, y_pred, score))
+        self.push((ts, y_true, y_pred, score), term)
+
+    def push(self, event: Event, term: float | None) -> None:
+        """:meth:`add` of an event already made (both windows take the same tuple)."""
+        self.events.append(event)
         pairs = self._pairs
         if pairs is not None:
-            key = (y_true, y_pred)
+            key = event[1], event[2]
             pairs[key] = pairs.get(key, 0) + 1
             self._read = None
-        for metric in self._own:
-            metric.update(y_true, y_pred)
+        else:
+            for metric in self._own:
+                metric.update(event[1], event[2])
         if self._log_loss is not None:
             self._log_loss.add(term)
 
@@ -186,8 +191,9 @@ class _Window:
             else:
                 del pairs[key]
             self._read = None
-        for metric in self._own:
-            metric.revert(y_true, y_pred)
+        else:
+            for metric in self._own:
+                metric.revert(y_true, y_pred)
         if self._log_loss is not None:
             self._log_loss.drop_oldest()
 
@@ -266,10 +272,12 @@ class RollingMetrics:
         if self._binary:
             y_true, y_pred = y_true == self._positive, y_pred == self._positive
         term = WindowLogLoss.term(y_true, score) if self._log_loss else None
-        self._by_count.add(ts_ms, y_true, y_pred, score, term)
-        if len(self._by_count.events) > self.window:
-            self._by_count.drop_oldest()
-        self._by_time.add(ts_ms, y_true, y_pred, score, term)
+        event = (ts_ms, y_true, y_pred, score)
+        by_count = self._by_count
+        by_count.push(event, term)
+        if len(by_count.events) > self.window:
+            by_count.drop_oldest()
+        self._by_time.push(event, term)
         horizon = ts_ms - self.period_ms
         events = self._by_time.events
         while events and (events[0][0] <= horizon or len(events) > MAX_TIME_WINDOW_EVENTS):
