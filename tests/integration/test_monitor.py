@@ -160,6 +160,7 @@ def test_shift_on_two_features_names_exactly_those(deployment: Deployment) -> No
 # its stream (a second worker's services on the same 2 cores) joins late labels in other batches,
 # and ADWIN, fed another order, found a second change that the other monitor did not.
 @pytest.mark.alone
+@pytest.mark.timeout(600)  # it may first wait for the test beside it (the longest: about 3 min)
 def test_restart_mid_stream_matches_an_uninterrupted_run(deployment: Deployment) -> None:
     """Two monitors (models `...a` and `...b`) read the same stream with labels up to 2,000
     events late and out of order; `b` is SIGKILLed mid-stream and restarted. Both end with the same
