@@ -93,8 +93,8 @@ class Monitor:
         self._times = times or EventTimes()
         self._stop = threading.Event()
         self.state = MonitorState()
-        self.state.reorder.idle_ms = partition_idle_ms
         """What a checkpoint saves: the partitions owned, the analytics, the reorder."""
+        self.state.reorder.idle_ms = partition_idle_ms
         self._examples = ExampleBatcher(model)
         """Joined events not yet sent to ``examples``: sent once per poll, and before a checkpoint."""
         self._lags: deque[int] = deque(maxlen=10_000)

@@ -48,9 +48,11 @@ __all__ = [
     "RangePartitionAssignor",
     "TopicPartition",
     "decode_or_dead_letter",
+    "endpoint_of",
     "kafka_errors",
     "make_consumer",
     "make_producer",
+    "no_broker",
     "plain_admin",
     "plain_consumer",
     "read_to_end",
@@ -91,7 +93,8 @@ Kafka = KafkaEndpoint | str
 """A broker to connect to: an endpoint, or a bare bootstrap string (plaintext)."""
 
 
-def _endpoint(kafka: Kafka) -> KafkaEndpoint:
+def endpoint_of(kafka: Kafka) -> KafkaEndpoint:
+    """``kafka`` as an endpoint (a bare bootstrap string is plaintext)."""
     return kafka if isinstance(kafka, KafkaEndpoint) else KafkaEndpoint(kafka)
 
 
@@ -136,6 +139,24 @@ def security_options(
     return options
 
 
+def no_broker(action: str, bootstrap: object, *, secured: bool, detail: str = "") -> KafkaError:
+    """The retriable error of ``action`` when no broker answered at ``bootstrap``, with the fix
+    (and, on a secured connection, the settings a refused handshake points at)."""
+    where = f" at {bootstrap}" if bootstrap else ""
+    hint = (
+        " If it runs, it refused this client's TLS or SASL handshake: check "
+        "DRIFTLINE_KAFKA_SECURITY_PROTOCOL, DRIFTLINE_KAFKA_SASL_USERNAME/_PASSWORD/"
+        "_MECHANISM and DRIFTLINE_KAFKA_SSL_CA_FILE."
+        if secured
+        else ""
+    )
+    return KafkaError(
+        f"{action}: no Kafka broker answered{where}{detail}. Start one with `driftline infra up`, "
+        f"or set DRIFTLINE_KAFKA_BOOTSTRAP to a running broker.{hint}",
+        retriable=True,
+    )
+
+
 @contextmanager
 def kafka_errors(action: str, bootstrap: object = None) -> Iterator[None]:
     """Translate kafka-python errors raised inside the block into :class:`KafkaError`.
@@ -152,20 +173,8 @@ def kafka_errors(action: str, bootstrap: object = None) -> Iterator[None]:
         ) from None
     except kafka.errors.KafkaError as exc:
         if _NO_BROKER in str(exc):
-            where = f" at {bootstrap}" if bootstrap else ""
             secured = isinstance(bootstrap, KafkaEndpoint) and bootstrap.protocol != "PLAINTEXT"
-            hint = (
-                " If it runs, it refused this client's TLS or SASL handshake: check "
-                "DRIFTLINE_KAFKA_SECURITY_PROTOCOL, DRIFTLINE_KAFKA_SASL_USERNAME/_PASSWORD/"
-                "_MECHANISM and DRIFTLINE_KAFKA_SSL_CA_FILE."
-                if secured
-                else ""
-            )
-            raise KafkaError(
-                f"{action}: no Kafka broker answered{where}. Start one with `driftline infra up`, "
-                f"or set DRIFTLINE_KAFKA_BOOTSTRAP to a running broker.{hint}",
-                retriable=True,
-            ) from None
+            raise no_broker(action, bootstrap, secured=secured) from None
         raise KafkaError(f"{action}: {exc}", retriable=bool(exc.retriable)) from exc
 
 
@@ -181,7 +190,7 @@ def make_producer(
     Idempotence makes the producer's own retries duplicate-free; ``transactional_id`` turns on
     transactions (exactly-once with ``send_offsets_to_transaction``).
     """
-    endpoint = _endpoint(kafka_at)
+    endpoint = endpoint_of(kafka_at)
     config: dict[str, Any] = {
         **endpoint.config(),
         "client_id": client_id,
@@ -256,7 +265,7 @@ def make_consumer(
     transactional producer) wrote in a transaction that aborted, or has not committed yet, never
     reaches a service; for records written without transactions it changes nothing.
     """
-    endpoint = _endpoint(kafka_at)
+    endpoint = endpoint_of(kafka_at)
     config: dict[str, Any] = {
         **endpoint.config(),
         "group_id": group_id,
@@ -287,7 +296,7 @@ def _admin(
     kafka_at: Kafka, timeout_s: float, client_id: str = "driftline-admin"
 ) -> KafkaAdminClient:
     return KafkaAdminClient(
-        **_endpoint(kafka_at).config(),
+        **endpoint_of(kafka_at).config(),
         client_id=client_id,
         request_timeout_ms=int(timeout_s * 1000),
         bootstrap_timeout_ms=int(timeout_s * 1000),
@@ -549,7 +558,7 @@ def read_to_end(
 
 def plain_consumer(kafka_at: Kafka, **options: Any) -> KafkaConsumer:
     """A consumer in no group and without commits (for reading a topic, or its ends)."""
-    return KafkaConsumer(**_endpoint(kafka_at).config(), enable_auto_commit=False, **options)
+    return KafkaConsumer(**endpoint_of(kafka_at).config(), enable_auto_commit=False, **options)
 
 
 def plain_admin(kafka_at: Kafka, timeout_s: float = 10.0) -> KafkaAdminClient:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import get_args
 
 from shared.core.errors import ConfigError
-from shared.io.kafka import Kafka, KafkaEndpoint
+from shared.io.kafka import Kafka, endpoint_of
 from shared.io.transport.base import (
     TP,
     Assignor,
@@ -52,10 +52,6 @@ def client_name(name: str) -> ClientName:
     )
 
 
-def _endpoint(kafka_at: Kafka) -> KafkaEndpoint:
-    return kafka_at if isinstance(kafka_at, KafkaEndpoint) else KafkaEndpoint(kafka_at)
-
-
 def open_consumer(
     client: ClientName,
     kafka_at: Kafka,
@@ -70,7 +66,7 @@ def open_consumer(
     """A group consumer with manual commits, ``read_committed``, on ``client``; a fetch waits
     at most ``fetch_wait_ms`` on the broker for records to arrive, and brings at most
     ``partition_fetch_bytes`` of a partition (the client's default: 1 MiB)."""
-    endpoint = _endpoint(kafka_at)
+    endpoint = endpoint_of(kafka_at)
     if client == "confluent":
         from shared.io.transport.confluent import ConfluentConsumer  # noqa: PLC0415
 
@@ -109,7 +105,7 @@ def open_producer(
     """An idempotent ``acks=all`` producer partitioning keys with murmur2, on ``client``; it
     waits up to ``linger_ms`` to fill a batch (kafka-python's batches hold at most
     ``batch_bytes`` per partition; librdkafka's are bounded by its own defaults)."""
-    endpoint = _endpoint(kafka_at)
+    endpoint = endpoint_of(kafka_at)
     if client == "confluent":
         from shared.io.transport.confluent import ConfluentProducer  # noqa: PLC0415
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from shared.core.errors import ConfigError, KafkaError
 from shared.core.topics import CO_PARTITIONED, TopicSpec
-from shared.io.kafka import Kafka, KafkaEndpoint
+from shared.io.kafka import Kafka, endpoint_of
 from shared.io.transport.base import Admin, ClientName
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def open_admin(
     client_id: str = "driftline-admin",
 ) -> Admin:
     """An admin client of ``kafka_at`` on ``client`` (the caller closes it)."""
-    endpoint = kafka_at if isinstance(kafka_at, KafkaEndpoint) else KafkaEndpoint(kafka_at)
+    endpoint = endpoint_of(kafka_at)
     if client == "confluent":
         from shared.io.transport.confluent import ConfluentAdmin  # noqa: PLC0415
 

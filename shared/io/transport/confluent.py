@@ -29,6 +29,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported
 )
 
 from shared.core.errors import KafkaError
+from shared.io.kafka import no_broker
 from shared.io.transport.base import TP, Assignor, Consumer, Flushed, Partitions, Record
 
 _SECURITY = {
@@ -692,20 +693,9 @@ class ConfluentAdmin:
             isinstance(error, confluent_kafka.KafkaError) and error.code() in _UNANSWERED
         )
         if unanswered:
-            hint = (
-                " If it runs, it refused this client's TLS or SASL handshake: check "
-                "DRIFTLINE_KAFKA_SECURITY_PROTOCOL, DRIFTLINE_KAFKA_SASL_USERNAME/_PASSWORD/"
-                "_MECHANISM and DRIFTLINE_KAFKA_SSL_CA_FILE."
-                if self._secured
-                else ""
-            )
             seen = f" (librdkafka: {self._seen_error})" if self._seen_error else ""
-            return KafkaError(
-                f"{action}: no Kafka broker answered at {self._bootstrap} in "
-                f"{self._timeout_s:g} s{seen}. Start one with `driftline infra up`, or set "
-                f"DRIFTLINE_KAFKA_BOOTSTRAP to a running broker.{hint}",
-                retriable=True,
-            )
+            detail = f" in {self._timeout_s:g} s{seen}"
+            return no_broker(action, self._bootstrap, secured=self._secured, detail=detail)
         if isinstance(exc, KafkaException):
             return _translated(action, exc)
         return KafkaError(f"{action}: {exc}")
@@ -792,14 +782,11 @@ class ConfluentAdmin:
             raise self._failed(action, exc) from None
         try:
             for future in futures.values():
-                future.result(timeout=2 * self._timeout_s + 1)
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if isinstance(error, confluent_kafka.KafkaError) and not error.retriable():
-                return error.str()
-            raise self._failed(action, exc) from None
-        except concurrent.futures.TimeoutError as exc:
-            raise self._failed(action, exc) from None
+                self._result(action, future)
+        except KafkaError as exc:
+            if exc.retriable:
+                raise
+            return str(exc)  # the broker's refusal, for the caller to report
         return None
 
     def close(self) -> None:
