@@ -142,6 +142,7 @@ class ConfluentConsumer:
         if partition_fetch_bytes is not None:
             config["max.partition.fetch.bytes"] = partition_fetch_bytes
         self._errors = _Errors()
+        self._next_probe = 0.0
         config["error_cb"] = self._errors
         self._cooperative = assignor == "cooperative-sticky"
         try:
@@ -268,14 +269,31 @@ class ConfluentConsumer:
                     _headers(pairs) if pairs else (),
                 )
             )
-        # Only a record shows the cluster answers: a poll can hand over nothing but error events
-        # (a broker's connection refused), and clearing the outage on those hid it for good.
-        if records:
-            self._errors.all_down = None
-        elif self._errors.all_down is not None:
-            down, self._errors.all_down = self._errors.all_down, None
-            raise KafkaError(f"polling: {down}", retriable=True)
+        if self._errors.all_down is not None:
+            self._check_lost_cluster(bool(records))
         return records
+
+    def _check_lost_cluster(self, handed_over: bool) -> None:
+        """After librdkafka said every broker is down: raise it as an outage on a poll that hands
+        over nothing; on one that hands over records, clear it only once the cluster answers.
+
+        Error events are not the cluster answering (a poll of those alone hid the outage for
+        good), and neither are records: librdkafka hands over what it fetched before the brokers
+        went, and a consumer behind its stream drained those for a minute while the outage
+        went unsaid. A metadata request (at most one a second, half a second each) tells."""
+        if handed_over:
+            now = time.monotonic()
+            if now < self._next_probe:
+                return
+            self._next_probe = now + 1.0
+            try:
+                self._consumer.list_topics(timeout=0.5)
+            except KafkaException:
+                return  # still away: said once the fetched records are drained
+            self._errors.all_down = None
+            return
+        down, self._errors.all_down = self._errors.all_down, None
+        raise KafkaError(f"polling: {down}", retriable=True)
 
     def _message_error(self, error: Any) -> None:
         if error.code() == confluent_kafka.KafkaError._ALL_BROKERS_DOWN:

@@ -120,13 +120,54 @@ class _Event:
 class _Polled(ConfluentConsumer):
     """The boundary's poll over a librdkafka consumer that hands over ``events``."""
 
-    def __init__(self, events: list[_Event]) -> None:
+    def __init__(self, events: list[Any], *, cluster_answers: bool = False) -> None:
         self._consumer = self
         self._errors = confluent._Errors()
+        self._next_probe = 0.0
         self.events = events
+        self.cluster_answers = cluster_answers
+        self.probes = 0
 
-    def consume(self, num_messages: int, timeout: float) -> list[_Event]:
+    def consume(self, num_messages: int, timeout: float) -> list[Any]:
         return self.events
+
+    def list_topics(self, timeout: float) -> object:
+        self.probes += 1
+        if not self.cluster_answers:
+            raise confluent.KafkaException(
+                confluent.confluent_kafka.KafkaError(
+                    confluent.confluent_kafka.KafkaError._TRANSPORT
+                )
+            )
+        return object()
+
+
+class _Message:
+    """A consumed record fetched before the brokers went."""
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "t"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return 7
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes:
+        return b"v"
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 1_000)
+
+    def headers(self) -> None:
+        return None
 
 
 def test_a_poll_of_error_events_only_does_not_hide_a_lost_cluster() -> None:
@@ -144,3 +185,23 @@ def test_a_poll_of_error_events_only_does_not_hide_a_lost_cluster() -> None:
     with pytest.raises(KafkaError, match="polling"):
         polled.poll(0.1)
     assert _Polled([_Event(transport)]).poll(0.1) == []  # a broker away alone is no outage yet
+
+
+def test_records_fetched_before_the_brokers_went_do_not_hide_a_lost_cluster() -> None:
+    """A consumer behind its stream drains what librdkafka fetched before the brokers went:
+    those records cleared the lost-cluster report, and the monitor never said Kafka was away.
+    Now records clear it only once a metadata request is answered."""
+    polled = _Polled([_Message()])
+    polled._errors.all_down = "all brokers down"
+    assert len(polled.poll(0.1)) == 1  # the fetched records are handed over...
+    assert len(polled.poll(0.1)) == 1  # (one probe a second, not one a poll)
+    assert polled.probes == 1
+    polled.events = []
+    with pytest.raises(KafkaError, match="all brokers down"):  # ...and the outage is said
+        polled.poll(0.1)
+
+    back = _Polled([_Message()], cluster_answers=True)
+    back._errors.all_down = "all brokers down"
+    assert len(back.poll(0.1)) == 1
+    back.events = []
+    assert back.poll(0.1) == []  # the cluster answered: the report was cleared
