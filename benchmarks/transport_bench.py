@@ -15,12 +15,19 @@ events/s beside it is wall time over the same span.
   logistic regression;
 - ``hand-written``: :func:`hand_written`, the confluent-kafka + orjson micro-batching loop a user
   would write instead of running driftline (decode, score the batch, encode, produce, commit),
-  without validation, dead letters, metrics or hot swap.
+  without validation, dead letters, metrics or hot swap;
+- ``codec floor``: :func:`codec_floor`, the raw pass-through plus the least any loop must do to
+  the records driftline's topics hold: decode each feature event with msgspec into a typed struct
+  and encode a prediction carrying its features, nothing scored or checked. No predictor can
+  cost less than this on the same client and messages.
 
 The monitor's loops read ``--events`` predictions and their labels (each label up to 500 events
 after its prediction, co-partitioned by event id), per joined event:
 
 - ``monitor raw read``: :func:`raw_read`, both topics read and committed, nothing decoded;
+- ``monitor codec floor``: :func:`monitor_codec_floor`, the raw read plus the least a monitor
+  must do: decode both records with msgspec, join them in a dict, encode the example and send the
+  examples once per partition and poll; no analytics, no checkpoints. No monitor can cost less.
 - ``monitor``: driftline's monitor (:class:`services.monitor.service.Monitor`): decode, join,
   examples out, data, prediction and concept drift, rolling error, checkpoints to Redis.
 """
@@ -36,6 +43,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from services.monitor.analytics.config import MonitorConfig
@@ -187,6 +195,136 @@ def raw_read(client: ClientName, bootstrap: str, topics: Topics, count: int) -> 
     span.events = count
     result = span.result()
     consumer.close()
+    return result
+
+
+class _Event(msgspec.Struct):
+    event_id: str
+    features: dict[str, float]
+    ts: int | None = None
+
+
+class _Prediction(msgspec.Struct):
+    event_id: str
+    ts: int
+    model: str
+    version: int
+    prediction: int
+    score: float
+    latency_ms: float
+    features: dict[str, float]
+
+
+class _Label(msgspec.Struct):
+    event_id: str
+    label: int
+    ts: int | None = None
+
+
+class _Example(msgspec.Struct):
+    event_id: str
+    ts: int
+    model: str
+    features: dict[str, float]
+    label: int
+    prediction: int
+    version: int
+
+
+def codec_floor(
+    client: ClientName, bootstrap: str, source: str, sink: str, count: int
+) -> tuple[float, float]:
+    """The raw pass-through, plus decoding each feature event and encoding a prediction with its
+    features (msgspec, typed): the JSON work any predictor of these topics does, and nothing else."""
+    decode = msgspec.json.Decoder(_Event).decode
+    encode = msgspec.json.Encoder().encode
+    consumer = open_consumer(
+        client, bootstrap, group_id=f"floor-{uuid.uuid4().hex[:8]}", fetch_wait_ms=50
+    )
+    producer = open_producer(client, bootstrap, client_id="bench-floor")
+    consumer.subscribe([source])
+    span = _Span()
+    while span.events < count:
+        records = consumer.poll(0.05, 500)
+        if not records:
+            continue
+        span.first()
+        for record in records:
+            event = decode(record.value)
+            body = _Prediction(event.event_id, event.ts or 0, "m", 1, 1, 0.5, 0.1, event.features)
+            producer.send(sink, encode(body), record.key)
+        while producer.flush(5.0).pending:
+            pass
+        consumer.commit(_next_offsets(records))
+        span.events += len(records)
+    result = span.result()
+    consumer.close()
+    producer.close()
+    return result
+
+
+def monitor_codec_floor(
+    client: ClientName, bootstrap: str, topics: Topics, count: int
+) -> tuple[float, float]:
+    """The raw read, plus decoding both records (msgspec, typed), joining them in a dict and
+    sending the encoded examples once per partition and poll: per joined event."""
+    predictions = msgspec.json.Decoder(_Prediction).decode
+    labels = msgspec.json.Decoder(_Label).decode
+    encode = msgspec.json.Encoder().encode
+    consumer = open_consumer(
+        client,
+        bootstrap,
+        group_id=f"floormon-{uuid.uuid4().hex[:8]}",
+        assignor="range",
+        fetch_wait_ms=50,
+        partition_fetch_bytes=FETCH["max_partition_fetch_bytes"],
+    )
+    producer = open_producer(client, bootstrap, client_id="bench-floormon", linger_ms=50)
+    consumer.subscribe([topics.predictions, topics.labels])
+    waiting: dict[str, _Prediction] = {}
+    early: dict[str, _Label] = {}
+    span = _Span()
+    joined = 0
+    while joined < count:
+        records = consumer.poll(0.05, 1_000)
+        if not records:
+            continue
+        span.first()
+        out: dict[int, list[bytes]] = {}
+        for record in records:
+            if record.topic == topics.predictions:
+                prediction = predictions(record.value)
+                label = early.pop(prediction.event_id, None)
+                if label is None:
+                    waiting[prediction.event_id] = prediction
+                    continue
+            else:
+                label = labels(record.value)
+                found = waiting.pop(label.event_id, None)
+                if found is None:
+                    early[label.event_id] = label
+                    continue
+                prediction = found
+            example = _Example(
+                prediction.event_id,
+                prediction.ts,
+                prediction.model,
+                prediction.features,
+                label.label,
+                prediction.prediction,
+                prediction.version,
+            )
+            out.setdefault(record.partition, []).append(encode(example))
+            joined += 1
+        for partition, parts in out.items():
+            producer.send(topics.examples, b"[" + b",".join(parts) + b"]", partition=partition)
+        while producer.flush(5.0).pending:
+            pass
+        consumer.commit(_next_offsets(records))
+    span.events = joined
+    result = span.result()
+    consumer.close()
+    producer.close()
     return result
 
 
@@ -403,8 +541,16 @@ def main() -> None:
             hand_written,
             (bootstrap, topics.features, topics.predictions, events, MODEL),
         ),
+        "codec floor confluent": (
+            codec_floor,
+            ("confluent", bootstrap, topics.features, topics.predictions, events),
+        ),
         "monitor raw read kafka-python": (raw_read, ("kafka-python", bootstrap, joined, events)),
         "monitor raw read confluent": (raw_read, ("confluent", bootstrap, joined, events)),
+        "monitor codec floor confluent": (
+            monitor_codec_floor,
+            ("confluent", bootstrap, joined, events),
+        ),
         "monitor kafka-python": (monitor, ("kafka-python", bootstrap, redis_url, joined, events)),
         "monitor confluent": (monitor, ("confluent", bootstrap, redis_url, joined, events)),
     }
