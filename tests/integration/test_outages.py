@@ -68,7 +68,7 @@ def _stop_all_bounded(processes: list[ServiceProcess]) -> list[tuple[str, int, f
 def own_redis(tmp_path: Path) -> Iterator[dict[str, object]]:
     port = free_port()
     redis_dir = tmp_path / "redis"
-    server = local_redis.find_redis_server()
+    server = local_redis.find_redis_server().path
     state: dict[str, object] = {"url": f"redis://127.0.0.1:{port}/0"}
 
     def start() -> None:

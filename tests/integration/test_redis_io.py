@@ -124,7 +124,7 @@ def test_a_tls_redis_with_a_password_is_reached_through_the_settings(tmp_path: P
     port, password = free_port(), secrets.token_urlsafe(16)
     server = subprocess.Popen(
         [
-            local_redis.find_redis_server(),
+            local_redis.find_redis_server().path,
             "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
             "--tls-cert-file", str(tls.cert), "--tls-key-file", str(tls.key),
             "--tls-ca-cert-file", str(tls.ca), "--tls-auth-clients", "no",

@@ -54,8 +54,13 @@ def test_status_of_a_home_with_nothing_started(
     monkeypatch.delenv("DRIFTLINE_REDIS_URL", raising=False)
     assert main(["infra", "status", "--json", "--home", str(tmp_path)]) == 3
     assert json.loads(capsys.readouterr().out) == {
-        "kafka": {"bootstrap": None, "running": False, "security_protocol": "PLAINTEXT"},
-        "redis": {"url": None, "running": False, "authenticated": False},
+        "kafka": {
+            "bootstrap": None,
+            "running": False,
+            "security_protocol": "PLAINTEXT",
+            "runtime": None,
+        },
+        "redis": {"url": None, "running": False, "authenticated": False, "runtime": None},
     }
 
 

