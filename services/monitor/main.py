@@ -326,6 +326,7 @@ def run(
 
     http = start_service(
         settings,
+        service="monitor",
         default_port=DEFAULT_HTTP_PORT,
         metrics=metrics.registry,
         last_loop=lambda: monitor.last_loop,

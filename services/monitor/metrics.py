@@ -8,6 +8,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.monitor.join import COUNTS
 from services.monitor.status import MonitorStatus
+from shared.runtime.metrics import ConsumerLag
+
+JOIN_LAG_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 1_800, 3_600, 4 * 3_600, 24 * 3_600)
+"""Seconds from an event to its label: sub-second for a live feedback loop, up to the default
+one-hour label window, and a day for labels that a batch job writes."""
 
 
 @dataclass(frozen=True)
@@ -23,7 +28,7 @@ class MonitorMetrics:
     join: Gauge
     pending: Gauge
     coverage: Gauge
-    join_lag: Gauge
+    join_lag: Histogram
     metric: Gauge
     drift: Gauge
     quality: Gauge
@@ -31,6 +36,7 @@ class MonitorMetrics:
     retrain: Counter
     checkpoint_seconds: Histogram
     checkpoint_bytes: Gauge
+    consumer_lag: ConsumerLag
 
     @classmethod
     def create(cls, model: str) -> MonitorMetrics:
@@ -76,10 +82,11 @@ class MonitorMetrics:
                 ["model"],
                 registry=r,
             ),
-            join_lag=Gauge(
+            join_lag=Histogram(
                 f"{prefix}join_lag_seconds",
-                "Event time from an event to its label, over the last 10,000 joins.",
-                ["model", "quantile"],
+                "Event time from an event to its label's arrival, per joined event.",
+                ["model"],
+                buckets=JOIN_LAG_BUCKETS,
                 registry=r,
             ),
             metric=Gauge(
@@ -119,7 +126,15 @@ class MonitorMetrics:
             checkpoint_bytes=Gauge(
                 f"{prefix}checkpoint_bytes", "Size of the last checkpoint.", ["model"], registry=r
             ),
+            consumer_lag=ConsumerLag(r, "monitor"),
         )
+
+    def observe_lags(self, lags_ms: list[int]) -> None:
+        """Count the join lags of events joined since the last call (once per checkpoint: a
+        histogram's observe per event would cost the join loop about a microsecond each)."""
+        histogram = self.join_lag.labels(self.model)
+        for lag in lags_ms:
+            histogram.observe(lag / 1000.0)
 
     def publish(self, status: MonitorStatus) -> None:
         """Set the gauges from a status snapshot (:meth:`Monitor.status`)."""
@@ -129,9 +144,6 @@ class MonitorMetrics:
         self.pending.labels(m).set(status.pending)
         if status.label_coverage is not None:
             self.coverage.labels(m).set(status.label_coverage)
-        for quantile, lag in (("0.5", status.join_lag_s.p50), ("0.99", status.join_lag_s.p99)):
-            if lag is not None:
-                self.join_lag.labels(m, quantile).set(lag)
         for version in status.versions:
             v = str(version.version)
             for window, values in (

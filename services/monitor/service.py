@@ -98,6 +98,8 @@ class Monitor:
         self._examples = ExampleBatcher(model)
         """Joined events not yet sent to ``examples``: sent once per poll, and before a checkpoint."""
         self._lags: deque[int] = deque(maxlen=10_000)
+        self._new_lags: list[int] = []
+        """Join lags since the last checkpoint, for the metrics' histogram."""
         self._checkpoints = Checkpointer(
             model=model,
             store=store,
@@ -197,6 +199,7 @@ class Monitor:
                 finally:
                     if self.failure is not None:  # say why, not "rebalance callback failed"
                         raise self.failure
+                self._metrics.consumer_lag.update(self._consumer)
                 if polled is None:
                     continue
                 for tp, records in _by_partition(polled).items():
@@ -410,6 +413,7 @@ class Monitor:
         for item in completed:
             if isinstance(item, Joined):
                 self._lags.append(item.lag_ms)
+                self._new_lags.append(item.lag_ms)
                 example = Example(
                     event_id=item.event_id,
                     ts=item.ts,
@@ -502,6 +506,9 @@ class Monitor:
     def _flush_examples(self) -> None:
         for partition, batch in self._examples.drain():
             self._send_examples(partition, batch)
+        if len(self._new_lags) >= 50_000:  # checkpoints failing for long: count them meanwhile
+            lags, self._new_lags = self._new_lags, []
+            self._metrics.observe_lags(lags)
 
     def _send_examples(self, partition: int, batch: bytes) -> None:
         key = f"{self.model}:{partition}"
@@ -557,6 +564,8 @@ class Monitor:
         self._metrics.checkpoint_seconds.labels(self.model).observe(saved.seconds)
         self._metrics.checkpoint_bytes.labels(self.model).set(saved.bytes)
         status = self.status()
+        lags, self._new_lags = self._new_lags, []
+        self._metrics.observe_lags(lags)
         self._metrics.publish(status)
         self._publish_status(status)
         return True

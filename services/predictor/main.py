@@ -223,6 +223,7 @@ def run(
 
     http = start_service(
         settings,
+        service="predictor",
         default_port=DEFAULT_HTTP_PORT,
         metrics=metrics.registry,
         last_loop=lambda: predictor.last_loop,

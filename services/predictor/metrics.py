@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.runtime.metrics import ConsumerLag
+
 BATCH_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_SIZES = (1, 5, 10, 50, 100, 250, 500, 1000, 5000)
 
@@ -25,6 +27,7 @@ class PredictorMetrics:
     swaps: Counter
     load_failures: Counter
     refused_values: Counter
+    consumer_lag: ConsumerLag
 
     @classmethod
     def create(cls, model: str) -> PredictorMetrics:
@@ -80,6 +83,7 @@ class PredictorMetrics:
                 ["model", "feature"],
                 registry=r,
             ),
+            consumer_lag=ConsumerLag(r, "predictor"),
         )
 
     def predicted(self, version: int, count: int) -> None:

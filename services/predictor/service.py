@@ -148,6 +148,7 @@ class Predictor:
                 timeout_s=self._batch_wait_ms / 1000,
                 max_records=limit,
             )
+            self._metrics.consumer_lag.update(self._consumer)
             if records:
                 self._process(records)
                 processed += len(records)

@@ -168,6 +168,7 @@ def run(
 
     http = start_service(
         settings,
+        service="trainer",
         default_port=DEFAULT_HTTP_PORT,
         metrics=metrics.registry,
         last_loop=lambda: trainer.last_loop,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.runtime.metrics import ConsumerLag
+
 
 @dataclass(frozen=True)
 class TrainerMetrics:
@@ -20,6 +22,7 @@ class TrainerMetrics:
     outcomes: Counter
     training_seconds: Histogram
     pending: Gauge
+    consumer_lag: ConsumerLag
 
     @classmethod
     def create(cls, model: str) -> TrainerMetrics:
@@ -63,4 +66,5 @@ class TrainerMetrics:
                 registry=r,
             ),
             pending=gauge("pending_requests", "Retrain requests waiting (for data or leadership)."),
+            consumer_lag=ConsumerLag(r, "trainer"),
         )

@@ -184,6 +184,7 @@ class Trainer:
                     timeout_s=0.2,
                     max_records=5_000,
                 )
+                self._metrics.consumer_lag.update(self._consumer)
                 if polled is None:
                     continue
                 retrain = self._topics.retrain

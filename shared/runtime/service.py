@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from shared.core.settings import Settings
 from shared.io.http import HealthServer
+from shared.runtime.metrics import add_service_metrics
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ def install_signal_handlers(stop: Callable[[], None], stop_timeout_s: float = 30
 def start_service(
     settings: Settings,
     *,
+    service: str,
     default_port: int,
     metrics: CollectorRegistry,
     last_loop: Callable[[], float],
@@ -138,7 +140,9 @@ def start_service(
 ) -> HealthServer:
     """What every service does once it is wired, just before its loop runs: serve ``/healthz``
     (the loop ran within ``stuck_after_s``), ``/readyz`` and ``/metrics``, let SIGTERM and Ctrl+C
-    call ``stop``, and settle the collector. The caller stops the server when the loop ends."""
+    call ``stop``, and settle the collector. The caller stops the server when the loop ends.
+    ``metrics`` gains the build info and the process's metrics (:mod:`shared.runtime.metrics`)."""
+    add_service_metrics(metrics, service, settings.kafka_client)
     port = http_port(settings.http_port, default_port)
     liveness = loop_liveness(last_loop, stuck_after_s)
     http = HealthServer(settings.http_host, port, metrics, liveness, readiness)
