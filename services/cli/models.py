@@ -6,12 +6,14 @@ import argparse
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from services.cli import register
 from services.cli.common import EXIT_OK, clients, progress
 from shared.core.errors import ArtifactRejected, ConfigError
+from shared.core.messages import EARLIEST_TS
 from shared.core.settings import Settings
 from shared.io.redis import Redis, redis_errors
 from shared.models.algorithms import ALGORITHMS, algorithm, parse_params
@@ -320,7 +322,7 @@ def _show(settings: Settings, args: argparse.Namespace) -> int:
         else "none stored (made before schemas): every feature numeric, none missing"
     )
     for key, value in data.items():
-        print(f"{key:>11}: {value}")
+        print(f"{key:>11}: {_readable(key, value)}")
     if reference:
         print(
             f"{'reference':>11}: {reference['n']} training rows, features {', '.join(reference['features'])}"
@@ -368,6 +370,25 @@ def _report(model: str, previous: int | None, current: int, verb: str, as_json: 
         print(json.dumps({"model": model, "previous": previous, "active": current}))
     else:
         print(f"{model}: {verb} v{current} (was v{previous if previous is not None else '-'})")
+
+
+def _readable(key: str, value: Any) -> Any:
+    """``value`` as a person reads it: an epoch-millisecond time (a key ending in ``_at`` or
+    ``ts``) as UTC with the number beside it, inside dicts too.
+
+    >>> _readable("trained_on", {"since_ts": 1700000000000, "rows": 5})
+    {'since_ts': '2023-11-14 22:13:20Z (1700000000000)', 'rows': 5}
+    """
+    if isinstance(value, dict):
+        return {k: _readable(str(k), v) for k, v in value.items()}
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and (key.endswith("_at") or key.endswith("ts"))
+        and value >= EARLIEST_TS
+    ):
+        return f"{_when(value)} ({value})"
+    return value
 
 
 def _when(ms: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -144,6 +145,11 @@ def test_train_list_show_promote_rollback_from_the_command_line(
     assert (
         shown["params"] == {"alpha": 10} and shown["algorithm"] == "ridge" and shown["parent"] == 1
     )
+    # For a person, the times are UTC with the epoch milliseconds beside them; --json keeps them
+    # as numbers.
+    human = _driftline(deployment, "models", "show", "--model", model, "--version", "2").stdout
+    created = shown["created_at"]
+    assert re.search(rf"created_at: \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\dZ \({created}\)", human), human
 
     promoted = _driftline(
         deployment, "models", "promote", "--model", model, "--version", "2", "--json"
