@@ -10,7 +10,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from services.cli import dlq, infra, models, observe
+from services.cli import dlq, infra, models, observe, produce
 from services.cli.demo import command as demo
 from services.cli.report import command as report
 from services.monitor import main as monitor
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_command(commands, parents)
     observe.add_command(commands, parents)
     dlq.add_command(commands, parents)
+    produce.add_command(commands, parents)
     demo.add_command(commands, parents)
     report.add_command(commands, parents)
     return parser
