@@ -4,6 +4,7 @@ Every series passes ``promtool check metrics``. Counters expose no ``_created`` 
 label set, which nobody graphs and which doubles what Prometheus stores); importing this module
 turns them off for the process, as ``PROMETHEUS_DISABLE_CREATED_SERIES=True`` would.
 
+- ``driftline_ready{service}``: 1 while ``/readyz`` answers ready, else 0;
 - ``driftline_build_info{service, version, python, kafka_client}``: always 1, for joins
   (``* on (instance) group_left(version) driftline_build_info``);
 - ``process_*`` (CPU seconds, resident memory, open file descriptors, start time) and
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -41,8 +43,21 @@ LAG_EVERY_S = 5.0
 """Seconds between two updates of the consumer-lag gauges (a scrape every 15 s or more)."""
 
 
-def add_service_metrics(registry: CollectorRegistry, service: str, kafka_client: str) -> None:
-    """Add the build info and the process's own metrics to a service's ``registry``."""
+def add_service_metrics(
+    registry: CollectorRegistry,
+    service: str,
+    kafka_client: str,
+    readiness: Callable[[], tuple[bool, str]] | None = None,
+) -> None:
+    """Add the build info, the process's own metrics and (with ``readiness``, what ``/readyz``
+    answers) ``driftline_ready`` to a service's ``registry``."""
+    if readiness is not None:
+        Gauge(
+            "driftline_ready",
+            "1 while the service is ready (GET /readyz says why when it is not).",
+            ["service"],
+            registry=registry,
+        ).labels(service).set_function(lambda: 1.0 if readiness()[0] else 0.0)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     Gauge(

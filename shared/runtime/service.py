@@ -142,7 +142,7 @@ def start_service(
     (the loop ran within ``stuck_after_s``), ``/readyz`` and ``/metrics``, let SIGTERM and Ctrl+C
     call ``stop``, and settle the collector. The caller stops the server when the loop ends.
     ``metrics`` gains the build info and the process's metrics (:mod:`shared.runtime.metrics`)."""
-    add_service_metrics(metrics, service, settings.kafka_client)
+    add_service_metrics(metrics, service, settings.kafka_client, readiness)
     port = http_port(settings.http_port, default_port)
     liveness = loop_liveness(last_loop, stuck_after_s)
     http = HealthServer(settings.http_host, port, metrics, liveness, readiness)

@@ -83,6 +83,7 @@ def test_every_services_metrics_pass_promtool_with_build_process_and_lag(
         assert f'service="{service}"' in info and 'kafka_client="confluent"' in info, info
         assert re.search(r'version="\d+\.\d+', info), info
         assert re.search(r"^process_resident_memory_bytes \d", text, re.MULTILINE), service
+        assert re.search(rf'^driftline_ready\{{service="{service}"\}} 1\.0$', text, re.MULTILINE)
         assert "python_info{" in text
     # Consumer lag per topic and partition, of what each service reads (updated every 5 s).
     predictor_lag = _lags(predictor, "predictor", partitions)
