@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from services.cli import register
+from services.cli import predict, register
 from services.cli.common import EXIT_OK, clients, progress
 from shared.core.errors import ArtifactRejected, ConfigError
 from shared.core.messages import EARLIEST_TS
@@ -126,6 +126,7 @@ def add_command(
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=_show)
     register.add_action(actions, parents)
+    predict.add_action(actions, parents)
     promote = actions.add_parser(
         "promote",
         parents=parents,

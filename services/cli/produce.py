@@ -80,7 +80,8 @@ def add_command(
     produce.set_defaults(run=run_produce)
 
 
-def _format(path: Path, given: str | None) -> str:
+def file_format(path: Path, given: str | None) -> str:
+    """``csv`` or ``jsonl``: ``given``, else by the file's extension (stdin: jsonl)."""
     if given:
         return given
     suffix = path.suffix.lower()
@@ -172,7 +173,8 @@ def _row(what: str, number: int, data: dict[str, Any], *, flat: bool) -> Row:
     return Row(number, event_id.encode(), encoded)
 
 
-def _lines(path: Path) -> Iterator[str]:
+def file_lines(path: Path) -> Iterator[str]:
+    """The lines of ``path`` (``-``: stdin), a byte-order mark dropped; an error when missing."""
     if str(path) == "-":
         yield from sys.stdin
         return
@@ -183,7 +185,7 @@ def _lines(path: Path) -> Iterator[str]:
 
 
 def run_produce(settings: Settings, args: argparse.Namespace) -> int:
-    fmt = _format(args.file, args.format)
+    fmt = file_format(args.file, args.format)
     topics = Topics(settings.topic_prefix)
     topic = topics.name(args.what)
     endpoints = Infra(settings).endpoints()
@@ -193,7 +195,7 @@ def run_produce(settings: Settings, args: argparse.Namespace) -> int:
     started = time.monotonic()
     next_note = started + 5.0
     try:
-        for row in rows(args.what, _lines(args.file), fmt):
+        for row in rows(args.what, file_lines(args.file), fmt):
             if row.refused:
                 refused += 1
                 print(f"{args.file}:{row.line}: refused: {row.refused}", file=sys.stderr)
