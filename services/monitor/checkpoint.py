@@ -98,6 +98,9 @@ class Saved:
     seconds: float
     commit_error: str | None = None
     """Why the offsets did not reach Kafka (the checkpoint in Redis stands), if they did not."""
+    committed: bool = False
+    """Whether offsets were committed: the broker answered. A checkpoint with no partitions
+    owned (all revoked while the brokers are away) commits nothing and says nothing of Kafka."""
 
 
 @dataclass(frozen=True)
@@ -171,9 +174,11 @@ class Checkpointer:
             for topic, offset in owned.offsets.items()
         }
         commit_error = None
+        committed = False
         if offsets and commit:
             try:
                 self._consumer.commit(offsets)
+                committed = True
             except KafkaError as exc:
                 log.warning("offset commit failed (%s); the checkpoint in Redis stands", exc)
                 commit_error = str(exc)
@@ -186,7 +191,7 @@ class Checkpointer:
             self.pacer.next_at = max(self.pacer.next_at, finished)
         else:
             self.pacer.retry(finished, 2)
-        return Saved(written, finished - started, commit_error)
+        return Saved(written, finished - started, commit_error, committed)
 
     def assign(self, state: MonitorState, assigned: list[TP]) -> Restored:
         """Restore what was saved for newly assigned partitions, and seek to its offsets."""

@@ -556,10 +556,10 @@ class Monitor:
         if self._checkpoint_failures:
             log.info("checkpoint written after %d failed attempts", self._checkpoint_failures)
         self._checkpoint_failures = 0
-        if saved.commit_error is None:
-            self.outages.up("kafka")
-        else:
+        if saved.commit_error is not None:
             self.outages.down("kafka", saved.commit_error)
+        elif saved.committed:  # only a commit that reached the broker says it answers
+            self.outages.up("kafka")
         self.outages.up("redis")
         self._metrics.checkpoint_seconds.labels(self.model).observe(saved.seconds)
         self._metrics.checkpoint_bytes.labels(self.model).set(saved.bytes)
