@@ -34,6 +34,7 @@ from services.monitor.retrain import RetrainClaim
 from services.monitor.state import MonitorState, MonitorStateStore, PartitionState
 from services.monitor.status import JoinLag, MonitorStatus
 from shared.core.clock import monotonic_ms, now_ms
+from shared.core.cloudevents import Headers, alert_headers
 from shared.core.errors import BadMessage, KafkaError, RedisError
 from shared.core.messages import (
     DEFAULT_MAX_BYTES,
@@ -376,7 +377,12 @@ class Monitor:
             severity="warning",
             message=message,
         )
-        self._send(self._topics.alerts, self.model, alert.encode())
+        self._send_alert(alert)
+
+    def _send_alert(self, alert: DriftAlert) -> None:
+        """One alert to ``alerts``, keyed by model, with its CloudEvents headers; counted and logged."""
+        headers = alert_headers(alert, deployment=self._topics.deployment, service="monitor")
+        self._send(self._topics.alerts, self.model, alert.encode(), headers=headers)
         self._metrics.alerts.labels(self.model, alert.kind, alert.state).inc()
         _log_alert(alert)
 
@@ -440,9 +446,7 @@ class Monitor:
 
     def _emit(self, signals: Signals) -> None:
         for alert in signals.alerts:
-            self._send(self._topics.alerts, self.model, alert.encode())
-            self._metrics.alerts.labels(self.model, alert.kind, alert.state).inc()
-            _log_alert(alert)
+            self._send_alert(alert)
         for request in signals.retrain:
             self._send(self._topics.retrain, self.model, request.encode())
             self._metrics.retrain.labels(self.model).inc()
@@ -460,6 +464,7 @@ class Monitor:
         value: bytes,
         partition: int | None = None,
         timestamp_ms: int | None = None,
+        headers: Headers | None = None,
     ) -> None:
         """Hand one output to the producer. While Kafka is away (no metadata, the buffer full) it
         waits in bounded attempts; asked to stop meanwhile, it raises, and nothing past the last
@@ -468,7 +473,12 @@ class Monitor:
 
         def send() -> None:
             self._producer.send(
-                topic, value, encoded, partition=partition, timestamp_ms=timestamp_ms
+                topic,
+                value,
+                encoded,
+                partition=partition,
+                timestamp_ms=timestamp_ms,
+                headers=headers,
             )
 
         self._hand_over(send, f"outputs for {topic}")

@@ -16,6 +16,7 @@ from services.predictor.service import Predictor
 from services.predictor.status import PredictorStatus
 from services.predictor.watcher import PromotionWatcher
 from shared.core.clock import now_ms
+from shared.core.cloudevents import alert_headers
 from shared.core.errors import ArtifactRejected, ModelNotFound, RedisError
 from shared.core.messages import DriftAlert, EventTimes
 from shared.core.settings import Settings
@@ -158,6 +159,10 @@ def run(
 
     consumer, producer, alerts = _kafka_clients(settings, endpoints.kafka, ids)
 
+    def publish_alert(alert: DriftAlert) -> None:
+        headers = alert_headers(alert, deployment=topics.deployment, service="predictor")
+        alerts.send(topics.alerts, alert.encode(), key=model.encode(), headers=headers)
+
     def on_failure(version: int, exc: Exception) -> None:
         metrics.load_failures.inc()
         kind = "was refused" if isinstance(exc, ArtifactRejected) else "failed to load"
@@ -174,7 +179,7 @@ def run(
             severity="critical",
             message=f"{model} v{version} {kind}: {exc}; predictors keep serving the previous version",
         )
-        alerts.send(topics.alerts, alert.encode(), key=model.encode())
+        publish_alert(alert)
 
     def on_swap(new: ServingModel, old: ServingModel | None) -> None:
         log.info(
@@ -214,7 +219,7 @@ def run(
         feature_watch=FeatureWatch(
             model, threshold=settings.monitor_quality_threshold, window=QUALITY_WINDOW
         ),
-        publish_alert=lambda alert: alerts.send(topics.alerts, alert.encode(), key=model.encode()),
+        publish_alert=publish_alert,
     )
 
     def readiness() -> tuple[bool, str]:

@@ -78,6 +78,18 @@ def test_concept_flip_raises_one_alert_and_one_retrain_request(deployment: Deplo
     assert 0 <= delay_events <= DETECTION_BOUND, alert
     requests = messages(deployment, "retrain", deployment.model)
     assert len(requests) == 1, requests
+    # The alert record is a CloudEvent in the Kafka binding's binary mode: attributes in headers.
+    [record] = [
+        r
+        for r in read_all(deployment.bootstrap, deployment.topic("alerts"))
+        if json.loads(r.value)["state"] == "firing"
+    ]
+    headers = dict(record.headers)
+    assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_id"] == f"{alert['alert_id']}/firing".encode()
+    assert headers["ce_type"] == b"io.driftline.alert.firing"
+    assert headers["ce_source"].decode().endswith(f"/monitor/{deployment.model}")
+    assert headers["content-type"] == b"application/json"
     # The change is placed within a few label delays of the flip, so the trainer skips the old concept.
     assert abs(requests[0]["since_ts"] - flip_ts) <= MAX_LABEL_DELAY * step, (requests[0], flip_ts)
     assert final["join"]["joined"] == len(scored.events)

@@ -140,8 +140,9 @@ class Producer(Protocol):
         key: bytes | None = None,
         partition: int | None = None,
         timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> None:
-        """Queue one record; its timestamp is ``timestamp_ms``, else now. A queue that stays
+        """Queue one record, with ``headers`` if given; its timestamp is ``timestamp_ms``, else now. A queue that stays
         full (the broker away) is a retriable :class:`~shared.core.errors.KafkaError` after a
         few seconds: the caller waits in bounded attempts."""
         ...

@@ -498,12 +498,15 @@ class ConfluentProducer:
         key: bytes | None = None,
         partition: int | None = None,
         timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> None:
         options: dict[str, Any] = {}
         if partition is not None:
             options["partition"] = partition
         if timestamp_ms is not None:
             options["timestamp"] = timestamp_ms
+        if headers:
+            options["headers"] = list(headers)
         try:
             if options:
                 self._producer.produce(topic, value, key, **options)

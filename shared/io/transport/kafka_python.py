@@ -214,10 +214,16 @@ class KafkaPythonProducer:
         key: bytes | None = None,
         partition: int | None = None,
         timestamp_ms: int | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> None:
         with kafka_errors(f"producing to {topic}"):
             future = self._producer.send(
-                topic, value=value, key=key, partition=partition, timestamp_ms=timestamp_ms
+                topic,
+                value=value,
+                key=key,
+                partition=partition,
+                timestamp_ms=timestamp_ms,
+                headers=list(headers) if headers else None,
             )
         self._futures.append((topic, future))
 
