@@ -172,7 +172,7 @@ class PromotionWatcher:
         try:
             with redis_errors("listening for model changes"):
                 if self._pubsub is None:
-                    self._pubsub = self._client.pubsub(  # type: ignore[no-untyped-call]
+                    self._pubsub = self._client.pubsub(  # type: ignore[no-untyped-call,unused-ignore]
                         ignore_subscribe_messages=True
                     )
                     self._pubsub.subscribe(self._registry.keys.changed(self._model))
