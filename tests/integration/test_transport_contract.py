@@ -80,10 +80,12 @@ def test_round_trip_lands_each_key_where_java_and_kafka_python_put_it(
     assert all(r.value == b"v-" + r.key for r in records)
     assert all(r.partition == key_partition(r.key, 3) for r in records)  # murmur2, as Java
     assert all(r.timestamp > 1_600_000_000_000 for r in records)
-    producer.send(topic, b"then", key=b"event-0", timestamp_ms=1_700_000_000_123)
+    headers = [("ce_id", b"a1/firing"), ("content-type", b"application/json")]
+    producer.send(topic, b"then", key=b"event-0", timestamp_ms=1_700_000_000_123, headers=headers)
     assert producer.flush(TIMEOUT_S).ok
     [then] = _consume(consumer, 1)
     assert (then.value, then.timestamp) == (b"then", 1_700_000_000_123)
+    assert then.headers == tuple(headers)
 
 
 def test_a_group_resumes_from_its_commit_and_nothing_is_auto_committed(
