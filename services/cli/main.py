@@ -14,6 +14,7 @@ from services.cli import dlq, infra, models, observe, produce
 from services.cli.demo import command as demo
 from services.cli.report import command as report
 from services.monitor import main as monitor
+from services.notify import main as notify
 from services.predictor import main as predictor
 from services.trainer import main as trainer
 from shared import __version__
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """\
 driftline keeps machine-learning models healthy on a Kafka stream: predictors score feature
 events with the active model, the monitor joins predictions with late labels and watches error
-and drift, and the trainer retrains and promotes better models, which predictors hot-swap.
+and drift, and the trainer retrains and promotes better models, which predictors hot-swap;
+the notifier delivers alerts, grouped into incidents, to Alertmanager, webhooks and Slack.
 
 Every setting is an environment variable DRIFTLINE_<NAME>; a flag overrides it.
 """
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     predictor.add_command(commands, parents)
     monitor.add_command(commands, parents)
     trainer.add_command(commands, parents)
+    notify.add_command(commands, parents)
     observe.add_command(commands, parents)
     dlq.add_command(commands, parents)
     produce.add_command(commands, parents)

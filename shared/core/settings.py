@@ -378,6 +378,49 @@ class Settings(BaseSettings):
         gt=0,
         description="How long an unanswered retrain request blocks the next one for the same model.",
     )
+    notify_routes: Path | None = Field(
+        default=None,
+        description=(
+            "`driftline notify`: a TOML file of routes (`[[routes]]` with name, type "
+            "alertmanager|webhook|slack, url, and optional kinds, severities, models, secret_env)."
+        ),
+    )
+    notify_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "`driftline notify`: the HMAC-SHA256 key that signs `--webhook` bodies "
+            "(`X-Driftline-Signature: sha256=HEX`); a routes file names its own with secret_env."
+        ),
+    )
+    notify_group_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "`driftline notify`: how long an incident collects the alerts of its cause before "
+            "its first notification."
+        ),
+    )
+    notify_group_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description=(
+            "`driftline notify`: the least time between two notifications of one incident to one "
+            "route (later alerts, resolutions)."
+        ),
+    )
+    notify_retry_for_s: float = Field(
+        default=900.0,
+        gt=0,
+        description=(
+            "`driftline notify`: how long a failing endpoint is retried (backoff from 1 s to 60 s) "
+            "before the alerts it was to get are dead-lettered with the reason."
+        ),
+    )
+    notify_http_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="`driftline notify`: how long one POST to an endpoint may take.",
+    )
     stop_timeout_s: float = Field(
         default=30.0,
         gt=0,

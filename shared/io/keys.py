@@ -87,3 +87,15 @@ class RedisKeys:
     def deployment(self) -> str:
         """The topic prefix of the deployment these keys belong to (set by its first service)."""
         return f"{self.prefix}deployment"
+
+    def notify_incidents(self, partition: int) -> str:
+        """Hash: incident id -> the notifier's incident of one ``alerts`` partition (JSON)."""
+        return f"{self.prefix}notify:{partition}:incidents"
+
+    def notify_outbox(self, partition: int) -> str:
+        """Hash: notification id -> a notification not yet delivered (JSON), per partition."""
+        return f"{self.prefix}notify:{partition}:outbox"
+
+    def notify_delivered(self, route: str, change: str) -> str:
+        """Set (with an expiry) once ``route`` has been told of ``change`` (``ALERT_ID/STATE``)."""
+        return f"{self.prefix}notify:delivered:{route}:{change}"

@@ -52,6 +52,9 @@ SETTING_FLAGS = (
     "trainer_algorithm",
     "trainer_min_examples",
     "trainer_margin",
+    "notify_routes",
+    "notify_group_wait_s",
+    "notify_group_interval_s",
 )
 """Settings a command's flags may override (each flag is named after its setting)."""
 

@@ -12,6 +12,7 @@ OWNERS = {
     "services.predictor": "predictor",
     "services.monitor": "monitor",
     "services.trainer": "trainer",
+    "services.notify": "notify",
     "services.cli": "cli",
 }
 LIBRARY_LAYERS = ("shared.stats",)
@@ -60,5 +61,5 @@ def test_every_shared_module_serves_two_owners() -> None:
 def test_the_check_sees_a_module_with_one_owner() -> None:
     graph = grimp.build_graph("shared", "services")
     users = owners_of_shared_modules(graph)
-    assert users["shared.core.errors"] == {"predictor", "monitor", "trainer", "cli"}
+    assert users["shared.core.errors"] == {"predictor", "monitor", "trainer", "notify", "cli"}
     assert users["shared.stats.concept"] == {"monitor"}

@@ -1,0 +1,337 @@
+"""`driftline notify` against a real broker, a real Redis, real HTTP endpoints and a real
+Alertmanager: a burst of alerts from one cause is one incident; each change reaches each route
+once across a failing first attempt, a SIGKILL and a re-read of every alert record; a failing
+endpoint holds up nobody else and dead-letters what it could not take; Alertmanager hears of a
+firing and then of a resolved alert."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from shared.core.errors import KafkaError
+from shared.core.messages import DeadLetter, DriftAlert
+from shared.io.transport import TP, open_consumer
+from tests.conftest import free_port
+from tests.harness.predictor import Deployment, ServiceProcess, read_all, run_cli, send_raw
+from tests.harness.receiver import Received, receiving
+
+pytestmark = pytest.mark.integration
+
+SECRET = "s3cret-for-the-test"  # noqa: S105 (the test signs with it)
+FEATURES = [f"f{n}" for n in range(10)]
+FAST = {
+    "DRIFTLINE_NOTIFY_GROUP_WAIT_S": "2",
+    "DRIFTLINE_NOTIFY_GROUP_INTERVAL_S": "1",
+    "DRIFTLINE_NOTIFY_WEBHOOK_SECRET": SECRET,
+}
+
+
+def _alert(model: str, n: int, kind: str, feature: str | None, state: str = "firing") -> bytes:
+    return DriftAlert(
+        alert_id=f"{model}-a{n}",
+        ts=1_700_000_000_000 + n,
+        model=model,
+        version=1,
+        kind=kind,  # type: ignore[arg-type]
+        state=state,  # type: ignore[arg-type]
+        detector="psi" if kind == "data_drift" else "adwin",
+        feature=feature,
+        statistic=0.5 if state == "firing" else 0.01,
+        threshold=0.2,
+        window=500,
+        severity="warning" if kind == "data_drift" else "critical",
+        message=f"{kind} {feature or ''} {state}",
+    ).encode()
+
+
+def _burst(model: str, state: str = "firing") -> list[tuple[bytes | None, bytes | None]]:
+    """What one upstream change raises: ten features drift, then the predictions, then the error."""
+    alerts = [_alert(model, n, "data_drift", f, state) for n, f in enumerate(FEATURES)]
+    alerts.append(_alert(model, 10, "prediction_drift", None, state))
+    alerts.append(_alert(model, 11, "concept_drift", None, state))
+    return [(model.encode(), a) for a in alerts]
+
+
+HOSTILE: list[tuple[bytes | None, bytes | None]] = [
+    (b"x", b"[" * 5_000 + b"]" * 5_000),  # deeply nested
+    (b"x", json.dumps({"alert_id": "z", "ts": "soon"}).encode()),  # wrong types
+    (
+        b"x",
+        b'{"v":1,"alert_id":"far","ts":99999999999999999,"model":"other","version":1,'
+        b'"kind":"data_drift","detector":"psi","statistic":1,"threshold":0,"window":1,'
+        b'"severity":"info","message":"from the year 3 million"}',
+    ),  # far-off time: decodes
+]
+
+
+def _changes(received: list[Received]) -> Counter[str]:
+    """How often each change (ALERT_ID/STATE) reached a webhook, one count per Idempotency-Key."""
+    seen: dict[str, Received] = {}
+    for r in received:
+        seen.setdefault(r.headers["Idempotency-Key"], r)
+    return Counter(c["change"] for r in seen.values() for c in r.json()["changes"])
+
+
+def _signed(received: Received) -> bool:
+    mac = hmac.new(SECRET.encode(), received.body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(received.headers["X-Driftline-Signature"], f"sha256={mac}")
+
+
+def _delivered(notifier: ServiceProcess) -> float:
+    status, text = notifier.get("/metrics")
+    assert status == 200
+    total = 0.0
+    for line in text.splitlines():
+        if (
+            line.startswith("driftline_notify_notifications_total{")
+            and 'outcome="delivered"' in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _wait_delivered(notifier: ServiceProcess, count: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _delivered(notifier) < count:
+        assert time.monotonic() < deadline, notifier.log()[-3000:]
+        time.sleep(0.2)
+
+
+def _reread_everything(deployment: Deployment) -> None:
+    """Commit offset 0 for the notifier's group (once the killed member's session is over), as an
+    offset reset or a kill before any commit would leave it."""
+    group = f"{deployment.topic_prefix.rstrip('.')}-notify"
+    consumer = open_consumer("confluent", deployment.bootstrap, group_id=group)
+    tp = TP(deployment.topic("alerts"), 0)
+    consumer.assign({tp: 0})
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                consumer.commit({tp: 0})
+                return
+            except KafkaError:  # the dead member still holds the group
+                assert time.monotonic() < deadline, "the group never let go of the killed notifier"
+                time.sleep(1.0)
+    finally:
+        consumer.close()
+
+
+def test_one_cause_is_one_incident_and_each_change_arrives_once_across_failure_and_sigkill(
+    deployment: Deployment,
+) -> None:
+    model = deployment.model
+    # The webhook refuses the first attempt (503): the notification is retried, same key.
+    with receiving(lambda n: 503 if n == 0 else 200) as hook, receiving() as slack:
+        args = ("notify", "--webhook", hook.url, "--slack", slack.url)
+        notifier = deployment.start(*args, env=FAST)
+        notifier.wait_ready()
+        send_raw(deployment.bootstrap, deployment.topic("alerts"), HOSTILE[:2] + _burst(model))
+
+        # One incident, one notification per route, carrying all twelve alerts.
+        [posted] = hook.wait_for(lambda got: len(got) >= 1, what="the webhook's notification")
+        assert hook.received[0].status == 503
+        assert hook.received[1].headers["X-Driftline-Attempt"] == "2"
+        assert hook.received[0].headers["Idempotency-Key"] == posted.headers["Idempotency-Key"]
+        assert _signed(posted)
+        body = posted.json()
+        assert body["state"] == "firing" and body["model"] == model
+        assert body["features"] == sorted(FEATURES)
+        assert len(body["changes"]) == 12
+        assert "data drift on 10 features" in body["summary"], body["summary"]
+        [message] = slack.wait_for(lambda got: len(got) >= 1, what="the Slack message")
+        text = message.json()["text"]
+        assert "12 alerts firing" in text and "data drift on 10 features" in text, text
+
+        # Killed once both deliveries are recorded; then every alert record is read again.
+        _wait_delivered(notifier, 2)
+        notifier.kill()
+        _reread_everything(deployment)
+        send_raw(deployment.bootstrap, deployment.topic("alerts"), _burst(model, "resolved"))
+        again = deployment.start(*args, env=FAST)
+        hook.wait_for(
+            lambda got: sum(_changes(got).values()) >= 24, what="the resolutions", timeout_s=90
+        )
+        slack.wait_for(lambda got: len(got) >= 2, what="the resolution on Slack", timeout_s=30)
+        _wait_delivered(again, 2)
+        while "is over and told" not in again.log():  # the incident is done and forgotten
+            time.sleep(0.2)
+        # Killed again, and everything read again by a third: the incident is gone from Redis,
+        # and what each route was told is remembered apart from it, so nobody hears twice.
+        again.kill()
+        _reread_everything(deployment)
+        third = deployment.start(*args, env=FAST)
+        third.wait_ready()
+        deadline = time.monotonic() + 60
+        while "alerts partition 0 assigned" not in third.log():
+            assert time.monotonic() < deadline, third.log()[-3000:]
+            time.sleep(0.2)
+        time.sleep(6)  # group wait and interval, twice over: room for anything sent twice
+        assert third.stop() == 0
+
+    counts = _changes(hook.accepted())
+    assert set(counts.values()) == {1}, counts  # every change once, none twice
+    assert len(counts) == 24
+    assert all(_signed(r) for r in hook.accepted())
+    assert len(slack.accepted()) == 2, [r.json()["text"] for r in slack.accepted()]
+    assert "resolved" in slack.accepted()[1].json()["text"]
+    # The hostile records are dead letters with their reason (once per reading: all were read
+    # again), and nothing else is.
+    letters = [
+        DeadLetter.decode(r.value) for r in read_all(deployment.bootstrap, deployment.topic("dlq"))
+    ]
+    assert {(x.partition, x.offset) for x in letters} == {(0, 0), (0, 1)}, letters
+    assert all(x.service == "notify" and "bad_record" in x.error for x in letters)
+
+
+def test_a_failing_endpoint_blocks_nobody_and_dead_letters_what_it_could_not_take(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    model = deployment.model
+    healthy = {"down": False}  # the endpoint that is down comes back later
+    with (
+        receiving(lambda n: 200 if healthy["down"] else 500) as down,
+        receiving(lambda n: 404) as wrong,
+        receiving() as ok,
+    ):
+        routes = tmp_path / "routes.toml"
+        routes.write_text(
+            f'[[routes]]\nname = "down"\ntype = "webhook"\nurl = "{down.url}"\n\n'
+            f'[[routes]]\nname = "wrong"\ntype = "webhook"\nurl = "{wrong.url}"\n\n'
+            f'[[routes]]\nname = "critical-only"\ntype = "slack"\nurl = "{ok.url}"\n'
+            'severities = ["critical"]\n'
+        )
+        env = {**FAST, "DRIFTLINE_NOTIFY_RETRY_FOR_S": "6"}
+        notifier = deployment.start("notify", "--routes", str(routes), env=env)
+        notifier.wait_ready()
+        send_raw(deployment.bootstrap, deployment.topic("alerts"), _burst(model)[-3:] + HOSTILE[2:])
+        # The working route hears at once, while the others fail (its two critical alerts only).
+        [message] = ok.wait_for(lambda got: len(got) >= 1, timeout_s=30, what="the Slack message")
+        assert "3 alerts firing" in message.json()["text"]  # told of its two critical ones
+        assert "prediction_drift" in message.json()["text"]
+        assert "data_drift" not in message.json()["text"].split("\n", 1)[1]
+        early = read_all(deployment.bootstrap, deployment.topic("dlq"))
+        assert not [r for r in early if b"undelivered" in r.value]  # the others still retry
+        deadline = time.monotonic() + 60
+        while True:
+            letters = [
+                DeadLetter.decode(r.value)
+                for r in read_all(deployment.bootstrap, deployment.topic("dlq"))
+            ]
+            undelivered = [x for x in letters if x.error.startswith("undelivered")]
+            if len(undelivered) >= 8:  # four alerts (three and the far-off one) to two routes
+                break
+            assert time.monotonic() < deadline, notifier.log()[-3000:]
+            time.sleep(0.5)
+        status, ready = notifier.get("/readyz")
+        assert status == 200 and "failing" in ready, ready
+        assert not down.accepted()
+
+        refused = Counter(r.headers["Idempotency-Key"] for r in wrong.received)
+        retried = Counter(r.headers["Idempotency-Key"] for r in down.received)
+        # Once the endpoint is back, replaying its dead letters delivers what it missed, once
+        # (the replayed alerts are tried again on every route that failed them).
+        healthy["down"] = True
+        replayed = run_cli(deployment, "dlq", "replay", "--reason", "route down")
+        assert replayed.returncode == 0, replayed.stderr
+        down.wait_for(lambda got: sum(_changes(got).values()) >= 4, what="the replayed")
+        time.sleep(3)
+        assert notifier.stop() == 0
+
+    # Two notifications each (the burst's incident, the far-off alert's): a 404 is not retried,
+    # a 500 is, with backoff, until the notification is DRIFTLINE_NOTIFY_RETRY_FOR_S old (the
+    # second waited behind the first, so it has fewer attempts).
+    assert sorted(refused.values()) == [1, 1], refused
+    assert len(retried) == 2 and min(retried.values()) >= 2 and max(retried.values()) >= 3
+    by_route = Counter("route down" in x.error for x in undelivered)
+    assert by_route == {True: 4, False: 4}, [x.error for x in undelivered]
+    assert any("HTTP 404" in x.error and "refused" in x.error for x in undelivered)
+    assert any("HTTP 500" in x.error and "retries exhausted" in x.error for x in undelivered)
+    counts = _changes(down.accepted())
+    assert set(counts.values()) == {1} and len(counts) == 4, counts
+    # Each dead letter holds the alert as it was read, at its place on the alerts topic.
+    alert = DriftAlert.decode(undelivered[0].original)
+    assert undelivered[0].source_topic == deployment.topic("alerts")
+    assert alert.alert_id.startswith(model) or alert.alert_id == "far"
+
+
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+@pytest.mark.skipif(
+    ALERTMANAGER is None, reason="Debian's prometheus-alertmanager is not installed"
+)
+def test_alertmanager_hears_of_the_incident_firing_then_resolved(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    model = deployment.model
+    port = free_port()
+    with receiving() as pager:
+        config = tmp_path / "alertmanager.yml"
+        config.write_text(
+            "route:\n"
+            "  receiver: pager\n"
+            "  group_by: [incident]\n"
+            "  group_wait: 1s\n"
+            "  group_interval: 1s\n"
+            "  repeat_interval: 1h\n"
+            "receivers:\n"
+            "  - name: pager\n"
+            "    webhook_configs:\n"
+            f"      - url: {pager.url}\n"
+            "        send_resolved: true\n"
+        )
+        assert ALERTMANAGER is not None
+        log = (tmp_path / "alertmanager.log").open("w")
+        manager = subprocess.Popen(
+            [
+                ALERTMANAGER,
+                f"--config.file={config}",
+                f"--storage.path={tmp_path / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            notifier = deployment.start(
+                "notify", "--alertmanager", f"http://127.0.0.1:{port}", env=FAST
+            )
+            notifier.wait_ready()
+            firing = [(model.encode(), _alert(model, n, "data_drift", f"f{n}")) for n in range(2)]
+            send_raw(deployment.bootstrap, deployment.topic("alerts"), firing)
+            got = pager.wait_for(lambda got: len(got) >= 1, timeout_s=60, what="Alertmanager")
+            first = got[0].json()
+            assert first["status"] == "firing"
+            assert len(first["alerts"]) == 2  # grouped by incident in Alertmanager
+            assert first["groupLabels"]["incident"]
+            labels = first["alerts"][0]["labels"]
+            assert labels["alertname"] == "DriftlineDataDrift" and labels["model"] == model
+            resolved = [
+                (model.encode(), _alert(model, n, "data_drift", f"f{n}", "resolved"))
+                for n in range(2)
+            ]
+            send_raw(deployment.bootstrap, deployment.topic("alerts"), resolved)
+            got = pager.wait_for(
+                lambda got: any(r.json()["status"] == "resolved" for r in got),
+                timeout_s=60,
+                what="the resolution through Alertmanager",
+            )
+            last = next(r.json() for r in got if r.json()["status"] == "resolved")
+            assert {a["status"] for a in last["alerts"]} == {"resolved"}
+            assert all(a["endsAt"] > a["startsAt"] for a in last["alerts"])
+            assert notifier.stop() == 0
+        finally:
+            manager.terminate()
+            manager.wait(timeout=30)
+            log.close()
