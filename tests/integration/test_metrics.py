@@ -13,6 +13,7 @@ import pytest
 from services.cli.demo.synthetic import Scenario
 from tests.harness.monitor import produce, register_model, score, start_monitor, wait_joined
 from tests.harness.predictor import Deployment, ServiceProcess
+from tests.harness.receiver import receiving
 from tests.harness.trainer import start_trainer
 
 pytestmark = pytest.mark.integration
@@ -59,13 +60,26 @@ def test_every_services_metrics_pass_promtool_with_build_process_and_lag(
     deployment: Deployment,
 ) -> None:
     promtool = _promtool()
-    scenario = Scenario()
-    _, serving = register_model(deployment, scenario)
-    scored = score(scenario, EVENTS, serving)
     predictor = deployment.start_predictor()
     monitor = start_monitor(deployment)
     trainer = start_trainer(deployment, "logistic")
-    for process in (predictor, monitor, trainer):
+    with receiving() as hook:
+        notify = deployment.start("notify", "--webhook", hook.url)
+        _check(deployment, promtool, predictor, monitor, trainer, notify)
+
+
+def _check(
+    deployment: Deployment,
+    promtool: str,
+    predictor: ServiceProcess,
+    monitor: ServiceProcess,
+    trainer: ServiceProcess,
+    notify: ServiceProcess,
+) -> None:
+    scenario = Scenario()
+    _, serving = register_model(deployment, scenario)
+    scored = score(scenario, EVENTS, serving)
+    for process in (predictor, monitor, trainer, notify):
         process.wait_ready()
     produce(deployment, scored, predictions=False, rate=4_000)  # the predictor scores them
     wait_joined(deployment, monitor, EVENTS)
@@ -75,7 +89,8 @@ def test_every_services_metrics_pass_promtool_with_build_process_and_lag(
         time.sleep(0.5)  # published at each checkpoint (every 2 s here)
 
     partitions = 3  # the deployment fixture's topics
-    for service, process in (("predictor", predictor), ("monitor", monitor), ("trainer", trainer)):
+    services = [("predictor", predictor), ("monitor", monitor), ("trainer", trainer)]
+    for service, process in [*services, ("notify", notify)]:
         text = _scraped(process)
         assert _lint(promtool, text) == "ok", f"{service}:\n{_lint(promtool, text)}"
         assert "_created" not in text  # one needless series per label set, off
@@ -98,5 +113,7 @@ def test_every_services_metrics_pass_promtool_with_build_process_and_lag(
     # The join lag is a histogram now (promtool refuses a "quantile" label on a gauge).
     assert monitor.metric("driftline_monitor_join_lag_seconds_count") == EVENTS
     assert monitor.metric("driftline_monitor_join_lag_seconds_bucket", 'le="+Inf"') == EVENTS
-    for process in (predictor, monitor, trainer):
+    notify_lag = _lags(notify, "notify", 1)
+    assert [(t, p) for t, p, _ in notify_lag] == [(deployment.topic("alerts"), 0)]
+    for process in (predictor, monitor, trainer, notify):
         assert process.stop() == 0
