@@ -69,7 +69,7 @@ def post(url: str, data: bytes, headers: dict[str, str], timeout_s: float) -> At
         return Attempt(False, reason, retriable, exc.code)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         why = getattr(exc, "reason", exc)
-        return Attempt(False, f"no answer from {url}: {why}", True)
+        return Attempt(False, f"no answer: {why}", True)
 
 
 class Sender:

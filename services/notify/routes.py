@@ -37,7 +37,7 @@ from shared.core.errors import ConfigError
 from shared.core.messages import AlertKind, DriftAlert, Severity
 
 RouteKind = Literal["alertmanager", "webhook", "slack"]
-ROUTE_KEYS = {"name", "type", "url", "kinds", "severities", "models", "secret_env"}
+ROUTE_KEYS = {"name", "type", "url", "url_env", "kinds", "severities", "models", "secret_env"}
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,22 @@ class Route:
         return self.wants(kind=alert.kind, severity=alert.severity, model=alert.model)
 
     def describe(self) -> str:
-        """The route for logs and dead letters: its name, kind and endpoint (no secret)."""
-        return f"{self.name} ({self.kind} {self.endpoint})"
+        """The route for logs and dead letters: its name, kind and where it posts, with no
+        secret: a webhook's path (a Slack hook's path is its key) and any password are left out.
+
+        >>> make_route("team", "slack", "https://hooks.slack.com/services/T0/B0/s3cret").describe()
+        'team (slack https://hooks.slack.com/...)'
+        >>> make_route("am", "alertmanager", "http://u:pw@am:9093").describe()
+        'am (alertmanager http://am:9093/api/v2/alerts)'
+        """
+        parts = urlsplit(self.endpoint)
+        host = parts.hostname or ""
+        where = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+        if self.kind == "alertmanager":
+            where += parts.path
+        elif parts.path not in ("", "/"):
+            where += "/..."
+        return f"{self.name} ({self.kind} {where})"
 
 
 def parse_routes(text: str, *, source: str) -> list[Route]:
@@ -110,10 +124,19 @@ def _route(table: Any, where: str) -> Route:
         if kind != "webhook":
             raise ConfigError(f"{where} ({name}): only a webhook route is signed (secret_env)")
         secret = value.encode()
+    url = table.get("url")
+    if "url_env" in table:
+        if url is not None:
+            raise ConfigError(f"{where} ({name}): give url or url_env, not both")
+        url = os.environ.get(str(table["url_env"]), "")
+        if not url:
+            raise ConfigError(
+                f"{where} ({name}): url_env names {table['url_env']!r}, which is unset"
+            )
     return make_route(
         name,
         kind,
-        table.get("url"),
+        url,
         kinds=_strings(table, "kinds", where, get_args(AlertKind)),
         severities=_strings(table, "severities", where, get_args(Severity)),
         models=_strings(table, "models", where, None),
@@ -159,7 +182,8 @@ def make_route(
         raise ConfigError(f"{where}: url is required (http://HOST:PORT/...)")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}: url must be http:// or https:// with a host, got {url!r}")
+        shown = f"{parts.scheme}://{parts.hostname or ''}..." if parts.scheme else "a bare word"
+        raise ConfigError(f"{where}: url must be http:// or https:// with a host, got {shown}")
     return Route(
         name, kind, url, frozenset(kinds), frozenset(severities), tuple(models), secret=secret
     )
@@ -191,7 +215,7 @@ def load_routes(
         for n, url in enumerate(urls):
             name = kind if len(urls) == 1 else f"{kind}-{n + 1}"
             secret = webhook_secret if kind == "webhook" else None
-            routes.append(make_route(name, kind, url, secret=secret, where=f"--{kind} {url}"))
+            routes.append(make_route(name, kind, url, secret=secret, where=f"--{kind}"))
     if not routes:
         raise ConfigError(
             "no route to deliver alerts to: give --alertmanager URL, --webhook URL or --slack URL, "

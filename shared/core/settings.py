@@ -382,7 +382,8 @@ class Settings(BaseSettings):
         default=None,
         description=(
             "`driftline notify`: a TOML file of routes (`[[routes]]` with name, type "
-            "alertmanager|webhook|slack, url, and optional kinds, severities, models, secret_env)."
+            "alertmanager|webhook|slack, url or url_env, and optional kinds, severities, models, "
+            "secret_env)."
         ),
     )
     notify_webhook_secret: SecretStr | None = Field(

@@ -78,3 +78,23 @@ def test_no_route_at_all_or_a_name_twice_is_refused(tmp_path: Path) -> None:
 def test_an_unreadable_routes_file_says_which(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the routes file"):
         load_routes(tmp_path / "missing.toml")
+
+
+def test_a_hook_url_can_come_from_the_environment_and_is_never_shown_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEAM_HOOK", "https://hooks.slack.com/services/T0/B0/s3cret")
+    path = tmp_path / "routes.toml"
+    path.write_text('[[routes]]\nname = "team"\ntype = "slack"\nurl_env = "TEAM_HOOK"\n')
+    [route] = load_routes(path)
+    assert route.endpoint.endswith("/s3cret")
+    assert "s3cret" not in route.describe()
+    path.write_text('[[routes]]\ntype = "slack"\nurl_env = "TEAM_HOOK"\nurl = "http://x"\n')
+    with pytest.raises(ConfigError, match="not both"):
+        load_routes(path)
+    path.write_text('[[routes]]\ntype = "slack"\nurl_env = "NOT_SET_HERE"\n')
+    with pytest.raises(ConfigError, match="'NOT_SET_HERE', which is unset"):
+        load_routes(path)
+    with pytest.raises(ConfigError) as refused:
+        load_routes(None, slack=["hooks.slack.com/services/T0/B0/s3cret"])
+    assert "s3cret" not in str(refused.value)
