@@ -144,6 +144,8 @@ def collect_status(settings: Settings, model: str | None, recent: int) -> dict[s
                     "recent_alerts": [json.loads(a.encode()) for a in mine[-recent:]],
                 }
             )
+        notifiers = _statuses(client, keys.notify_status("*"), "notifier")
+        out["notifiers"] = sorted(notifiers, key=lambda n: (not n["partitions"], n["member"]))
         out["generated_at"] = now_ms()
         return out
     finally:
@@ -231,7 +233,20 @@ def run_status(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"    last: {last['outcome']}{version}: {last.get('reason', '')}")
         for alert in entry["recent_alerts"]:
             print("  " + format_alert(DriftAlert.decode(json.dumps(alert).encode())))
+    _print_notifiers(found["notifiers"])
     return EXIT_OK
+
+
+def _print_notifiers(notifiers: list[dict[str, Any]]) -> None:
+    if not notifiers:
+        print("no notifier running (driftline notify --slack URL, or --routes FILE)")
+    for notifier in notifiers:
+        owns = notifier["partitions"]
+        role = f"delivers alerts partitions {owns}" if owns else "stands by"
+        print(f"notifier {notifier['member']}: {role}, {notifier['incidents']} incident(s) held")
+        for route in notifier["routes"]:
+            state = f"failing, retrying: {route['failing']}" if route["failing"] else "ok"
+            print(f"  route {route['where']}: {state}, {route['waiting']} waiting")
 
 
 def _seconds(value: float | None) -> str:

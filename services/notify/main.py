@@ -12,6 +12,8 @@ from services.notify.metrics import NotifyMetrics
 from services.notify.outbox import NotifyStore
 from services.notify.routes import load_routes
 from services.notify.service import Notifier
+from services.notify.status import NotifyStatus, RouteStatus
+from shared.core.clock import now_ms
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
@@ -22,6 +24,7 @@ from shared.io.transport import open_consumer, open_producer
 from shared.io.transport.admin import require_topics
 from shared.registry.store import Registry
 from shared.runtime.service import ServiceIds, add_service_flags, start_service
+from shared.runtime.status import StatusPublisher
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,29 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     )
     producer = open_producer(settings.kafka_client, endpoints.kafka, client_id=ids.client_id)
     metrics = NotifyMetrics.create()
+    status = StatusPublisher(client, keys.notify_status(ids.member), "notifier")
+
+    def publish_status(current: Notifier) -> None:
+        failing = current.failing()
+        routes = [
+            RouteStatus(
+                name=r.name,
+                where=r.describe(),
+                waiting=current.backlog(r.name),
+                failing=failing.get(r.name),
+            )
+            for r in current.routes
+        ]
+        shown = NotifyStatus(
+            member=ids.member,
+            kafka_client=settings.kafka_client,
+            partitions=sorted(current.owned),
+            incidents=len(current.book.incidents),
+            routes=routes,
+            ts=now_ms(),
+        )
+        status.publish(shown, ttl_s=30.0)
+
     results: queue.Queue[Result] = queue.Queue()
     senders: dict[str, Sender] = {}
     notifier = Notifier(
@@ -134,6 +160,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         group_wait_s=settings.notify_group_wait_s,
         group_interval_s=settings.notify_group_interval_s,
         max_bytes=settings.max_message_bytes,
+        publish_status=publish_status,
     )
     for route in routes:
         senders[route.name] = Sender(
@@ -168,6 +195,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         consumer.close()
         producer.close(5.0)
         http.stop()
+        status.clear()
         client.close()
     log.info("notifier stopped")
     return 0

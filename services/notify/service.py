@@ -44,6 +44,8 @@ from shared.runtime.outage import ATTEMPT_S, Outages, poll_records
 
 log = logging.getLogger(__name__)
 
+STATUS_EVERY_S = 2.0
+"""How often the notifier publishes its status for `driftline status`."""
 RESEND_S = 60.0
 """How often what fires is re-posted to Alertmanager routes (Prometheus re-sends each minute)."""
 
@@ -69,6 +71,7 @@ class Notifier:
         resend_s: float = RESEND_S,
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock_ms: Callable[[], int] = now_ms,
+        publish_status: Callable[[Notifier], None] = lambda notifier: None,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -94,6 +97,8 @@ class Notifier:
         """Outbox entries in flight, by notification id (for the gauges and the dead letters)."""
         self._resent_at = time.monotonic()
         self._subscribed = False
+        self._publish_status = publish_status
+        self._published_at = 0.0
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -127,9 +132,19 @@ class Notifier:
                 continue
             self.outages.up("redis")
             self._gauges()
+            if time.monotonic() - self._published_at >= STATUS_EVERY_S:
+                self._published_at = time.monotonic()
+                self._publish_status(self)
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def failing(self) -> dict[str, str]:
+        """Why each failing route's last attempt failed."""
+        return {n: s.failing for n, s in self._senders.items() if s.failing is not None}
+
+    def backlog(self, route: str) -> int:
+        return self._senders[route].backlog()
 
     def readiness(self) -> tuple[bool, str]:
         down = self.outages.readiness()
@@ -137,11 +152,7 @@ class Notifier:
             return down
         if not self._subscribed:
             return False, "starting: not yet subscribed to alerts"
-        failing = [
-            f"{name}: {sender.failing}"
-            for name, sender in self._senders.items()
-            if sender.failing is not None
-        ]
+        failing = [f"{name}: {why}" for name, why in self.failing().items()]
         owned = (
             f"owns alerts partitions {sorted(self.owned)}"
             if self.owned

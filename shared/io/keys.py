@@ -99,3 +99,7 @@ class RedisKeys:
     def notify_delivered(self, route: str, change: str) -> str:
         """Set (with an expiry) once ``route`` has been told of ``change`` (``ALERT_ID/STATE``)."""
         return f"{self.prefix}notify:delivered:{route}:{change}"
+
+    def notify_status(self, instance: str) -> str:
+        """One notifier instance's latest status: its partitions and routes (JSON, expires)."""
+        return f"{self.prefix}notify:status:{instance}"

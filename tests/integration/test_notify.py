@@ -9,18 +9,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import shutil
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from services.cli.demo.synthetic import Scenario
 from shared.core.errors import KafkaError
 from shared.core.messages import DeadLetter, DriftAlert
 from shared.io.transport import TP, open_consumer
-from tests.conftest import free_port
+from tests.harness.alertmanager import ALERTMANAGER, alertmanager
+from tests.harness.monitor import produce, register_model, score, start_monitor, wait_joined
 from tests.harness.predictor import Deployment, ServiceProcess, read_all, run_cli, send_raw
 from tests.harness.receiver import Received, receiving
 
@@ -220,7 +220,7 @@ def test_a_failing_endpoint_blocks_nobody_and_dead_letters_what_it_could_not_tak
         assert "prediction_drift" in message.json()["text"]
         assert "data_drift" not in message.json()["text"].split("\n", 1)[1]
         early = read_all(deployment.bootstrap, deployment.topic("dlq"))
-        assert not [r for r in early if b"undelivered" in r.value]  # the others still retry
+        assert not [r for r in early if b"route down" in r.value]  # still retrying it
         deadline = time.monotonic() + 60
         while True:
             letters = [
@@ -235,6 +235,18 @@ def test_a_failing_endpoint_blocks_nobody_and_dead_letters_what_it_could_not_tak
         status, ready = notifier.get("/readyz")
         assert status == 200 and "failing" in ready, ready
         assert not down.accepted()
+        time.sleep(2.5)  # the status is published every 2 s
+        shown = run_cli(deployment, "status", "--json")
+        assert shown.returncode == 0, shown.stderr
+        [me] = json.loads(shown.stdout)["notifiers"]
+        routes = {r["name"]: r for r in me["routes"]}
+        assert me["partitions"] == [0]
+        assert (
+            "HTTP 500" in routes["down"]["failing"] and routes["critical-only"]["failing"] is None
+        )
+        assert "hooks" not in json.dumps(routes) and "/hook" not in json.dumps(routes)  # no paths
+        listed = run_cli(deployment, "status").stdout
+        assert "route down (webhook http://127.0.0.1:" in listed and "failing, retrying" in listed
 
         refused = Counter(r.headers["Idempotency-Key"] for r in wrong.received)
         retried = Counter(r.headers["Idempotency-Key"] for r in down.received)
@@ -264,9 +276,6 @@ def test_a_failing_endpoint_blocks_nobody_and_dead_letters_what_it_could_not_tak
     assert alert.alert_id.startswith(model) or alert.alert_id == "far"
 
 
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-
-
 @pytest.mark.skipif(
     ALERTMANAGER is None, reason="Debian's prometheus-alertmanager is not installed"
 )
@@ -274,64 +283,77 @@ def test_alertmanager_hears_of_the_incident_firing_then_resolved(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     model = deployment.model
-    port = free_port()
-    with receiving() as pager:
-        config = tmp_path / "alertmanager.yml"
-        config.write_text(
-            "route:\n"
-            "  receiver: pager\n"
-            "  group_by: [incident]\n"
-            "  group_wait: 1s\n"
-            "  group_interval: 1s\n"
-            "  repeat_interval: 1h\n"
-            "receivers:\n"
-            "  - name: pager\n"
-            "    webhook_configs:\n"
-            f"      - url: {pager.url}\n"
-            "        send_resolved: true\n"
+    with receiving() as pager, alertmanager(tmp_path, pager.url) as manager:
+        notifier = deployment.start("notify", "--alertmanager", manager, env=FAST)
+        notifier.wait_ready()
+        firing = [(model.encode(), _alert(model, n, "data_drift", f"f{n}")) for n in range(2)]
+        send_raw(deployment.bootstrap, deployment.topic("alerts"), firing)
+        got = pager.wait_for(lambda got: len(got) >= 1, timeout_s=60, what="Alertmanager")
+        first = got[0].json()
+        assert first["status"] == "firing"
+        assert len(first["alerts"]) == 2  # grouped by incident in Alertmanager
+        assert first["groupLabels"]["incident"]
+        labels = first["alerts"][0]["labels"]
+        assert labels["alertname"] == "DriftlineDataDrift" and labels["model"] == model
+        resolved = [
+            (model.encode(), _alert(model, n, "data_drift", f"f{n}", "resolved")) for n in range(2)
+        ]
+        send_raw(deployment.bootstrap, deployment.topic("alerts"), resolved)
+        got = pager.wait_for(
+            lambda got: any(r.json()["status"] == "resolved" for r in got),
+            timeout_s=60,
+            what="the resolution through Alertmanager",
         )
-        assert ALERTMANAGER is not None
-        log = (tmp_path / "alertmanager.log").open("w")
-        manager = subprocess.Popen(
-            [
-                ALERTMANAGER,
-                f"--config.file={config}",
-                f"--storage.path={tmp_path / 'am-data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        last = next(r.json() for r in got if r.json()["status"] == "resolved")
+        assert {a["status"] for a in last["alerts"]} == {"resolved"}
+        assert all(a["endsAt"] > a["startsAt"] for a in last["alerts"])
+        assert notifier.stop() == 0
+
+
+@pytest.mark.skipif(
+    ALERTMANAGER is None, reason="Debian's prometheus-alertmanager is not installed"
+)
+def test_a_monitors_drift_alerts_reach_alertmanager_a_webhook_and_slack_as_one_incident(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """The whole way: a real monitor finds two features drifting in a real stream, and each of
+    the three kinds of route hears of it once, as one incident."""
+    scenario = Scenario(drift="covariate", at=2_000, shifted=(2, 7), shift=2.0)
+    _, serving = register_model(deployment, scenario)
+    scored = score(scenario, 6_000, serving, seed=4)
+    env = {**FAST, "DRIFTLINE_NOTIFY_GROUP_WAIT_S": "5"}
+    with (
+        receiving() as pager,
+        alertmanager(tmp_path, pager.url) as manager,
+        receiving() as hook,
+        receiving() as slack,
+    ):
+        notifier = deployment.start(
+            "notify",
+            "--alertmanager",
+            manager,
+            "--webhook",
+            hook.url,
+            "--slack",
+            slack.url,
+            env=env,
         )
-        try:
-            notifier = deployment.start(
-                "notify", "--alertmanager", f"http://127.0.0.1:{port}", env=FAST
-            )
-            notifier.wait_ready()
-            firing = [(model.encode(), _alert(model, n, "data_drift", f"f{n}")) for n in range(2)]
-            send_raw(deployment.bootstrap, deployment.topic("alerts"), firing)
-            got = pager.wait_for(lambda got: len(got) >= 1, timeout_s=60, what="Alertmanager")
-            first = got[0].json()
-            assert first["status"] == "firing"
-            assert len(first["alerts"]) == 2  # grouped by incident in Alertmanager
-            assert first["groupLabels"]["incident"]
-            labels = first["alerts"][0]["labels"]
-            assert labels["alertname"] == "DriftlineDataDrift" and labels["model"] == model
-            resolved = [
-                (model.encode(), _alert(model, n, "data_drift", f"f{n}", "resolved"))
-                for n in range(2)
-            ]
-            send_raw(deployment.bootstrap, deployment.topic("alerts"), resolved)
-            got = pager.wait_for(
-                lambda got: any(r.json()["status"] == "resolved" for r in got),
-                timeout_s=60,
-                what="the resolution through Alertmanager",
-            )
-            last = next(r.json() for r in got if r.json()["status"] == "resolved")
-            assert {a["status"] for a in last["alerts"]} == {"resolved"}
-            assert all(a["endsAt"] > a["startsAt"] for a in last["alerts"])
-            assert notifier.stop() == 0
-        finally:
-            manager.terminate()
-            manager.wait(timeout=30)
-            log.close()
+        monitor = start_monitor(deployment)
+        notifier.wait_ready()
+        produce(deployment, scored, rate=4_000)
+        wait_joined(deployment, monitor, len(scored.events))
+        [posted] = hook.wait_for(lambda got: len(got) >= 1, timeout_s=60, what="the webhook")
+        [message] = slack.wait_for(lambda got: len(got) >= 1, timeout_s=30, what="Slack")
+        paged = pager.wait_for(lambda got: len(got) >= 1, timeout_s=30, what="Alertmanager")
+        time.sleep(3)  # room for a second notification, which must not come
+        assert monitor.stop() == 0 and notifier.stop() == 0
+
+    body = posted.json()
+    assert body["features"] == ["x2", "x7"], body
+    assert {c["kind"] for c in body["changes"]} == {"data_drift"}
+    assert "data drift on 2 features (x2, x7)" in message.json()["text"]
+    assert len(hook.accepted()) == 1 and len(slack.accepted()) == 1
+    assert len(paged) == 1
+    [group] = [r.json() for r in paged]
+    assert group["groupLabels"]["incident"] == body["incident_id"]
+    assert sorted(a["labels"]["feature"] for a in group["alerts"]) == ["x2", "x7"]
