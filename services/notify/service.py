@@ -93,6 +93,9 @@ class Notifier:
         self.last_loop = time.monotonic()
         self.owned: set[int] = set()
         self._unfinished: list[Result] = []
+        self._unsaved: dict[str, Incident] = {}
+        """Incidents changed by records whose save failed: the records are read again, fold
+        into nothing new, and these are saved before their offsets are committed."""
         self._staged: dict[str, Entry] = {}
         """Outbox entries in flight, by notification id (for the gauges and the dead letters)."""
         self._resent_at = time.monotonic()
@@ -180,7 +183,7 @@ class Notifier:
             known = self._store.delivered_to(
                 [r.name for r in self.routes], [change_key(a) for _, a in decoded]
             )
-            changed: dict[str, Incident] = {}
+            changed = self._unsaved  # with what an earlier round folded and could not save
             now = self._clock_ms()
             for record, alert in decoded:
                 key = change_key(alert)
@@ -196,6 +199,7 @@ class Notifier:
                 if incident is not None:
                     changed[incident.incident_id] = incident
             self._store.save(changed.values())
+            changed.clear()
         except RedisError as exc:
             # Nothing is committed: read the records again once Redis answers.
             self.outages.down("redis", exc)
@@ -447,6 +451,7 @@ class Notifier:
         gone = {tp.partition for tp in partitions}
         self.owned -= gone
         self.book.drop(gone)
+        self._unsaved = {k: i for k, i in self._unsaved.items() if i.partition not in gone}
         log.info("alerts partitions %s revoked", sorted(gone))
 
 

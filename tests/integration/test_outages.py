@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from services.cli.demo.synthetic import Scenario, SyntheticStream
+from shared.core.messages import DriftAlert
 from shared.core.settings import Settings
 from shared.infra import redis as local_redis
 from shared.infra.ports import free_port
@@ -28,7 +29,14 @@ from shared.models.signing import load_signer
 from shared.models.training import train
 from tests.conftest import Servers, kernel_ports
 from tests.harness.monitor import produce, register_model, score, start_monitor, wait_joined
-from tests.harness.predictor import ServiceProcess, Stream, make_deployment, wait_for_predictions
+from tests.harness.predictor import (
+    ServiceProcess,
+    Stream,
+    make_deployment,
+    send_raw,
+    wait_for_predictions,
+)
+from tests.harness.receiver import Receiver
 from tests.harness.trainer import start_trainer, trainer_status, wait_for
 
 pytestmark = pytest.mark.integration
@@ -64,6 +72,23 @@ def _stop_all_bounded(processes: list[ServiceProcess]) -> list[tuple[str, int, f
     return found
 
 
+def _alert(model: str, n: int) -> bytes:
+    return DriftAlert(
+        alert_id=f"o{n}",
+        ts=1_700_000_000_000,
+        model=model,
+        version=1,
+        kind="data_drift",
+        detector="psi",
+        feature=f"x{n}",
+        statistic=0.5,
+        threshold=0.2,
+        window=500,
+        severity="warning",
+        message=f"x{n} drifted",
+    ).encode()
+
+
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[dict[str, object]]:
     port = free_port()
@@ -94,7 +119,8 @@ def test_redis_away_mid_stream_is_waited_out_by_every_service(
 ) -> None:
     """The monitor exited at its first checkpoint without Redis and an idle trainer exited.
     Now the predictor goes on scoring, the monitor goes on joining from memory and checkpoints
-    when Redis returns, the trainer keeps its window; none exits, each says why it is not ready,
+    when Redis returns, the trainer keeps its window, the notifier holds the alerts it could not
+    fold and delivers them once Redis returns; none exits, each says why it is not ready,
     and every event is predicted and joined once. A version registered before the outage and
     promoted after it (its append-only file kept the registry) is swapped in."""
     own = make_deployment(servers.bootstrap, str(own_redis["url"]), tmp_path / "own", unique)
@@ -113,8 +139,12 @@ def test_redis_away_mid_stream_is_waited_out_by_every_service(
     predictor = own.start_predictor(env=env)
     monitor = start_monitor(own, env=env)
     trainer = start_trainer(own, "logistic", env=env)
+    hook = Receiver()
+    hook.start()
+    notify_env = {**env, "DRIFTLINE_NOTIFY_GROUP_WAIT_S": "1"}
+    notifier = own.start("notify", "--webhook", hook.url, env=notify_env)
     try:
-        for process in (predictor, monitor):
+        for process in (predictor, monitor, notifier):
             process.wait_ready()
         wait_for("a leader", lambda: (trainer_status(own, trainer) or {}).get("leader"), [trainer])
         feed = threading.Thread(
@@ -123,10 +153,13 @@ def test_redis_away_mid_stream_is_waited_out_by_every_service(
         feed.start()
         time.sleep(8)
         own_redis["stop"]()  # type: ignore[operator]
-        for process in (monitor, trainer):
+        # Alerts while Redis is away: the notifier cannot fold them, so it commits nothing.
+        send_raw(own.bootstrap, own.topic("alerts"), [(b"m", _alert(own.model, n)) for n in (1, 2)])
+        for process in (monitor, trainer, notifier):
             assert "redis unreachable" in _not_ready_because(process, "redis")
         time.sleep(OUTAGE_S)
-        for process in (predictor, monitor, trainer):
+        assert not hook.accepted()
+        for process in (predictor, monitor, trainer, notifier):
             assert process.proc.poll() is None, (
                 f"{process.service} exited:\n{process.log()[-3000:]}"
             )
@@ -144,11 +177,17 @@ def test_redis_away_mid_stream_is_waited_out_by_every_service(
         assert final["join"]["duplicates"] == 0
         assert "checkpoint written after" in monitor.log()
         monitor.wait_ready()
-        for process in (predictor, monitor, trainer):
+        # Once Redis answers, the alerts read during the outage reach the webhook, once.
+        [posted] = hook.wait_for(lambda got: len(got) >= 1, timeout_s=60, what="the alerts")
+        assert [c["change"] for c in posted.json()["changes"]] == ["o1/firing", "o2/firing"]
+        notifier.wait_ready()
+        for process in (predictor, monitor, trainer, notifier):
             assert "Traceback" not in process.log(), process.log()[-3000:]
-        for service, code, took in _stop_all_bounded([predictor, monitor, trainer]):
+        for service, code, took in _stop_all_bounded([predictor, monitor, trainer, notifier]):
             assert code == 0 and took < STOP_TIMEOUT_S, (service, code, took)
+        assert len(hook.accepted()) == 1
     finally:
+        hook.stop()
         for process in own.processes:
             if process.proc.poll() is None:
                 process.kill()
