@@ -64,6 +64,7 @@ def _burst(model: str, state: str = "firing") -> list[tuple[bytes | None, bytes 
 HOSTILE: list[tuple[bytes | None, bytes | None]] = [
     (b"x", b"[" * 5_000 + b"]" * 5_000),  # deeply nested
     (b"x", json.dumps({"alert_id": "z", "ts": "soon"}).encode()),  # wrong types
+    (b"x", b'{"message": "' + b"x" * 900_000 + b'"'),  # huge, and cut short
     (
         b"x",
         b'{"v":1,"alert_id":"far","ts":99999999999999999,"model":"other","version":1,'
@@ -135,7 +136,7 @@ def test_one_cause_is_one_incident_and_each_change_arrives_once_across_failure_a
         args = ("notify", "--webhook", hook.url, "--slack", slack.url)
         notifier = deployment.start(*args, env=FAST)
         notifier.wait_ready()
-        send_raw(deployment.bootstrap, deployment.topic("alerts"), HOSTILE[:2] + _burst(model))
+        send_raw(deployment.bootstrap, deployment.topic("alerts"), HOSTILE[:3] + _burst(model))
 
         # One incident, one notification per route, carrying all twelve alerts.
         [posted] = hook.wait_for(lambda got: len(got) >= 1, what="the webhook's notification")
@@ -189,7 +190,7 @@ def test_one_cause_is_one_incident_and_each_change_arrives_once_across_failure_a
     letters = [
         DeadLetter.decode(r.value) for r in read_all(deployment.bootstrap, deployment.topic("dlq"))
     ]
-    assert {(x.partition, x.offset) for x in letters} == {(0, 0), (0, 1)}, letters
+    assert {(x.partition, x.offset) for x in letters} == {(0, 0), (0, 1), (0, 2)}, letters
     assert all(x.service == "notify" and "bad_record" in x.error for x in letters)
 
 
@@ -213,7 +214,7 @@ def test_a_failing_endpoint_blocks_nobody_and_dead_letters_what_it_could_not_tak
         env = {**FAST, "DRIFTLINE_NOTIFY_RETRY_FOR_S": "6"}
         notifier = deployment.start("notify", "--routes", str(routes), env=env)
         notifier.wait_ready()
-        send_raw(deployment.bootstrap, deployment.topic("alerts"), _burst(model)[-3:] + HOSTILE[2:])
+        send_raw(deployment.bootstrap, deployment.topic("alerts"), _burst(model)[-3:] + HOSTILE[3:])
         # The working route hears at once, while the others fail (its two critical alerts only).
         [message] = ok.wait_for(lambda got: len(got) >= 1, timeout_s=30, what="the Slack message")
         assert "3 alerts firing" in message.json()["text"]  # told of its two critical ones
