@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import logging
 import queue
+import uuid
 from pathlib import Path
 
-from services.notify.delivery import Result, Sender
+from services.notify.delivery import Result, Sender, post
+from services.notify.incidents import IncidentBook
 from services.notify.metrics import NotifyMetrics
 from services.notify.outbox import NotifyStore
-from services.notify.routes import load_routes
+from services.notify.payloads import notification_id, render
+from services.notify.routes import Route, load_routes
 from services.notify.service import Notifier
 from services.notify.status import NotifyStatus, RouteStatus
 from shared.core.clock import now_ms
+from shared.core.messages import DriftAlert
 from shared.core.settings import Settings
 from shared.core.topics import Topics
 from shared.infra.stack import Infra
@@ -29,6 +33,7 @@ from shared.runtime.status import StatusPublisher
 log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 9314
+EXIT_CHECK_FAILED = 4
 
 
 def add_command(
@@ -89,6 +94,12 @@ def add_command(
         help="least time between an incident's notifications to a route "
         "(DRIFTLINE_NOTIFY_GROUP_INTERVAL_S, default 60)",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="send one test notification to every route, say what each answered, and exit "
+        f"(0: all delivered, {EXIT_CHECK_FAILED}: some did not); needs no Kafka and no Redis",
+    )
     add_service_flags(parser, DEFAULT_HTTP_PORT, "for the status")
     parser.add_argument("--timeout-s", type=float, help="stop after this many seconds")
     parser.set_defaults(run=run)
@@ -104,6 +115,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         slack=args.slack,
         webhook_secret=None if secret is None else secret.get_secret_value().encode(),
     )
+    if args.check:
+        return check_routes(routes, Topics(settings.topic_prefix).deployment, settings)
     endpoints = Infra(settings).endpoints()
     topics = Topics(settings.topic_prefix)
     require_topics(endpoints.kafka, [topics.alerts, topics.dlq], client=settings.kafka_client)
@@ -199,3 +212,42 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         client.close()
     log.info("notifier stopped")
     return 0
+
+
+def check_routes(routes: list[Route], deployment: str, settings: Settings) -> int:
+    """POST one test notification (a resolved info alert, so nobody stays paged) to each route,
+    once, and print what each answered."""
+    now = now_ms()
+    alert = DriftAlert(
+        alert_id=f"check-{uuid.uuid4().hex[:12]}",
+        ts=now,
+        model="driftline-notify-check",
+        version=1,
+        kind="data_quality",
+        state="resolved",
+        detector="notify-check",
+        statistic=0.0,
+        threshold=0.0,
+        window=0,
+        severity="info",
+        message="a test notification from `driftline notify --check`: this route works",
+    )
+    book = IncidentBook(group_wait_ms=0)
+    incident = book.apply(alert, partition=0, offset=0, now_ms=now)
+    if incident is None:  # a fresh book folds every alert
+        raise RuntimeError("the test alert made no incident")
+    failed = 0
+    for route in routes:
+        changes = incident.unsent(route)
+        if not changes:
+            print(f"{route.describe()}: skipped (it takes no info data_quality alert)")
+            continue
+        notification = notification_id(route, incident, [m.key for m in changes])
+        body = render(route, incident, changes, deployment=deployment, notification=notification)
+        said = post(route.endpoint, body.data, body.headers, settings.notify_http_timeout_s)
+        if said.ok:
+            print(f"{route.describe()}: delivered ({said.reason})")
+        else:
+            failed += 1
+            print(f"{route.describe()}: FAILED: {said.reason}")
+    return EXIT_CHECK_FAILED if failed else 0

@@ -358,3 +358,27 @@ def test_a_monitors_drift_alerts_reach_alertmanager_a_webhook_and_slack_as_one_i
     [group] = [r.json() for r in paged]
     assert group["groupLabels"]["incident"] == body["incident_id"]
     assert sorted(a["labels"]["feature"] for a in group["alerts"]) == ["x2", "x7"]
+
+
+def test_check_sends_each_route_one_test_notification_and_says_what_it_answered(
+    deployment: Deployment,
+) -> None:
+    with receiving() as ok, receiving(lambda n: 403) as refusing:
+        checked = run_cli(
+            deployment, "notify", "--check", "--webhook", ok.url, "--slack", refusing.url
+        )
+        assert checked.returncode == 4, checked.stderr
+        assert "webhook (webhook http://127.0.0.1:" in checked.stdout
+        assert ": delivered (HTTP 200)" in checked.stdout
+        assert (
+            "slack (slack http://127.0.0.1:" in checked.stdout
+            and "FAILED: HTTP 403" in checked.stdout
+        )
+        [posted] = ok.accepted()
+        body = posted.json()
+        assert body["state"] == "resolved" and "driftline notify --check" in body[
+            "summary"
+        ] + json.dumps(body["changes"])
+        assert posted.headers["Idempotency-Key"] == body["notification_id"]
+        assert len(refusing.received) == 1  # once, no retries
+        assert run_cli(deployment, "notify", "--check", "--webhook", ok.url).returncode == 0
