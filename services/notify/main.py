@@ -172,6 +172,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         deployment=topics.deployment,
         group_wait_s=settings.notify_group_wait_s,
         group_interval_s=settings.notify_group_interval_s,
+        resend_s=settings.notify_resend_s,
         max_bytes=settings.max_message_bytes,
         publish_status=publish_status,
     )

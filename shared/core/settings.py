@@ -417,6 +417,14 @@ class Settings(BaseSettings):
             "before the alerts it was to get are dead-lettered with the reason."
         ),
     )
+    notify_resend_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "`driftline notify`: how often what fires is re-posted to Alertmanager routes, which "
+            "end an alert nobody re-posts after their resolve_timeout (5 min by default)."
+        ),
+    )
     notify_http_timeout_s: float = Field(
         default=5.0,
         gt=0,

@@ -17,13 +17,15 @@ ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertman
 
 
 @contextmanager
-def alertmanager(folder: Path, receiver_url: str) -> Iterator[str]:
+def alertmanager(folder: Path, receiver_url: str, resolve_timeout: str = "5m") -> Iterator[str]:
     """An Alertmanager that pages ``receiver_url`` (with resolutions) within a second of an
-    incident's alerts; its base URL."""
+    incident's alerts, and ends an alert nobody re-posts after ``resolve_timeout``; its base
+    URL."""
     assert ALERTMANAGER is not None, "prometheus-alertmanager is not installed"
     port = free_port()
     config = folder / "alertmanager.yml"
     config.write_text(
+        f"global:\n  resolve_timeout: {resolve_timeout}\n"
         "route:\n"
         "  receiver: pager\n"
         "  group_by: [incident]\n"

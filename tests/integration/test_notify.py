@@ -284,8 +284,10 @@ def test_alertmanager_hears_of_the_incident_firing_then_resolved(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     model = deployment.model
-    with receiving() as pager, alertmanager(tmp_path, pager.url) as manager:
-        notifier = deployment.start("notify", "--alertmanager", manager, env=FAST)
+    # Alertmanager ends an alert nobody re-posts within 3 s; the notifier re-posts every second.
+    env = {**FAST, "DRIFTLINE_NOTIFY_RESEND_S": "1"}
+    with receiving() as pager, alertmanager(tmp_path, pager.url, resolve_timeout="3s") as manager:
+        notifier = deployment.start("notify", "--alertmanager", manager, env=env)
         notifier.wait_ready()
         firing = [(model.encode(), _alert(model, n, "data_drift", f"f{n}")) for n in range(2)]
         send_raw(deployment.bootstrap, deployment.topic("alerts"), firing)
@@ -296,6 +298,10 @@ def test_alertmanager_hears_of_the_incident_firing_then_resolved(
         assert first["groupLabels"]["incident"]
         labels = first["alerts"][0]["labels"]
         assert labels["alertname"] == "DriftlineDataDrift" and labels["model"] == model
+        time.sleep(8)  # past the resolve timeout, twice over: still firing, re-posted
+        assert all(r.json()["status"] == "firing" for r in pager.accepted()), [
+            r.json()["status"] for r in pager.accepted()
+        ]
         resolved = [
             (model.encode(), _alert(model, n, "data_drift", f"f{n}", "resolved")) for n in range(2)
         ]
