@@ -189,5 +189,5 @@ def _check(deployment: Deployment, port: int) -> None:
     assert models["data"] == [deployment.model]
     # Every alert rule evaluates without error on these series.
     rules = [r for g in _get(port, "/api/v1/rules")["data"]["groups"] for r in g["rules"]]
-    assert len(rules) == 7
+    assert len(rules) == 8
     assert all(r["health"] == "ok" for r in rules), [(r["name"], r.get("lastError")) for r in rules]

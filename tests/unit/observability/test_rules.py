@@ -26,7 +26,7 @@ def test_the_rules_pass_promtool_check() -> None:
         [_promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def test_each_rule_fires_on_its_failure_and_not_on_a_healthy_neighbour() -> None:
@@ -52,7 +52,7 @@ def test_the_compose_prometheus_config_passes_promtool_with_the_rules() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 8 rules found" in result.stdout
 
 
 def test_the_compose_alertmanager_config_passes_amtool() -> None:
