@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -355,6 +357,7 @@ def test_a_monitors_drift_alerts_reach_alertmanager_a_webhook_and_slack_as_one_i
         time.sleep(3)  # room for a second notification, which must not come
         assert monitor.stop() == 0 and notifier.stop() == 0
 
+    _cloudevents_through_kcat(deployment)
     body = posted.json()
     assert body["features"] == ["x2", "x7"], body
     assert {c["kind"] for c in body["changes"]} == {"data_drift"}
@@ -388,3 +391,26 @@ def test_check_sends_each_route_one_test_notification_and_says_what_it_answered(
         assert posted.headers["Idempotency-Key"] == body["notification_id"]
         assert len(refusing.received) == 1  # once, no retries
         assert run_cli(deployment, "notify", "--check", "--webhook", ok.url).returncode == 0
+
+
+def _cloudevents_through_kcat(deployment: Deployment) -> None:
+    """The monitor's alert records, read by a client driftline did not write (kcat): each is a
+    CloudEvent, its attributes in headers, its ce_id the alert's id and state."""
+    kcat = shutil.which("kcat")
+    if kcat is None:
+        pytest.skip("kcat is not installed (Debian/Ubuntu: apt-get install kcat)")
+    read = subprocess.run(
+        [kcat, "-C", "-b", str(deployment.bootstrap), "-t", deployment.topic("alerts"), "-e", "-q",
+         "-f", "%h\t%s\n"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    lines = [line.split("\t", 1) for line in read.stdout.splitlines() if line]
+    assert lines, read.stderr
+    for headers, value in lines:
+        attributes = dict(h.split("=", 1) for h in headers.split(","))
+        alert = json.loads(value)
+        assert attributes["ce_specversion"] == "1.0"
+        assert attributes["ce_id"] == f"{alert['alert_id']}/{alert['state']}"
+        assert attributes["ce_type"] == f"io.driftline.alert.{alert['state']}"
+        assert attributes["ce_source"].endswith(f"/monitor/{deployment.model}")
+        assert attributes["content-type"] == "application/json"
