@@ -48,7 +48,7 @@ from shared.core.topics import Topics
 from shared.io.kafka import DeadLetterWriter, key_partition, key_partitions, record_value
 from shared.io.transport import TP, Consumer, Producer, Record
 from shared.models.targets import LabelCheck
-from shared.runtime.outage import Outages, poll_records
+from shared.runtime.outage import Outages, hand_over, poll_records
 
 log = logging.getLogger(__name__)
 
@@ -492,18 +492,7 @@ class Monitor:
         attempts); the next checkpoint's flush says whether it was delivered. Asked to stop meanwhile: raise, and
         nothing past the last checkpoint is saved, so the next start reads it again."""
 
-        def attempt(_: float) -> bool:
-            try:
-                send()
-            except KafkaError as exc:
-                if not exc.retriable:
-                    raise
-                return False
-            return True
-
-        if not self.outages.wait(
-            "kafka", attempt, stopping=self._stop.is_set, tick=self.tick, why="a send timed out"
-        ):
+        if not hand_over(self.outages, send, stopping=self._stop.is_set, tick=self.tick):
             raise KafkaError(
                 f"stopping while Kafka does not take {what}: nothing after the last checkpoint "
                 "is saved, and the next start reads it again"

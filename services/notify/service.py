@@ -39,8 +39,8 @@ from shared.core.clock import now_ms
 from shared.core.errors import BadMessage, KafkaError, RedisError
 from shared.core.messages import DEFAULT_MAX_BYTES, DriftAlert
 from shared.io.kafka import DeadLetterWriter
-from shared.io.transport import TP, Consumer, Producer, Record
-from shared.runtime.outage import ATTEMPT_S, Outages, poll_records
+from shared.io.transport import TP, Consumer, Producer, Record, first_offsets, next_offsets
+from shared.runtime.outage import ATTEMPT_S, Outages, hand_over, poll_records
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,6 @@ class Notifier:
         self._unsaved: dict[str, Incident] = {}
         """Incidents changed by records whose save failed: the records are read again, fold
         into nothing new, and these are saved before their offsets are committed."""
-        self._staged: dict[str, Entry] = {}
-        """Outbox entries in flight, by notification id (for the gauges and the dead letters)."""
         self._resent_at = time.monotonic()
         self._subscribed = False
         self._publish_status = publish_status
@@ -178,7 +176,7 @@ class Notifier:
                 bad.append((record, f"bad_record: {exc}"))
                 continue
             decoded.append((record, alert))
-        first = _first_offsets(records)
+        first = first_offsets(records)
         try:
             known = self._store.delivered_to(
                 [r.name for r in self.routes], [change_key(a) for _, a in decoded]
@@ -215,7 +213,7 @@ class Notifier:
         if not self._flush():
             self._rewind(first)
             return
-        self._commit(_next_offsets(records))
+        self._commit(next_offsets(records))
 
     def _rewind(self, first: dict[TP, int]) -> None:
         for tp, offset in first.items():
@@ -249,16 +247,10 @@ class Notifier:
         """Hand a dead letter to the producer, waiting out Kafka; False when asked to stop
         first."""
 
-        def attempt(timeout_s: float) -> bool | str:
-            try:
-                self._dead_letters.write(record, reason)
-            except KafkaError as exc:
-                if not exc.retriable:
-                    raise
-                return str(exc)
-            return True
+        def send() -> None:
+            self._dead_letters.write(record, reason)
 
-        if self.outages.wait("kafka", attempt, stopping=self.stopping.is_set, tick=self._tick):
+        if hand_over(self.outages, send, stopping=self.stopping.is_set, tick=self._tick):
             self._metrics.dead.labels(label).inc()
             return True
         return False
@@ -323,7 +315,6 @@ class Notifier:
                 result.reason,
             )
         self._metrics.notifications.labels(route, result.outcome).inc()
-        self._staged.pop(entry.notification_id, None)
         return True
 
     # ---- 3. what is due, staged and sent -------------------------------------------------
@@ -372,7 +363,6 @@ class Notifier:
                 Result(entry, "failed", 0, 0.0, f"route {entry.route} is no longer configured")
             )
             return
-        self._staged[entry.notification_id] = entry
         sender.submit(entry)
 
     # ---- 4. finished incidents, Alertmanager's refresh -----------------------------------
@@ -453,16 +443,3 @@ class Notifier:
         self.book.drop(gone)
         self._unsaved = {k: i for k, i in self._unsaved.items() if i.partition not in gone}
         log.info("alerts partitions %s revoked", sorted(gone))
-
-
-def _first_offsets(records: list[Record]) -> dict[TP, int]:
-    first: dict[TP, int] = {}
-    for record in records:
-        tp = TP(record.topic, record.partition)
-        if tp not in first:
-            first[tp] = record.offset
-    return first
-
-
-def _next_offsets(records: list[Record]) -> dict[TP, int]:
-    return {TP(r.topic, r.partition): r.offset + 1 for r in records}

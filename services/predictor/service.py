@@ -27,7 +27,7 @@ from shared.core.messages import DEFAULT_MAX_BYTES, DriftAlert, EventTimes
 from shared.core.schema import refused_feature
 from shared.core.topics import Topics
 from shared.io.kafka import DeadLetterWriter
-from shared.io.transport import TP, Consumer, Producer, Record
+from shared.io.transport import TP, Consumer, Producer, Record, first_offsets, next_offsets
 from shared.models.serving import ServingModel
 from shared.runtime.outage import Outages, poll_records
 
@@ -208,7 +208,7 @@ class Predictor:
             encoder=self._encoder,
         )
         self._metrics.events_in.inc(len(records))
-        offsets = _next_offsets(records)
+        offsets = next_offsets(records)
         if self._exactly_once:
             self._deliver_transactionally(outcome, offsets, records)
         else:
@@ -356,20 +356,6 @@ class Predictor:
 
     def _rewind(self, records: list[Record]) -> None:
         """Seek each partition back to the batch's first record, so nothing is skipped."""
-        first: dict[TP, int] = {}
-        for record in records:
-            tp = TP(record.topic, record.partition)
-            first[tp] = min(first.get(tp, record.offset), record.offset)
-        for tp, offset in first.items():
+        for tp, offset in first_offsets(records).items():
             if tp in self._partitions:
                 self._consumer.seek(tp, offset)
-
-
-def _next_offsets(records: list[Record]) -> dict[TP, int]:
-    """The offsets to commit after ``records``: one past the last record of each partition."""
-    last: dict[tuple[str, int], int] = {}
-    get = last.get
-    for record in records:
-        tp = record.topic, record.partition
-        last[tp] = max(get(tp, -1), record.offset)
-    return {TP(*tp): offset + 1 for tp, offset in last.items()}

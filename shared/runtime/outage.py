@@ -114,6 +114,30 @@ class Outages:
                 return False
 
 
+def hand_over(
+    outages: Outages,
+    send: Callable[[], object],
+    *,
+    stopping: Callable[[], bool],
+    tick: Callable[[], None] = lambda: None,
+    why: str = "a send timed out",
+) -> bool:
+    """``send()`` until the producer takes it: a retriable Kafka error (the queue full, no
+    metadata) is an outage, waited out in bounded attempts (:meth:`Outages.wait`); any other is
+    raised. False when ``stopping()`` first."""
+
+    def attempt(_: float) -> bool:
+        try:
+            send()
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            return False
+        return True
+
+    return outages.wait("kafka", attempt, stopping=stopping, tick=tick, why=why)
+
+
 def poll_records(
     consumer: Consumer,
     outages: Outages,

@@ -21,6 +21,8 @@ from shared.io.transport.base import (
     Flushed,
     Producer,
     Record,
+    first_offsets,
+    next_offsets,
 )
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "Producer",
     "Record",
     "client_name",
+    "first_offsets",
+    "next_offsets",
     "open_consumer",
     "open_producer",
 ]

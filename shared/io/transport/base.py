@@ -43,6 +43,33 @@ class Record(NamedTuple):
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
+def first_offsets(records: Iterable[Record]) -> dict[TP, int]:
+    """Each partition's first offset among ``records``: where to seek back to read them again.
+
+    >>> first_offsets([Record("t", 0, 7, None, b"", 0), Record("t", 0, 5, None, b"", 0)])
+    {TP(topic='t', partition=0): 5}
+    """
+    first: dict[TP, int] = {}
+    for record in records:
+        tp = TP(record.topic, record.partition)
+        first[tp] = min(first.get(tp, record.offset), record.offset)
+    return first
+
+
+def next_offsets(records: Iterable[Record]) -> dict[TP, int]:
+    """The offsets to commit after ``records``: one past the last record of each partition.
+
+    >>> next_offsets([Record("t", 1, 7, None, b"", 0), Record("t", 1, 5, None, b"", 0)])
+    {TP(topic='t', partition=1): 8}
+    """
+    last: dict[tuple[str, int], int] = {}
+    get = last.get
+    for record in records:
+        tp = record.topic, record.partition
+        last[tp] = max(get(tp, -1), record.offset)
+    return {TP(*tp): offset + 1 for tp, offset in last.items()}
+
+
 @dataclass
 class Flushed:
     """What a flush achieved: records still waiting (0: all delivered or failed) and the
